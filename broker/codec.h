@@ -1,0 +1,51 @@
+/*  broker/codec.h — msgpack <-> JSON values, bounded.
+
+    In memory, dynamic values (workflow definitions, bodies, run state) are
+    jansson json_t trees. On the wire and on disk they are msgpack. This
+    module converts between the two.
+
+    Decoding never trusts declared lengths: before anything is allocated,
+    every declared string/bin length and array/map count is checked against
+    the bytes that remain and against the limits, so a 5-byte header that
+    declares 4 billion elements fails at once. Map keys must be strings.
+    ext types, and uint64 above INT64_MAX, are rejected. bin decodes to a
+    string only if it is valid UTF-8 (rejected otherwise).
+
+    Ownership: decode returns a new reference (caller json_decref's it) or
+    NULL with *why set to a static reason. Encode never fails on a valid
+    json_t tree (real numbers are packed as float64).
+*/
+#ifndef ZF_CODEC_H
+#define ZF_CODEC_H
+
+#include <jansson.h>
+#include <msgpack.h>
+#include <stddef.h>
+
+typedef struct {
+    size_t max_bytes;  // whole buffer
+    size_t max_depth;  // nesting of arrays/maps (top level = 1)
+    size_t max_items;  // total elements + map entries across the value
+    size_t max_str;    // one string/bin
+} zf_codec_limits_t;
+
+//  16 MiB, depth 64, 1,000,000 items, 16 MiB strings.
+extern const zf_codec_limits_t zf_codec_default_limits;
+
+//  Decodes exactly one msgpack value occupying all of data[0..len).
+//  lim NULL = defaults. Returns new ref or NULL (and *why, if why != NULL).
+json_t *zf_codec_decode(const void *data, size_t len, const zf_codec_limits_t *lim,
+                        const char **why);
+
+//  Validates like zf_codec_decode without building anything (used to check
+//  stored/forwarded raw values cheaply). Returns 0 or ZF_EINVAL/ZF_ELIMIT.
+int zf_codec_check(const void *data, size_t len, const zf_codec_limits_t *lim,
+                   const char **why);
+
+//  Packs v with pk. Returns 0, or ZF_EINVAL if v is NULL.
+int zf_codec_pack(msgpack_packer *pk, const json_t *v);
+
+//  Encodes v into a new malloc'd buffer (caller frees) and sets *len.
+void *zf_codec_encode(const json_t *v, size_t *len);
+
+#endif

@@ -1,0 +1,158 @@
+/*  storage/store.h — RocksDB layout, batches and typed records.
+
+    One RocksDB database, one column family per kind (zf_cf_t). Every key
+    starts with the tenant ("<tenant>\0..."), so no read path exists without
+    one; the exceptions are system indexes read only by the engine itself
+    (due timers, which are ordered by time, and the API-key table, which is
+    looked up by key hash before any tenant is known). Values are msgpack.
+
+    Reads are direct and thread-safe. Writes are staged into a zf_batch_t
+    (plain ops, no RocksDB object) and committed either synchronously with
+    zf_store_write() (CLI, tests, start-up) or through the group-commit
+    writer (storage/writer.h) at run time. Secondary indexes are always
+    staged by the same typed put that stages their record, so they are in
+    the same WriteBatch.
+
+    Key layout (\0 separates string parts; BE = big-endian binary):
+      workflows   tenant\0wf_id                    -> workflow
+      wf_names    tenant\0name                     -> wf_id (uniqueness per tenant)
+      runs        tenant\0run_id                   -> run record (no state)
+      run_state   tenant\0run_id                   -> state snapshot
+      run_logs    tenant\0run_id\0seq(u32 BE)      -> log entry
+      run_index   tenant\0wf_id\0run_id            -> status (runs of a workflow,
+                                                       by time since UUIDv7)
+      active      tenant\0run_id                   -> "" (unfinished runs: recovery)
+      timers      due_ms(u64 BE)tenant\0run_id     -> {kind}
+      keys        sha256(key)(32 bytes)            -> {id, tenant, role, created_at, revoked}
+      meta        name                             -> value
+*/
+#ifndef ZF_STORE_H
+#define ZF_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    ZF_CF_META = 0,
+    ZF_CF_WORKFLOWS,
+    ZF_CF_WF_NAMES,
+    ZF_CF_RUNS,
+    ZF_CF_RUN_STATE,
+    ZF_CF_RUN_LOGS,
+    ZF_CF_RUN_INDEX,
+    ZF_CF_ACTIVE,
+    ZF_CF_TIMERS,
+    ZF_CF_KEYS,
+    ZF_CF_SCHEDULES,
+    ZF_CF_RECORDS,
+    ZF_CF_INDEXES,
+    ZF_CF_COUNT
+} zf_cf_t;
+
+typedef struct zf_store_t zf_store_t;
+typedef struct zf_batch_t zf_batch_t;
+
+/* ---- store ---------------------------------------------------------------- */
+
+//  Opens (creating if needed) the database in dir/db. sync: fsync the WAL on
+//  every commit (default durability) or not (relaxed). On failure returns
+//  NULL and, if err != NULL, a malloc'd message in *err.
+zf_store_t *zf_store_open(const char *dir, bool sync, char **err);
+void zf_store_destroy(zf_store_t **self_p);
+
+//  Commits a batch atomically (WriteBatch, honouring the sync setting).
+//  Does not take the batch. Returns 0 or ZF_EIO.
+int zf_store_write(zf_store_t *self, zf_batch_t *batch);
+
+//  Raw get: returns malloc'd value (caller frees) and *len, or NULL if absent.
+void *zf_store_get(zf_store_t *self, zf_cf_t cf, const void *key, size_t klen, size_t *len);
+
+//  Prefix scan in key order (reverse = from the end of the prefix range).
+//  The callback returns 0 to continue, non-zero to stop. Pointers are valid
+//  only during the callback. Returns the number of entries visited.
+typedef int(zf_store_scan_fn)(const void *key, size_t klen, const void *val, size_t vlen,
+                              void *arg);
+size_t zf_store_scan(zf_store_t *self, zf_cf_t cf, const void *prefix, size_t plen, bool reverse,
+                     zf_store_scan_fn *fn, void *arg);
+
+/* ---- batch (ops staged for one atomic commit) ------------------------------ */
+
+zf_batch_t *zf_batch_new(void);
+void zf_batch_destroy(zf_batch_t **self_p);
+void zf_batch_put(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen, const void *val,
+                  size_t vlen);
+void zf_batch_del(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen);
+//  Moves all ops of *src to the end of self; destroys *src.
+void zf_batch_append(zf_batch_t *self, zf_batch_t **src_p);
+size_t zf_batch_count(const zf_batch_t *self);
+//  Iterates ops in order (used by the writer). del ops have val NULL.
+typedef void(zf_batch_op_fn)(zf_cf_t cf, const void *key, size_t klen, const void *val,
+                             size_t vlen, void *arg);
+void zf_batch_each(const zf_batch_t *self, zf_batch_op_fn *fn, void *arg);
+
+/* ---- typed records (storage/records.c) ------------------------------------ */
+//  Values are json objects with the fields of the one workflow model
+//  (docs/protocol.md). Stagers take borrowed json and copy what they need.
+
+//  Workflow: v must have "id" and "name". old_name (or NULL) is the name the
+//  stored version had, so its name index entry moves with a rename.
+void zf_rec_wf_put(zf_batch_t *b, const char *tenant, const json_t *wf, const char *old_name);
+json_t *zf_rec_wf_get(zf_store_t *s, const char *tenant, const char *wf_id);
+//  wf_id owning `name` in tenant (malloc'd) or NULL.
+char *zf_rec_wf_by_name(zf_store_t *s, const char *tenant, const char *name);
+//  All workflows of a tenant, newest first (array, new ref).
+json_t *zf_rec_wf_list(zf_store_t *s, const char *tenant);
+//  Stages deletion of the workflow, its name entry, and all its runs
+//  (records, state, logs, index, active, timers).
+void zf_rec_wf_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const json_t *wf);
+
+//  Run record: must have "id", "workflow_id", "status". Also maintains
+//  run_index (status) and active (present unless status is terminal).
+void zf_rec_run_put(zf_batch_t *b, const char *tenant, const json_t *run);
+//  Same, from an already-encoded msgpack record (run snapshots from actors).
+void zf_rec_run_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const char *wf_id,
+                        const char *status, const void *rec, size_t len);
+json_t *zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id);
+void zf_rec_state_put_raw(zf_batch_t *b, const char *tenant, const char *run_id,
+                          const void *state, size_t len);
+json_t *zf_rec_state_get(zf_store_t *s, const char *tenant, const char *run_id);
+void zf_rec_log_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, uint32_t seq,
+                        const void *entry, size_t len);
+//  Log entries of a run in seq order (array, new ref).
+json_t *zf_rec_logs_get(zf_store_t *s, const char *tenant, const char *run_id);
+//  Runs of a workflow newest first; status NULL = any; returns array of run
+//  records (new ref) and the total matching count in *total.
+json_t *zf_rec_runs_list(zf_store_t *s, const char *tenant, const char *wf_id,
+                         const char *status, size_t offset, size_t limit, size_t *total);
+//  Every unfinished run (all tenants): fn(tenant, run_id, arg). For recovery.
+typedef void(zf_rec_active_fn)(const char *tenant, const char *run_id, void *arg);
+size_t zf_rec_active_each(zf_store_t *s, zf_rec_active_fn *fn, void *arg);
+
+//  Timers: one per (due, tenant, run). kind: "delay", "retry", "breaker", ...
+void zf_rec_timer_put(zf_batch_t *b, int64_t due_ms, const char *tenant, const char *run_id,
+                      const char *kind);
+void zf_rec_timer_del(zf_batch_t *b, int64_t due_ms, const char *tenant, const char *run_id);
+//  Timers due at or before now_ms, oldest first, at most max:
+//  fn(due_ms, tenant, run_id, kind, arg). Returns count. Earliest pending
+//  due time (or INT64_MAX) goes to *next_due if next_due != NULL.
+typedef void(zf_rec_timer_fn)(int64_t due_ms, const char *tenant, const char *run_id,
+                              const char *kind, void *arg);
+size_t zf_rec_timers_due(zf_store_t *s, int64_t now_ms, size_t max, zf_rec_timer_fn *fn,
+                         void *arg, int64_t *next_due);
+
+//  API keys: stored by SHA-256 of the key; the plaintext is never stored.
+//  rec: {id, tenant, role, created_at, revoked:false}.
+void zf_rec_key_put(zf_batch_t *b, const unsigned char hash[32], const json_t *rec);
+json_t *zf_rec_key_get(zf_store_t *s, const unsigned char hash[32]);
+//  All keys (array of {hash hex, ...rec}), optional tenant filter.
+json_t *zf_rec_key_list(zf_store_t *s, const char *tenant);
+//  Finds a key by its public id; sets hash. Returns record (new ref) or NULL.
+json_t *zf_rec_key_find(zf_store_t *s, const char *key_id, unsigned char hash_out[32]);
+
+//  Meta: small named values (schema version, counters).
+void zf_rec_meta_put(zf_batch_t *b, const char *name, const json_t *v);
+json_t *zf_rec_meta_get(zf_store_t *s, const char *name);
+
+#endif
