@@ -1,1 +1,203 @@
-/* placeholder: written in the engine-core issue */
+/*  actors/definition.c — validation of workflow definitions. */
+#include "actors/definition.h"
+#include "actors/step.h"
+#include "broker/errors.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int
+s_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+s_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return ZF_EINVAL;
+}
+
+static int
+s_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+//  Index of the node with this id among the first `before` nodes, or -1.
+static int
+s_find_before(const json_t *nodes, const char *id, size_t before)
+{
+    for (size_t i = 0; i < before; i++) {
+        const char *other = json_string_value(json_object_get(json_array_get(nodes, i), "id"));
+        if (other && strcmp(other, id) == 0) return (int) i;
+    }
+    return -1;
+}
+
+static int
+s_number_in(const json_t *v, double lo, double hi)
+{
+    if (!json_is_number(v)) return 0;
+    double d = json_number_value(v);
+    return isfinite(d) && d >= lo && d <= hi;
+}
+
+#define S_NODE_FAIL(fmt, ...)                                                                    \
+    s_fail(err, errlen, "nodes[%zu] (id \"%s\"): " fmt, idx, id ? id : "?", __VA_ARGS__)
+
+static int
+s_validate_retry(const json_t *retry, size_t idx, const char *id, char *err, size_t errlen)
+{
+    if (!json_is_object(retry)) return S_NODE_FAIL("%s", "retry: must be an object");
+    static const struct {
+        const char *name;
+        double lo, hi;
+    } fields[] = {{"max_attempts", 1, 20},        {"initial_interval_ms", 0, 86400000},
+                  {"backoff_coefficient", 1, 100}, {"max_interval_ms", 0, 7 * 86400000.0},
+                  {"jitter", 0, 1}};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        json_t *v = json_object_get(retry, fields[i].name);
+        if (v && !s_number_in(v, fields[i].lo, fields[i].hi))
+            return S_NODE_FAIL("retry.%s: must be a number between %g and %g", fields[i].name,
+                               fields[i].lo, fields[i].hi);
+    }
+    json_t *ma = json_object_get(retry, "max_attempts");
+    if (ma && !json_is_integer(ma)) return S_NODE_FAIL("%s", "retry.max_attempts: must be an integer");
+    json_t *nr = json_object_get(retry, "non_retryable");
+    if (nr) {
+        size_t i;
+        json_t *x;
+        if (!json_is_array(nr)) return S_NODE_FAIL("%s", "retry.non_retryable: must be an array of strings");
+        json_array_foreach(nr, i, x) if (!json_is_string(x))
+            return S_NODE_FAIL("%s", "retry.non_retryable: must be an array of strings");
+    }
+    return 0;
+}
+
+//  Checks input_from/branch against the earlier nodes.
+static int
+s_validate_links(const json_t *nodes, const json_t *node, size_t idx, const char *id, char *err,
+                 size_t errlen)
+{
+    json_t *from = json_object_get(node, "input_from");
+    json_t *branch = json_object_get(node, "branch");
+    int dep = -1;
+    if (from && !json_is_null(from)) {
+        if (!json_is_string(from)) return S_NODE_FAIL("%s", "input_from: must be a node id string");
+        dep = s_find_before(nodes, json_string_value(from), idx);
+        if (dep < 0)
+            return S_NODE_FAIL("input_from: \"%s\" is not an earlier node", json_string_value(from));
+    }
+    if (branch && !json_is_null(branch)) {
+        const char *b = json_is_string(branch) ? json_string_value(branch) : "";
+        if (strcmp(b, "true") != 0 && strcmp(b, "false") != 0)
+            return S_NODE_FAIL("%s", "branch: must be \"true\" or \"false\"");
+        const char *dtype =
+            dep < 0 ? NULL : json_string_value(json_object_get(json_array_get(nodes, (size_t) dep), "type"));
+        if (!dtype || strcmp(dtype, "condition") != 0)
+            return S_NODE_FAIL("%s", "branch: needs input_from naming a condition node");
+    }
+    return 0;
+}
+
+static int
+s_validate_node(const json_t *nodes, size_t idx, char *err, size_t errlen)
+{
+    const json_t *node = json_array_get(nodes, idx);
+    const char *id = NULL;
+    if (!json_is_object(node)) return s_fail(err, errlen, "nodes[%zu]: must be an object", idx);
+    json_t *jid = json_object_get(node, "id");
+    if (!json_is_string(jid) || !s_id_valid(json_string_value(jid)))
+        return s_fail(err, errlen, "nodes[%zu]: id: must be 1-64 characters of A-Z a-z 0-9 _ -", idx);
+    id = json_string_value(jid);
+    if (s_find_before(nodes, id, idx) >= 0) return S_NODE_FAIL("%s", "id: duplicate node id");
+    json_t *jtype = json_object_get(node, "type");
+    if (!json_is_string(jtype)) return S_NODE_FAIL("%s", "type: required string");
+    const zf_step_kind_t *kind = zf_step_find(json_string_value(jtype));
+    if (!kind) return S_NODE_FAIL("type \"%s\" is not a known step type", json_string_value(jtype));
+    json_t *config = json_object_get(node, "config");
+    if (config && !json_is_object(config)) return S_NODE_FAIL("%s", "config: must be an object");
+    json_t *empty = json_object();
+    char kerr[256] = "";
+    int rc = kind->validate(config ? config : empty, kerr, sizeof kerr);
+    json_decref(empty);
+    if (rc) return S_NODE_FAIL("%s", kerr[0] ? kerr : "config: invalid");
+    json_t *retry = json_object_get(node, "retry");
+    if (retry && (rc = s_validate_retry(retry, idx, id, err, errlen))) return rc;
+    json_t *t = json_object_get(node, "timeout_ms");
+    if (t && !(json_is_integer(t) && s_number_in(t, 1, 3600000)))
+        return S_NODE_FAIL("%s", "timeout_ms: must be an integer between 1 and 3600000");
+    return s_validate_links(nodes, node, idx, id, err, errlen);
+}
+
+int
+zf_def_validate(const json_t *def, char *err, size_t errlen)
+{
+    if (!json_is_object(def)) return s_fail(err, errlen, "definition: must be an object");
+    json_t *nodes = json_object_get(def, "nodes");
+    if (!json_is_array(nodes)) return s_fail(err, errlen, "definition.nodes: must be an array");
+    if (json_array_size(nodes) > ZF_DEF_MAX_NODES)
+        return s_fail(err, errlen, "definition.nodes: at most %d nodes", ZF_DEF_MAX_NODES);
+    for (const char *k = "inputs"; k; k = strcmp(k, "inputs") == 0 ? "outputs" : NULL) {
+        json_t *v = json_object_get(def, k);
+        if (v && !json_is_object(v) && !json_is_null(v))
+            return s_fail(err, errlen, "definition.%s: must be an object", k);
+    }
+    for (size_t i = 0; i < json_array_size(nodes); i++) {
+        int rc = s_validate_node(nodes, i, err, errlen);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static double
+s_num(const json_t *obj, const char *k, double dflt)
+{
+    json_t *v = json_object_get(obj, k);
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+void
+zf_def_retry(const json_t *node, zf_retry_t *out)
+{
+    json_t *r = json_object_get(node, "retry");
+    out->max_attempts = (int) s_num(r, "max_attempts", 3);
+    out->initial_interval_ms = (int64_t) s_num(r, "initial_interval_ms", 1000);
+    out->backoff_coefficient = s_num(r, "backoff_coefficient", 2.0);
+    out->max_interval_ms = (int64_t) s_num(r, "max_interval_ms", 300000);
+    out->jitter = s_num(r, "jitter", 0.2);
+}
+
+int
+zf_def_non_retryable(const json_t *node, const char *kind)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(json_object_get(node, "retry"), "non_retryable"), i, x)
+    {
+        if (json_is_string(x) && strcmp(json_string_value(x), kind) == 0) return 1;
+    }
+    return 0;
+}
+
+int64_t
+zf_def_backoff_ms(const zf_retry_t *r, int attempt, double rnd)
+{
+    double base = (double) r->initial_interval_ms * pow(r->backoff_coefficient, attempt - 1);
+    if (base > (double) r->max_interval_ms) base = (double) r->max_interval_ms;
+    double j = base * r->jitter * (2.0 * rnd - 1.0);
+    double ms = base + j;
+    return ms < 0 ? 0 : (int64_t) ms;
+}

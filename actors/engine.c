@@ -1,1 +1,596 @@
-/* placeholder: written in the engine-core issue */
+/*  actors/engine.c — the engine loop: commits, supervisor, timers, recovery.
+    Request handlers are in engine_api.c.
+*/
+#include "actors/engine_int.h"
+#include "broker/broker.h"
+#include "broker/errors.h"
+#include "broker/ids.h"
+#include "storage/writer.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+
+struct zf_engine_t {
+    zactor_t *actor;  // the engine thread
+};
+
+typedef struct {
+    const zf_engine_conf_t *conf;  // start-up configuration
+    char *err;                     // start-up failure (malloc'd)
+} s_args_t;
+
+static _Atomic int s_instance;  // distinct inproc names per engine (tests run several)
+
+/* ---- replies, events -------------------------------------------------------- */
+
+void
+zf_eng_reply(engine_t *e, zf_msg_t *req, json_t *body)
+{
+    zf_msg_t *r = zf_msg_reply(req, body);
+    zf_msg_send(&r, e->broker, 0);
+}
+
+void
+zf_eng_error(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    zf_msg_t *r = zf_msg_error(req, err, text, NULL);
+    zf_msg_send(&r, e->broker, 0);
+}
+
+//  Events go to the broker, which publishes them on the tap.
+void
+zf_eng_event(engine_t *e, const char *type, const char *tenant, const json_t *run,
+             const char *node_id)
+{
+    zf_msg_t *m = zf_msg_new(type);
+    snprintf(m->tenant, sizeof m->tenant, "%s", tenant);
+    json_t *body = json_pack("{s:s, s:O?, s:O?, s:O?, s:O?}", "tenant", tenant, "run_id",
+                             json_object_get(run, "id"), "workflow_id",
+                             json_object_get(run, "workflow_id"), "status",
+                             json_object_get(run, "status"), "error", json_object_get(run, "error"));
+    if (node_id) json_object_set_new(body, "node_id", json_string(node_id));
+    zf_msg_set_body(m, body);
+    m->route = zmsg_new();
+    zmsg_addmem(m->route, "", 0);
+    zf_msg_send(&m, e->broker, ZMQ_DONTWAIT);
+}
+
+/* ---- commits ---------------------------------------------------------------- */
+
+cont_t *
+zf_eng_cont(cont_fn *fn, zf_msg_t *req)
+{
+    cont_t *c = calloc(1, sizeof *c);
+    assert(c);
+    c->fn = fn;
+    c->req = req;
+    return c;
+}
+
+static void
+s_cont_destroy(cont_t **c_p)
+{
+    cont_t *c = *c_p;
+    if (!c) return;
+    zf_msg_destroy(&c->req);
+    json_decref(c->data);
+    zf_run_task_destroy(&c->task);
+    free(c);
+    *c_p = NULL;
+}
+
+//  Hands the batch to the writer; c->fn runs when it is durable.
+void
+zf_eng_commit(engine_t *e, zf_batch_t **batch_p, cont_t *c)
+{
+    char id[ZF_UUID_LEN + 1];
+    zf_uuid7(id);
+    zhashx_insert(e->conts, id, c);
+    if (zf_writer_submit(zsock_resolve(e->writer), batch_p, id) < 0) {
+        zhashx_delete(e->conts, id);
+        c->fn(e, c, ZF_EIO);
+        s_cont_destroy(&c);
+    }
+}
+
+static void
+s_overlay_release(engine_t *e, const char *key)
+{
+    intptr_t n = (intptr_t) zhashx_lookup(e->overlay_pending, key) - 1;
+    if (n > 0) zhashx_update(e->overlay_pending, key, (void *) n);
+    else {
+        zhashx_delete(e->overlay_pending, key);
+        zhashx_delete(e->overlay, key);
+    }
+}
+
+static void
+s_handle_writer(engine_t *e)
+{
+    zf_msg_t *r = zf_msg_recv(e->writer, true, NULL, NULL);
+    if (!r) return;
+    cont_t *c = zhashx_lookup(e->conts, r->corr);
+    if (c) {
+        zhashx_delete(e->conts, r->corr);
+        int rc = r->kind == ZF_MSG_REPLY_OK ? 0 : ZF_EIO;
+        if (rc) zsys_error("engine: commit failed: %s", zf_msg_error_message(r));
+        c->fn(e, c, rc);
+        if (c->wf_key[0]) s_overlay_release(e, c->wf_key);
+        s_cont_destroy(&c);
+    }
+    zf_msg_destroy(&r);
+}
+
+/* ---- workflow overlay ---------------------------------------------------------
+    The engine is the only writer of workflow records, but a write is on disk
+    only after the group commit. Reads in between must see the staged version,
+    so staged workflows sit in an overlay until their commit is acked. */
+
+static void
+s_wf_key(char out[128], const char *tenant, const char *id)
+{
+    snprintf(out, 128, "%s\x1f%s", tenant, id);
+}
+
+json_t *
+zf_eng_wf_load(engine_t *e, const char *tenant, const char *wf_id)
+{
+    char key[128];
+    s_wf_key(key, tenant, wf_id);
+    json_t *o = zhashx_lookup(e->overlay, key);
+    if (o) return json_is_null(o) ? NULL : json_incref(o);
+    return zf_rec_wf_get(e->store, tenant, wf_id);
+}
+
+void
+zf_eng_wf_stage(engine_t *e, zf_batch_t *b, cont_t *c, const char *tenant, json_t *wf,
+                const char *old_name, bool deleted)
+{
+    const char *id = json_string_value(json_object_get(wf, "id"));
+    s_wf_key(c->wf_key, tenant, id);
+    if (deleted) zf_rec_wf_del(e->store, b, tenant, wf);
+    else zf_rec_wf_put(b, tenant, wf, old_name);
+    zhashx_update(e->overlay, c->wf_key, deleted ? json_null() : json_incref(wf));
+    intptr_t n = (intptr_t) zhashx_lookup(e->overlay_pending, c->wf_key) + 1;
+    zhashx_update(e->overlay_pending, c->wf_key, (void *) n);
+}
+
+/* ---- supervisor ---------------------------------------------------------------- */
+
+//  Gives the task to an idle actor, a new actor (under the cap), or the queue.
+static void
+s_dispatch(engine_t *e, zf_run_task_t *t)
+{
+    int slot = -1;
+    if (e->nidle > 0) slot = e->idle[--e->nidle];
+    else if (e->nactors < e->max_active) {
+        slot = e->nactors;
+        e->actors[slot] = zactor_new(zf_run_actor, &e->env);
+        e->nactors++;
+    }
+    if (slot < 0) {
+        zlistx_add_end(e->queue, t);
+        return;
+    }
+    t->slot = slot;
+    zsock_send(e->actors[slot], "sp", "RUN", t);
+}
+
+//  Takes ownership of a task whose run record is durable.
+void
+zf_eng_start_task(engine_t *e, zf_run_task_t *t)
+{
+    zhashx_insert(e->active, t->run_id, t);
+    s_dispatch(e, t);
+}
+
+void
+zf_eng_add_waiter(engine_t *e, const char *run_id, zf_msg_t *req)
+{
+    zlist_t *l = zhashx_lookup(e->waiters, run_id);
+    if (!l) {
+        l = zlist_new();
+        zhashx_insert(e->waiters, run_id, l);
+    }
+    zlist_append(l, req);
+}
+
+//  Answers everyone waiting for this run to settle.
+static void
+s_wake_waiters(engine_t *e, zf_run_task_t *t)
+{
+    zlist_t *l = zhashx_lookup(e->waiters, t->run_id);
+    if (!l) return;
+    zf_msg_t *req;
+    const char *status = json_string_value(json_object_get(t->run, "status"));
+    while ((req = zlist_pop(l))) {
+        if (strcmp(req->type, "run.cancel") == 0 && strcmp(status, "cancelled") != 0)
+            zf_eng_error(e, req, ZF_ECONFLICT, "run is already %s", status);
+        else zf_eng_reply(e, req, json_pack("{s:O}", "run", t->run));
+        zf_msg_destroy(&req);
+    }
+    zhashx_delete(e->waiters, t->run_id);
+}
+
+static void s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed);
+
+//  An actor hands a task back: finished, passivated, or interrupted.
+static void
+s_handle_done(engine_t *e)
+{
+    char *cmd = NULL;
+    void *ptr = NULL;
+    if (zsock_recv(e->done, "sp", &cmd, &ptr) < 0) return;
+    zstr_free(&cmd);
+    zf_run_task_t *t = ptr;
+    if (!t) return;
+    //  The hosting actor is free again: give it the oldest queued run.
+    zf_run_task_t *next = zlistx_detach(e->queue, NULL);
+    if (next) {
+        next->slot = t->slot;
+        zsock_send(e->actors[t->slot], "sp", "RUN", next);
+    }
+    else e->idle[e->nidle++] = t->slot;
+    const char *status = json_string_value(json_object_get(t->run, "status"));
+    if (!t->interrupted && !t->persist_failed) {
+        if (strcmp(status, "waiting") == 0) {
+            int64_t wake = json_integer_value(json_object_get(t->run, "wake_at"));
+            if (wake > 0 && wake < e->next_timer) e->next_timer = wake;
+            zf_eng_event(e, "event.run.waiting", t->tenant, t->run, NULL);
+        }
+        else if (strcmp(status, "completed") == 0) {
+            zf_eng_event(e, "event.run.completed", t->tenant, t->run, NULL);
+            s_wf_breaker(e, t, false);
+        }
+        else if (strcmp(status, "failed") == 0) {
+            zf_eng_event(e, "event.run.failed", t->tenant, t->run, NULL);
+            s_wf_breaker(e, t, true);
+        }
+        s_wake_waiters(e, t);
+    }
+    zhashx_delete(e->active, t->run_id);  // destroys the task
+}
+
+/* ---- per-workflow circuit breaker -------------------------------------------
+    N consecutive failed runs (error_handling.breaker_threshold, default 5)
+    disable the workflow: enabled=false, disabled_reason recorded, event
+    published. Any completed run resets the count. The count is persisted in
+    the workflow record so it survives restarts. */
+
+static void
+s_breaker_committed(engine_t *e, cont_t *c, int rc)
+{
+    (void) e;
+    (void) c;
+    (void) rc;
+}
+
+static void
+s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed)
+{
+    json_t *wf = zf_eng_wf_load(e, t->tenant, t->wf_id);
+    if (!wf) return;
+    json_int_t count = json_integer_value(json_object_get(wf, "consecutive_failures"));
+    if (!failed && count == 0) {
+        json_decref(wf);
+        return;
+    }
+    json_t *copy = json_deep_copy(wf);
+    json_decref(wf);
+    count = failed ? count + 1 : 0;
+    json_object_set_new(copy, "consecutive_failures", json_integer(count));
+    json_t *eh = json_object_get(copy, "error_handling");
+    json_int_t threshold = json_integer_value(json_object_get(eh, "breaker_threshold"));
+    if (threshold <= 0) threshold = 5;
+    bool trip = failed && count >= threshold && json_is_true(json_object_get(copy, "enabled"));
+    if (trip) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "circuit breaker: %lld consecutive failed runs",
+                 (long long) count);
+        json_object_set_new(copy, "enabled", json_false());
+        json_object_set_new(copy, "disabled_reason", json_string(reason));
+        json_object_set_new(copy, "updated_at", json_integer(zf_now_ms()));
+    }
+    zf_batch_t *b = zf_batch_new();
+    cont_t *c = zf_eng_cont(s_breaker_committed, NULL);
+    zf_eng_wf_stage(e, b, c, t->tenant, copy, NULL, false);
+    zf_eng_commit(e, &b, c);
+    if (trip) {
+        zf_msg_t *m = zf_msg_new("event.workflow.disabled");
+        snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
+        zf_msg_set_body(m, json_pack("{s:s, s:s, s:O}", "tenant", t->tenant, "workflow_id", t->wf_id,
+                                     "reason", json_object_get(copy, "disabled_reason")));
+        m->route = zmsg_new();
+        zmsg_addmem(m->route, "", 0);
+        zf_msg_send(&m, e->broker, ZMQ_DONTWAIT);
+    }
+    json_decref(copy);
+}
+
+/* ---- waking runs: timers and recovery ------------------------------------------ */
+
+//  Loads a stored run into a task. NULL if the run or workflow is gone.
+static zf_run_task_t *
+s_load_task(engine_t *e, const char *tenant, const char *run_id)
+{
+    json_t *run = zf_rec_run_get(e->store, tenant, run_id);
+    if (!run) return NULL;
+    json_t *wf = zf_eng_wf_load(e, tenant, json_string_value(json_object_get(run, "workflow_id")));
+    if (!wf) {
+        json_decref(run);
+        return NULL;
+    }
+    json_t *state = zf_rec_state_get(e->store, tenant, run_id);
+    zf_run_task_t *t = zf_run_task_new(tenant, wf, run, state);
+    json_decref(wf);
+    return t;
+}
+
+typedef struct {
+    engine_t *e;          // engine
+    zf_batch_t *stale;    // timers that no longer match their run
+} s_timer_scan_t;
+
+static void
+s_timer_due(int64_t due, const char *tenant, const char *run_id, const char *kind, void *arg)
+{
+    (void) kind;
+    s_timer_scan_t *scan = arg;
+    engine_t *e = scan->e;
+    if (zhashx_lookup(e->active, run_id)) return;  // already being woken
+    zf_run_task_t *t = s_load_task(e, tenant, run_id);
+    const char *status = t ? json_string_value(json_object_get(t->run, "status")) : NULL;
+    json_int_t wake = t ? json_integer_value(json_object_get(t->run, "wake_at")) : 0;
+    if (!t || strcmp(status, "waiting") != 0 || wake != due) {
+        zf_rec_timer_del(scan->stale, due, tenant, run_id);
+        zf_run_task_destroy(&t);
+        return;
+    }
+    t->timer_due = due;  // the actor's first snapshot clears it
+    zf_eng_start_task(e, t);
+}
+
+static void
+s_stale_committed(engine_t *e, cont_t *c, int rc)
+{
+    (void) e;
+    (void) c;
+    (void) rc;
+}
+
+static void
+s_fire_timers(engine_t *e)
+{
+    int64_t now = zf_now_ms();
+    if (e->next_timer > now) return;
+    s_timer_scan_t scan = {.e = e, .stale = zf_batch_new()};
+    int64_t next = INT64_MAX;
+    zf_rec_timers_due(e->store, now, 1024, s_timer_due, &scan, &next);
+    e->next_timer = next;
+    if (zf_batch_count(scan.stale) > 0) zf_eng_commit(e, &scan.stale, zf_eng_cont(s_stale_committed, NULL));
+    zf_batch_destroy(&scan.stale);
+}
+
+//  Start-up: every queued or running run resumes from its last snapshot.
+//  Waiting runs stay passivated: their timers wake them.
+static void
+s_recover_one(const char *tenant, const char *run_id, void *arg)
+{
+    engine_t *e = arg;
+    zf_run_task_t *t = s_load_task(e, tenant, run_id);
+    if (!t) return;
+    const char *status = json_string_value(json_object_get(t->run, "status"));
+    if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0) zf_eng_start_task(e, t);
+    else zf_run_task_destroy(&t);
+}
+
+/* ---- waits with deadlines --------------------------------------------------------
+    run.start with wait=true parks the request until the run settles; the
+    deadline is checked here, on the loop's own timeout. */
+
+static int64_t
+s_expire_waiters(engine_t *e, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    zlist_t *l;
+    for (l = zhashx_first(e->waiters); l; l = zhashx_next(e->waiters)) {
+        zf_msg_t *req = zlist_first(l);
+        while (req) {
+            zf_msg_t *nxt = zlist_next(l);
+            if (req->deadline > 0 && req->deadline <= now) {
+                zlist_remove(l, req);
+                zf_eng_error(e, req, ZF_ETIMEOUT, "the run did not settle before wait_timeout_ms; it continues");
+                zf_msg_destroy(&req);
+            }
+            else if (req->deadline > 0 && req->deadline < next) next = req->deadline;
+            req = nxt;
+        }
+    }
+    return next;
+}
+
+/* ---- actor ------------------------------------------------------------------ */
+
+static void
+s_json_destructor(void **item)
+{
+    json_t *v = *item;
+    json_decref(v);
+    *item = NULL;
+}
+
+static void
+s_task_destructor(void **item)
+{
+    zf_run_task_destroy((zf_run_task_t **) item);
+}
+
+static void
+s_list_destructor(void **item)
+{
+    zlist_t *l = *item;
+    zf_msg_t *m;
+    while ((m = zlist_pop(l))) zf_msg_destroy(&m);
+    zlist_destroy(&l);
+    *item = NULL;
+}
+
+static void
+s_self_destroy(engine_t **e_p)
+{
+    engine_t *e = *e_p;
+    if (!e) return;
+    for (int i = 0; i < e->nactors; i++) zactor_destroy(&e->actors[i]);
+    //  Actors stopped at a step boundary; their tasks are on disk as they were.
+    char *cmd = NULL;
+    void *ptr = NULL;
+    while (e->done && (zsock_events(e->done) & ZMQ_POLLIN) && zsock_recv(e->done, "sp", &cmd, &ptr) == 0) {
+        zstr_free(&cmd);
+        zf_run_task_t *t = ptr;
+        if (t) zhashx_delete(e->active, t->run_id);  // destroys the task
+    }
+    zlistx_destroy(&e->queue);  // queued tasks are owned by `active`
+    zhashx_destroy(&e->active);
+    cont_t *c;
+    for (c = zhashx_first(e->conts); c; c = zhashx_next(e->conts)) s_cont_destroy(&c);
+    zhashx_destroy(&e->conts);
+    zhashx_destroy(&e->overlay);
+    zhashx_destroy(&e->overlay_pending);
+    zhashx_destroy(&e->names);
+    zhashx_destroy(&e->waiters);
+    zhashx_destroy(&e->failures);
+    zhashx_destroy(&e->key_cache);
+    zpoller_destroy(&e->poller);
+    zsock_destroy(&e->broker);
+    zsock_destroy(&e->writer);
+    zsock_destroy(&e->done);
+    zf_breakers_destroy(&e->breakers);
+    free(e->actors);
+    free(e->idle);
+    free(e);
+    *e_p = NULL;
+}
+
+static zsock_t *
+s_socket(int type, const char *endpoint, bool bind)
+{
+    zsock_t *s = zsock_new(type);
+    zsock_set_sndhwm(s, 0);
+    zsock_set_rcvhwm(s, 0);
+    int rc = bind ? zsock_bind(s, "%s", endpoint) : zsock_connect(s, "%s", endpoint);
+    if (rc < 0) zsock_destroy(&s);
+    return s;
+}
+
+static engine_t *
+s_self_new(zsock_t *pipe, s_args_t *args)
+{
+    const zf_engine_conf_t *conf = args->conf;
+    engine_t *e = calloc(1, sizeof *e);
+    assert(e);
+    e->pipe = pipe;
+    e->store = conf->store;
+    e->max_active = conf->max_active > 0 ? conf->max_active : 1;
+    e->actors = calloc((size_t) e->max_active, sizeof(zactor_t *));
+    e->idle = calloc((size_t) e->max_active, sizeof(int));
+    e->next_timer = 0;  // scan once at start
+    e->conts = zhashx_new();
+    e->overlay = zhashx_new();
+    zhashx_set_destructor(e->overlay, s_json_destructor);
+    e->overlay_pending = zhashx_new();
+    e->names = zhashx_new();
+    zhashx_set_destructor(e->names, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator(e->names, (zhashx_duplicator_fn *) strdup);
+    e->active = zhashx_new();
+    zhashx_set_destructor(e->active, s_task_destructor);
+    e->waiters = zhashx_new();
+    zhashx_set_destructor(e->waiters, s_list_destructor);
+    e->failures = zhashx_new();
+    e->key_cache = zhashx_new();
+    zhashx_set_destructor(e->key_cache, s_json_destructor);
+    e->queue = zlistx_new();
+    e->breakers = zf_breakers_new(NULL);
+    snprintf(e->done_endpoint, sizeof e->done_endpoint, "inproc://zf-engine-done-%d",
+             atomic_fetch_add(&s_instance, 1));
+    //  HWMs are set before bind/connect (they apply to pipes created later):
+    //  replies and finished tasks are never dropped; memory is the limit.
+    e->done = s_socket(ZMQ_PULL, e->done_endpoint, true);
+    e->writer = s_socket(ZMQ_DEALER, conf->writer_endpoint, false);
+    e->broker = s_socket(ZMQ_DEALER, conf->service_endpoint, false);
+    if (!e->done || !e->writer || !e->broker) {
+        args->err = strdup("engine: cannot create sockets");
+        s_self_destroy(&e);
+        return NULL;
+    }
+    e->env = (zf_run_env_t){.writer_endpoint = conf->writer_endpoint,
+                            .done_endpoint = e->done_endpoint,
+                            .egress = conf->egress,
+                            .breakers = e->breakers};
+    e->poller = zpoller_new(pipe, e->broker, e->writer, e->done, NULL);
+    static const char *const prefixes[] = {"wf.", "run.", "key.", "auth.", NULL};
+    zf_broker_announce(zsock_resolve(e->broker), "engine", prefixes);
+    zf_rec_active_each(e->store, s_recover_one, e);
+    return e;
+}
+
+static void
+s_engine_actor(zsock_t *pipe, void *arg)
+{
+    s_args_t *args = arg;
+    engine_t *e = s_self_new(pipe, args);
+    zsock_signal(pipe, 0);
+    if (!e) return;
+    while (!e->terminated) {
+        int64_t now = zf_now_ms();
+        s_fire_timers(e);
+        int64_t next = s_expire_waiters(e, now);
+        if (e->next_timer < next) next = e->next_timer;
+        int timeout = next == INT64_MAX ? 1000 : (int) (next - now < 1 ? 1 : next - now > 1000 ? 1000 : next - now);
+        void *which = zpoller_wait(e->poller, timeout);
+        if (zpoller_terminated(e->poller)) break;
+        if (which == pipe) {
+            char *cmd = zstr_recv(pipe);
+            if (!cmd || streq(cmd, "$TERM")) e->terminated = true;
+            zstr_free(&cmd);
+        }
+        else if (which == e->writer) s_handle_writer(e);
+        else if (which == e->done) s_handle_done(e);
+        else if (which == e->broker) {
+            zf_msg_t *req = zf_msg_recv(e->broker, true, NULL, NULL);
+            if (req) zf_eng_handle_request(e, req);
+        }
+    }
+    s_self_destroy(&e);
+}
+
+zf_engine_t *
+zf_engine_new(const zf_engine_conf_t *conf, char **err)
+{
+    zf_engine_t *self = calloc(1, sizeof *self);
+    assert(self);
+    s_args_t args = {.conf = conf};
+    self->actor = zactor_new(s_engine_actor, &args);
+    if (args.err) {
+        if (err) *err = args.err;
+        else free(args.err);
+        zactor_destroy(&self->actor);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+zf_engine_destroy(zf_engine_t **self_p)
+{
+    zf_engine_t *self = *self_p;
+    if (!self) return;
+    zactor_destroy(&self->actor);
+    free(self);
+    *self_p = NULL;
+}

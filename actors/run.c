@@ -1,1 +1,432 @@
-/* placeholder: written in the engine-core issue */
+/*  actors/run.c — the run actor: executes nodes, snapshots after each. */
+#include "actors/run.h"
+#include "actors/definition.h"
+#include "actors/step.h"
+#include "broker/codec.h"
+#include "broker/ids.h"
+#include "broker/msg.h"
+
+#include <string.h>
+
+#define S_LOG_OUTPUT_MAX 500      // log entries keep this many chars of output
+#define S_ACK_TIMEOUT_MS 60000    // a writer that does not ack in a minute is broken
+
+typedef struct {
+    zsock_t *pipe;          // engine -> actor commands
+    zsock_t *writer;        // DEALER to the group-commit writer
+    zsock_t *done;          // PUSH to the engine
+    const zf_run_env_t *env;  // shared configuration
+    bool terminated;        // $TERM seen
+} self_t;
+
+/* ---- task ----------------------------------------------------------------- */
+
+json_t *
+zf_run_state_new(void)
+{
+    return json_pack("{s:{}, s:{}, s:[], s:[], s:[], s:{}, s:n}", "variables", "stepOutputs",
+                     "completedNodeIds", "pendingNodeIds", "skippedNodeIds", "retryCount", "wait");
+}
+
+zf_run_task_t *
+zf_run_task_new(const char *tenant, json_t *workflow, json_t *run, json_t *state)
+{
+    zf_run_task_t *t = calloc(1, sizeof *t);
+    assert(t);
+    snprintf(t->tenant, sizeof t->tenant, "%s", tenant);
+    snprintf(t->run_id, sizeof t->run_id, "%s", json_string_value(json_object_get(run, "id")));
+    snprintf(t->wf_id, sizeof t->wf_id, "%s", json_string_value(json_object_get(run, "workflow_id")));
+    t->workflow = json_incref(workflow);
+    t->run = run;
+    t->state = state ? state : zf_run_state_new();
+    json_t *seq = json_object_get(t->state, "logSeq");
+    t->log_seq = json_is_integer(seq) ? (uint32_t) json_integer_value(seq) : 0;
+    t->slot = -1;
+    return t;
+}
+
+void
+zf_run_task_destroy(zf_run_task_t **self_p)
+{
+    zf_run_task_t *t = *self_p;
+    if (!t) return;
+    json_decref(t->workflow);
+    json_decref(t->run);
+    json_decref(t->state);
+    free(t);
+    *self_p = NULL;
+}
+
+int
+zf_run_status_terminal(const char *s)
+{
+    return s && (strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 ||
+                 strcmp(s, "cancelled") == 0);
+}
+
+/* ---- state helpers -------------------------------------------------------- */
+
+static bool
+s_in_list(const json_t *list, const char *id)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(list, i, x) if (strcmp(json_string_value(x), id) == 0) return true;
+    return false;
+}
+
+static void
+s_list_remove(json_t *list, const char *id)
+{
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        if (strcmp(json_string_value(json_array_get(list, i)), id) == 0) {
+            json_array_remove(list, i);
+            return;
+        }
+    }
+}
+
+static json_t *
+s_st(zf_run_task_t *t, const char *k)
+{
+    return json_object_get(t->state, k);
+}
+
+static bool
+s_node_settled(zf_run_task_t *t, const char *id)
+{
+    return s_in_list(s_st(t, "completedNodeIds"), id) || s_in_list(s_st(t, "skippedNodeIds"), id);
+}
+
+//  Whether a node is skipped by its dependency: the dependency was
+//  skipped, or it is a condition whose outcome does not match `branch`
+//  (no branch = needs a true outcome).
+static bool
+s_node_skips(zf_run_task_t *t, const json_t *node)
+{
+    const char *from = json_string_value(json_object_get(node, "input_from"));
+    if (!from) return false;
+    if (s_in_list(s_st(t, "skippedNodeIds"), from)) return true;
+    json_t *out = json_object_get(s_st(t, "stepOutputs"), from);
+    json_t *passed = json_object_get(out, "passed");
+    if (!json_is_boolean(passed)) return false;
+    const char *branch = json_string_value(json_object_get(node, "branch"));
+    bool want = !branch || strcmp(branch, "true") == 0;
+    return json_is_true(passed) != want;
+}
+
+//  Index of the next node to execute, marking nodes skipped on the way;
+//  -1 when every node is settled.
+static int
+s_next_node(zf_run_task_t *t, const json_t *nodes)
+{
+    for (size_t i = 0; i < json_array_size(nodes); i++) {
+        const json_t *node = json_array_get(nodes, i);
+        const char *id = json_string_value(json_object_get(node, "id"));
+        if (s_node_settled(t, id)) continue;
+        if (s_node_skips(t, node)) {
+            json_array_append_new(s_st(t, "skippedNodeIds"), json_string(id));
+            s_list_remove(s_st(t, "pendingNodeIds"), id);
+            continue;
+        }
+        return (int) i;
+    }
+    return -1;
+}
+
+//  Marks every unsettled node skipped (the run stops early).
+static void
+s_skip_rest(zf_run_task_t *t, const json_t *nodes)
+{
+    size_t i;
+    json_t *node;
+    json_array_foreach(nodes, i, node)
+    {
+        const char *id = json_string_value(json_object_get(node, "id"));
+        if (!s_node_settled(t, id)) json_array_append_new(s_st(t, "skippedNodeIds"), json_string(id));
+    }
+    json_array_clear(s_st(t, "pendingNodeIds"));
+}
+
+static void
+s_set_status(zf_run_task_t *t, const char *status, int64_t now)
+{
+    json_object_set_new(t->run, "status", json_string(status));
+    json_object_set_new(t->run, "updated_at", json_integer(now));
+    if (zf_run_status_terminal(status)) json_object_set_new(t->run, "finished_at", json_integer(now));
+}
+
+/* ---- snapshots ------------------------------------------------------------- */
+
+//  Sends record + state (+ log entry) to the writer and waits for the
+//  durable ack. Returns 0 when on disk. timer_due > 0 arms a wake-up.
+static int
+s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const char *timer_kind)
+{
+    zf_msg_t *m = zf_msg_new("run.snapshot");
+    snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
+    json_object_set_new(t->state, "logSeq", json_integer(t->log_seq + (log ? 1 : 0)));
+    json_t *body = json_pack("{s:s, s:s, s:s}", "run_id", t->run_id, "workflow_id", t->wf_id,
+                             "status", json_string_value(json_object_get(t->run, "status")));
+    if (log) json_object_set_new(body, "log_seq", json_integer(t->log_seq));
+    if (timer_due > 0)
+        json_object_set_new(body, "timer", json_pack("{s:I, s:s}", "due", (json_int_t) timer_due,
+                                                     "kind", timer_kind));
+    if (t->timer_due > 0) json_object_set_new(body, "timer_clear", json_integer(t->timer_due));
+    zf_msg_set_body(m, body);
+    m->route = zmsg_new();
+    zmsg_addmem(m->route, "", 0);
+    m->extra = zmsg_new();
+    const json_t *parts[3] = {t->run, t->state, log};
+    for (int i = 0; i < 3 && parts[i]; i++) {
+        size_t len;
+        void *buf = zf_codec_encode(parts[i], &len);
+        zmsg_addmem(m->extra, buf, len);
+        free(buf);
+    }
+    char id[40];
+    snprintf(id, sizeof id, "%s", m->id);
+    if (zf_msg_send(&m, self->writer, 0) < 0) return -1;
+    for (;;) {
+        zsock_set_rcvtimeo(self->writer, S_ACK_TIMEOUT_MS);
+        zf_msg_t *r = zf_msg_recv(self->writer, true, NULL, NULL);
+        if (!r) return -1;
+        bool mine = strcmp(r->corr, id) == 0;
+        bool ok = r->kind == ZF_MSG_REPLY_OK;
+        if (mine && !ok) zsys_error("run %s: snapshot refused: %s", t->run_id, zf_msg_error_message(r));
+        zf_msg_destroy(&r);
+        if (!mine) continue;  // a stale ack from a timed-out earlier request
+        if (!ok) return -1;
+        if (log) t->log_seq++;
+        t->timer_due = timer_due;  // the armed timer (if any) is the one to clear next
+        return 0;
+    }
+}
+
+static json_t *
+s_log_entry(zf_run_task_t *t, const json_t *node, const char *status, int attempt, int64_t started,
+            int64_t finished, const json_t *output, const char *error)
+{
+    json_t *out = json_null();
+    if (output) {
+        char *text = json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text && strlen(text) > S_LOG_OUTPUT_MAX) {
+            //  Cut on a UTF-8 boundary so the entry stays valid text.
+            size_t n = S_LOG_OUTPUT_MAX;
+            while (n > 0 && (text[n] & 0xC0) == 0x80) n--;
+            text[n] = '\0';
+        }
+        out = text ? json_string(text) : json_null();
+        free(text);
+    }
+    return json_pack("{s:I, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:o, s:s?}", "seq",
+                     (json_int_t) t->log_seq, "nodeId", json_string_value(json_object_get(node, "id")),
+                     "nodeType", json_string_value(json_object_get(node, "type")), "status", status,
+                     "attempt", attempt, "startedAt", (json_int_t) started, "finishedAt",
+                     (json_int_t) finished, "durationMs", (json_int_t) (finished - started),
+                     "output", out, "error", error);
+}
+
+/* ---- executing ------------------------------------------------------------- */
+
+typedef struct {
+    const json_t *node;     // node executed
+    const char *id;         // its id
+    int attempt;            // 1-based
+    int64_t started;        // ms
+} s_step_t;
+
+//  Fills the context for one node and executes its kind.
+static void
+s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
+{
+    const json_t *node = st->node;
+    const char *from = json_string_value(json_object_get(node, "input_from"));
+    const json_t *inputs = json_object_get(t->run, "inputs");
+    const json_t *input = from ? json_object_get(s_st(t, "stepOutputs"), from) : inputs;
+    json_t *wait = s_st(t, "wait");
+    const char *wait_node = json_string_value(json_object_get(wait, "node_id"));
+    const char *wait_kind = json_string_value(json_object_get(wait, "kind"));
+    json_t *cfg = json_object_get(node, "config");
+    json_t *empty = cfg ? NULL : json_object();
+    zf_step_ctx_t ctx = {
+        .tenant = t->tenant,
+        .run_id = t->run_id,
+        .node_id = st->id,
+        .input = input ? input : json_null(),
+        .inputs = inputs,
+        .vars = s_st(t, "variables"),
+        .steps = s_st(t, "stepOutputs"),
+        .attempt = st->attempt,
+        .resumed = wait_node && strcmp(wait_node, st->id) == 0 && wait_kind &&
+                   strcmp(wait_kind, "delay") == 0,
+        .now_ms = st->started,
+        .timeout_ms = json_integer_value(json_object_get(node, "timeout_ms")),
+        .egress = self->env->egress,
+        .breakers = self->env->breakers,
+    };
+    zf_step_result_clear(res);
+    const zf_step_kind_t *kind = zf_step_find(json_string_value(json_object_get(node, "type")));
+    if (kind) kind->exec(&ctx, cfg ? cfg : empty, res);
+    else zf_step_fail(res, ZF_STEP_FAIL_FINAL, "unknown step type");
+    json_decref(empty);
+}
+
+//  Records a completed (or stopping) node; returns the next status.
+static const char *
+s_on_success(zf_run_task_t *t, const json_t *nodes, s_step_t *st, zf_step_result_t *res)
+{
+    json_t *out = res->output ? json_incref(res->output) : json_null();
+    json_object_set_new(s_st(t, "stepOutputs"), st->id, out);
+    json_array_append_new(s_st(t, "completedNodeIds"), json_string(st->id));
+    s_list_remove(s_st(t, "pendingNodeIds"), st->id);
+    json_object_set_new(t->state, "wait", json_null());
+    json_object_set_new(t->run, "wake_at", json_null());
+    if (res->status == ZF_STEP_STOP) s_skip_rest(t, nodes);
+    if (s_next_node(t, nodes) >= 0) return "running";
+    json_object_set(t->run, "outputs", out);
+    return "completed";
+}
+
+//  Decides between a retry (passivate until the back-off ends) and failure.
+static const char *
+s_on_failure(zf_run_task_t *t, s_step_t *st, zf_step_result_t *res, int64_t *wake)
+{
+    zf_retry_t policy;
+    zf_def_retry(st->node, &policy);
+    json_object_set_new(s_st(t, "retryCount"), st->id, json_integer(st->attempt));
+    bool retry = res->status == ZF_STEP_FAIL && st->attempt < policy.max_attempts;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(json_object_get(st->node, "retry"), "non_retryable"), i, x)
+    {
+        if (json_is_string(x) && strstr(res->error, json_string_value(x))) retry = false;
+    }
+    if (retry) {
+        double rnd = (double) (zf_now_ms() % 1000) / 1000.0;
+        int64_t back = zf_def_backoff_ms(&policy, st->attempt, rnd);
+        if (res->retry_after_ms > back) back = res->retry_after_ms;
+        *wake = zf_now_ms() + back;
+        return "waiting";
+    }
+    json_object_set_new(t->run, "error", json_pack("{s:s, s:s, s:s}", "code", "step_failed",
+                                                   "message", res->error, "node_id", st->id));
+    return "failed";
+}
+
+//  Runs one node to its outcome and persists it. Returns false when the
+//  task leaves this actor (finished, waiting, or persistence failed).
+static bool
+s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
+{
+    s_step_t st = {.node = json_array_get(nodes, (size_t) idx)};
+    st.id = json_string_value(json_object_get(st.node, "id"));
+    st.attempt = (int) json_integer_value(json_object_get(s_st(t, "retryCount"), st.id)) + 1;
+    st.started = zf_now_ms();
+    if (!s_in_list(s_st(t, "pendingNodeIds"), st.id))
+        json_array_append_new(s_st(t, "pendingNodeIds"), json_string(st.id));
+    zf_step_result_t res = {0};  // clear() releases output: never pass garbage
+    s_exec_node(self, t, &st, &res);
+    int64_t now = zf_now_ms(), wake = 0;
+    const char *status, *log_status, *kind = NULL;
+    switch (res.status) {
+    case ZF_STEP_OK:
+    case ZF_STEP_STOP:
+        status = s_on_success(t, nodes, &st, &res);
+        log_status = "completed";
+        break;
+    case ZF_STEP_WAIT:
+    case ZF_STEP_BLOCKED:
+        status = "waiting";
+        wake = res.wake_at_ms;
+        kind = res.status == ZF_STEP_WAIT ? "delay" : "breaker";
+        log_status = res.status == ZF_STEP_WAIT ? "waiting" : "blocked";
+        break;
+    default:
+        status = s_on_failure(t, &st, &res, &wake);
+        kind = "retry";
+        log_status = strcmp(status, "waiting") == 0 ? "retrying" : "failed";
+        break;
+    }
+    if (wake > 0) {
+        json_object_set_new(t->state, "wait", json_pack("{s:s, s:I, s:s}", "node_id", st.id,
+                                                        "until", (json_int_t) wake, "kind", kind));
+        json_object_set_new(t->run, "wake_at", json_integer(wake));
+    }
+    s_set_status(t, status, now);
+    const char *err = res.error[0] ? res.error : NULL;
+    json_t *log = s_log_entry(t, st.node, log_status, st.attempt, st.started, now, res.output, err);
+    json_decref(res.output);
+    int rc = s_snapshot(self, t, log, wake, kind ? kind : "");
+    json_decref(log);
+    if (rc < 0) t->persist_failed = 1;
+    return rc == 0 && strcmp(status, "running") == 0;
+}
+
+//  Checks the pipe between steps: $TERM leaves the run for recovery.
+static void
+s_poll_pipe(self_t *self)
+{
+    while (zsock_events(self->pipe) & ZMQ_POLLIN) {
+        char *cmd = zstr_recv(self->pipe);
+        if (!cmd || streq(cmd, "$TERM")) self->terminated = true;
+        zstr_free(&cmd);
+    }
+}
+
+static void
+s_execute(self_t *self, zf_run_task_t *t)
+{
+    const json_t *nodes = json_object_get(json_object_get(t->workflow, "definition"), "nodes");
+    int64_t now = zf_now_ms();
+    if (!json_is_integer(json_object_get(t->run, "started_at")))
+        json_object_set_new(t->run, "started_at", json_integer(now));
+    s_set_status(t, "running", now);
+    for (;;) {
+        s_poll_pipe(self);
+        if (self->terminated) {
+            t->interrupted = 1;
+            return;
+        }
+        if (atomic_load(&t->cancel)) {
+            s_set_status(t, "cancelled", zf_now_ms());
+            if (s_snapshot(self, t, NULL, 0, "") < 0) t->persist_failed = 1;
+            return;
+        }
+        int idx = s_next_node(t, nodes);
+        if (idx < 0) {  // nothing (left) to run: e.g. an empty workflow
+            s_set_status(t, "completed", zf_now_ms());
+            if (s_snapshot(self, t, NULL, 0, "") < 0) t->persist_failed = 1;
+            return;
+        }
+        if (!s_step(self, t, nodes, idx)) return;
+    }
+}
+
+/* ---- actor ---------------------------------------------------------------- */
+
+void
+zf_run_actor(zsock_t *pipe, void *arg)
+{
+    const zf_run_env_t *env = arg;
+    self_t self = {.pipe = pipe, .env = env};
+    self.writer = zsock_new_dealer(env->writer_endpoint);
+    self.done = zsock_new_push(env->done_endpoint);
+    assert(self.writer && self.done);
+    zsock_set_sndhwm(self.done, 0);  // never drop a finished task
+    zsock_signal(pipe, 0);
+    while (!self.terminated) {
+        char *name = NULL;
+        void *ptr = NULL;
+        if (zsock_recv(pipe, "sp", &name, &ptr) < 0) break;
+        if (name && streq(name, "RUN") && ptr) {
+            zf_run_task_t *t = ptr;
+            s_execute(&self, t);
+            zsock_send(self.done, "sp", "DONE", t);
+        }
+        else if (!name || streq(name, "$TERM")) self.terminated = true;
+        zstr_free(&name);
+    }
+    zsock_destroy(&self.writer);
+    zsock_destroy(&self.done);
+}

@@ -63,7 +63,8 @@ const zf_step_kind_t *zf_step_find(const char *type);
 //  NULL-terminated list of registered kinds.
 const zf_step_kind_t *const *zf_step_kinds(void);
 
-//  Helpers for step implementations.
+//  Helpers for step implementations. clear() releases res->output and
+//  zeroes the result: only call it on an initialised result.
 void zf_step_result_clear(zf_step_result_t *res);
 void zf_step_fail(zf_step_result_t *res, zf_step_status_t st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

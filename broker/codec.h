@@ -7,7 +7,9 @@
     Decoding never trusts declared lengths: before anything is allocated,
     every declared string/bin length and array/map count is checked against
     the bytes that remain and against the limits, so a 5-byte header that
-    declares 4 billion elements fails at once. Map keys must be strings.
+    declares 4 billion elements fails at once. Map keys must be strings
+    (without NUL bytes: jansson's key lookups are C strings); duplicate keys
+    and trailing bytes are rejected.
     ext types, and uint64 above INT64_MAX, are rejected. bin decodes to a
     string only if it is valid UTF-8 (rejected otherwise).
 
@@ -47,5 +49,11 @@ int zf_codec_pack(msgpack_packer *pk, const json_t *v);
 
 //  Encodes v into a new malloc'd buffer (caller frees) and sets *len.
 void *zf_codec_encode(const json_t *v, size_t *len);
+
+//  Exact number of bytes zf_codec_pack writes for v (v not NULL).
+size_t zf_codec_size(const json_t *v);
+//  Packs v into buf, whose size must be exactly zf_codec_size(v) (lets
+//  callers pack straight into a zframe without an intermediate buffer).
+void zf_codec_pack_into(const json_t *v, void *buf, size_t size);
 
 #endif

@@ -1,1 +1,616 @@
-/* placeholder: written in the engine-core issue */
+/*  storage/records.c — typed records over the raw store (layout: store.h).
+
+    Every typed put stages its record AND the index entries that point at it
+    into the same zf_batch_t, so a record and its indexes commit together.
+    Values are msgpack, written with zf_codec_encode and read back with
+    zf_codec_decode under the default limits: stored bytes are external input
+    like any other. A value that does not decode (or is not the expected
+    shape) is reported on stderr and treated as absent; it never crashes a
+    reader and never aborts a scan.
+*/
+#include "storage/store.h"
+#include "broker/codec.h"
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ZF_CORRUPT_LOG_MAX 32  // corrupt values reported before going quiet
+
+/* ---- keys and values ------------------------------------------------------ */
+
+typedef struct {
+    unsigned char *p;  // malloc'd key bytes
+    size_t len;        // key length
+} s_key_t;
+
+//  Joins parts with \0 separators: a\0b, a\0b\0c. A NULL part ends the
+//  list; an empty last part gives a trailing separator (a prefix).
+static s_key_t
+s_key(const char *a, const char *b, const char *c)
+{
+    const char *parts[3] = {a, b, c};
+    size_t n = 0, len = 0;
+    while (n < 3 && parts[n])
+        len += strlen(parts[n++]) + 1;
+    s_key_t k = {.p = malloc(len + 8), .len = 0};  // + room for a binary suffix
+    if (!k.p) abort();
+    for (size_t i = 0; i < n; i++) {
+        size_t plen = strlen(parts[i]);
+        memcpy(k.p + k.len, parts[i], plen);
+        k.len += plen;
+        if (i + 1 < n) k.p[k.len++] = '\0';
+    }
+    return k;
+}
+
+static void
+s_be_put(unsigned char *out, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--) {
+        out[i] = (unsigned char)(v & 0xFF);
+        v >>= 8;
+    }
+}
+
+static uint64_t
+s_be_get(const unsigned char *in, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+//  Reports a bad stored value (rate-limited so a scan over garbage cannot
+//  flood the log).
+static void
+s_corrupt(zf_cf_t cf, const char *why)
+{
+    static atomic_uint reported;
+    unsigned n = atomic_fetch_add(&reported, 1);
+    if (n < ZF_CORRUPT_LOG_MAX)
+        fprintf(stderr, "zf_store: corrupt value in %s (%s); treated as absent\n",
+                zf_store_cf_name(cf), why ? why : "wrong type");
+    else if (n == ZF_CORRUPT_LOG_MAX)
+        fprintf(stderr, "zf_store: more corrupt values; no longer reporting them\n");
+}
+
+//  Decodes a stored value; NULL (and one report) if it is not valid msgpack
+//  of the wanted json type.
+static json_t *
+s_decode(zf_cf_t cf, const void *val, size_t vlen, json_type want)
+{
+    const char *why = NULL;
+    json_t *v = zf_codec_decode(val, vlen, NULL, &why);
+    if (v && json_typeof(v) != want) {
+        json_decref(v);
+        v = NULL;
+        why = "unexpected type";
+    }
+    if (!v) s_corrupt(cf, why);
+    return v;
+}
+
+static json_t *
+s_get(zf_store_t *s, zf_cf_t cf, s_key_t k, json_type want)
+{
+    size_t vlen = 0;
+    void *val = zf_store_get(s, cf, k.p, k.len, &vlen);
+    free(k.p);
+    if (!val) return NULL;
+    json_t *v = s_decode(cf, val, vlen, want);
+    free(val);
+    return v;
+}
+
+static void
+s_put_json(zf_batch_t *b, zf_cf_t cf, s_key_t k, const json_t *v)
+{
+    size_t len = 0;
+    void *bytes = zf_codec_encode(v, &len);
+    zf_batch_put(b, cf, k.p, k.len, bytes, len);
+    free(bytes);
+    free(k.p);
+}
+
+static void
+s_put_str(zf_batch_t *b, zf_cf_t cf, s_key_t k, const char *str)
+{
+    json_t *v = json_string(str);
+    assert(v);  // programmer error: not UTF-8
+    s_put_json(b, cf, k, v);
+    json_decref(v);
+}
+
+static void
+s_del(zf_batch_t *b, zf_cf_t cf, s_key_t k)
+{
+    zf_batch_del(b, cf, k.p, k.len);
+    free(k.p);
+}
+
+static const char *
+s_field(const json_t *obj, const char *name)
+{
+    return json_string_value(json_object_get(obj, name));
+}
+
+/* ---- workflows ------------------------------------------------------------ */
+
+void
+zf_rec_wf_put(zf_batch_t *b, const char *tenant, const json_t *wf, const char *old_name)
+{
+    const char *id = s_field(wf, "id");
+    const char *name = s_field(wf, "name");
+    assert(b && tenant && id && name);
+    s_put_json(b, ZF_CF_WORKFLOWS, s_key(tenant, id, NULL), wf);
+    if (old_name && strcmp(old_name, name) != 0)
+        s_del(b, ZF_CF_WF_NAMES, s_key(tenant, old_name, NULL));
+    s_put_str(b, ZF_CF_WF_NAMES, s_key(tenant, name, NULL), id);
+}
+
+json_t *
+zf_rec_wf_get(zf_store_t *s, const char *tenant, const char *wf_id)
+{
+    return s_get(s, ZF_CF_WORKFLOWS, s_key(tenant, wf_id, NULL), JSON_OBJECT);
+}
+
+char *
+zf_rec_wf_by_name(zf_store_t *s, const char *tenant, const char *name)
+{
+    json_t *v = s_get(s, ZF_CF_WF_NAMES, s_key(tenant, name, NULL), JSON_STRING);
+    char *id = v ? strdup(json_string_value(v)) : NULL;
+    json_decref(v);
+    return id;
+}
+
+//  Collects decoded objects of a scan into an array, skipping corrupt ones.
+typedef struct {
+    zf_cf_t cf;     // column family scanned (for reports)
+    json_t *items;  // array being filled
+} s_collect_t;
+
+static int
+s_collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    (void)key, (void)klen;
+    s_collect_t *c = arg;
+    json_t *v = s_decode(c->cf, val, vlen, JSON_OBJECT);
+    if (v) json_array_append_new(c->items, v);
+    return 0;
+}
+
+//  UUIDv7 ids sort by creation time, so a reverse scan of the tenant's
+//  prefix is newest first.
+json_t *
+zf_rec_wf_list(zf_store_t *s, const char *tenant)
+{
+    s_key_t prefix = s_key(tenant, "", NULL);
+    s_collect_t c = {.cf = ZF_CF_WORKFLOWS, .items = json_array()};
+    zf_store_scan(s, ZF_CF_WORKFLOWS, prefix.p, prefix.len, true, s_collect, &c);
+    free(prefix.p);
+    return c.items;
+}
+
+//  Collects the last \0-separated part of each key after a prefix (run ids
+//  of run_index) so deletions can be staged after the scan.
+static int
+s_collect_suffix(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    (void)val, (void)vlen;
+    json_t *ids = ((s_collect_t *)arg)->items;
+    const char *k = key;
+    const char *sep = memrchr(k, '\0', klen);
+    if (sep) json_array_append_new(ids, json_stringn(sep + 1, klen - (size_t)(sep + 1 - k)));
+    return 0;
+}
+
+static int
+s_del_key(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    (void)val, (void)vlen;
+    zf_batch_del(arg, ZF_CF_RUN_LOGS, key, klen);
+    return 0;
+}
+
+//  Stages deletion of one run: record, state, logs, index, active, timer.
+static void
+s_run_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char *wf_id, const char *run_id)
+{
+    json_t *run = zf_rec_run_get(s, tenant, run_id);
+    json_t *wake = json_object_get(run, "wake_at");
+    if (json_is_integer(wake)) zf_rec_timer_del(b, json_integer_value(wake), tenant, run_id);
+    json_decref(run);
+    s_key_t logs = s_key(tenant, run_id, "");
+    zf_store_scan(s, ZF_CF_RUN_LOGS, logs.p, logs.len, false, s_del_key, b);
+    free(logs.p);
+    s_del(b, ZF_CF_RUNS, s_key(tenant, run_id, NULL));
+    s_del(b, ZF_CF_RUN_STATE, s_key(tenant, run_id, NULL));
+    s_del(b, ZF_CF_ACTIVE, s_key(tenant, run_id, NULL));
+    s_del(b, ZF_CF_RUN_INDEX, s_key(tenant, wf_id, run_id));
+}
+
+void
+zf_rec_wf_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const json_t *wf)
+{
+    const char *id = s_field(wf, "id");
+    const char *name = s_field(wf, "name");
+    assert(s && b && tenant && id);
+    s_del(b, ZF_CF_WORKFLOWS, s_key(tenant, id, NULL));
+    if (name) {  // only if the name still points at this workflow
+        char *owner = zf_rec_wf_by_name(s, tenant, name);
+        if (owner && strcmp(owner, id) == 0) s_del(b, ZF_CF_WF_NAMES, s_key(tenant, name, NULL));
+        free(owner);
+    }
+    s_key_t prefix = s_key(tenant, id, "");
+    s_collect_t c = {.cf = ZF_CF_RUN_INDEX, .items = json_array()};
+    zf_store_scan(s, ZF_CF_RUN_INDEX, prefix.p, prefix.len, false, s_collect_suffix, &c);
+    free(prefix.p);
+    size_t i;
+    json_t *run_id;
+    json_array_foreach(c.items, i, run_id) s_run_del(s, b, tenant, id, json_string_value(run_id));
+    json_decref(c.items);
+}
+
+/* ---- runs ----------------------------------------------------------------- */
+
+static bool
+s_terminal(const char *status)
+{
+    return strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+           strcmp(status, "cancelled") == 0;
+}
+
+void
+zf_rec_run_put(zf_batch_t *b, const char *tenant, const json_t *run)
+{
+    const char *id = s_field(run, "id");
+    const char *wf_id = s_field(run, "workflow_id");
+    const char *status = s_field(run, "status");
+    assert(id && wf_id && status);
+    size_t len = 0;
+    void *rec = zf_codec_encode(run, &len);
+    zf_rec_run_put_raw(b, tenant, id, wf_id, status, rec, len);
+    free(rec);
+}
+
+//  The run_index value is the status, so listing with a status filter reads
+//  no records; `active` holds exactly the unfinished runs, for recovery.
+void
+zf_rec_run_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const char *wf_id,
+                   const char *status, const void *rec, size_t len)
+{
+    assert(b && tenant && run_id && wf_id && status && rec);
+    s_key_t k = s_key(tenant, run_id, NULL);
+    zf_batch_put(b, ZF_CF_RUNS, k.p, k.len, rec, len);
+    if (s_terminal(status))
+        zf_batch_del(b, ZF_CF_ACTIVE, k.p, k.len);
+    else
+        zf_batch_put(b, ZF_CF_ACTIVE, k.p, k.len, "", 0);
+    free(k.p);
+    s_put_str(b, ZF_CF_RUN_INDEX, s_key(tenant, wf_id, run_id), status);
+}
+
+json_t *
+zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id)
+{
+    return s_get(s, ZF_CF_RUNS, s_key(tenant, run_id, NULL), JSON_OBJECT);
+}
+
+void
+zf_rec_state_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const void *state,
+                     size_t len)
+{
+    assert(b && tenant && run_id && state);
+    s_key_t k = s_key(tenant, run_id, NULL);
+    zf_batch_put(b, ZF_CF_RUN_STATE, k.p, k.len, state, len);
+    free(k.p);
+}
+
+json_t *
+zf_rec_state_get(zf_store_t *s, const char *tenant, const char *run_id)
+{
+    return s_get(s, ZF_CF_RUN_STATE, s_key(tenant, run_id, NULL), JSON_OBJECT);
+}
+
+void
+zf_rec_log_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, uint32_t seq,
+                   const void *entry, size_t len)
+{
+    assert(b && tenant && run_id && entry);
+    s_key_t k = s_key(tenant, run_id, "");
+    s_be_put(k.p + k.len, seq, 4);
+    zf_batch_put(b, ZF_CF_RUN_LOGS, k.p, k.len + 4, entry, len);
+    free(k.p);
+}
+
+json_t *
+zf_rec_logs_get(zf_store_t *s, const char *tenant, const char *run_id)
+{
+    s_key_t prefix = s_key(tenant, run_id, "");
+    s_collect_t c = {.cf = ZF_CF_RUN_LOGS, .items = json_array()};
+    zf_store_scan(s, ZF_CF_RUN_LOGS, prefix.p, prefix.len, false, s_collect, &c);
+    free(prefix.p);
+    return c.items;
+}
+
+typedef struct {
+    const void *want;  // encoded status to match, or NULL for any
+    size_t want_len;   // its length
+    size_t offset;     // first match to return
+    size_t limit;      // matches to return
+    size_t total;      // matches seen
+    json_t *ids;       // run ids of the page
+} s_page_t;
+
+static int
+s_page_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    s_page_t *pg = arg;
+    if (pg->want && (vlen != pg->want_len || memcmp(val, pg->want, vlen) != 0)) return 0;
+    size_t idx = pg->total++;
+    if (idx >= pg->offset && idx - pg->offset < pg->limit) {
+        s_collect_t c = {.cf = ZF_CF_RUN_INDEX, .items = pg->ids};
+        s_collect_suffix(key, klen, val, vlen, &c);
+    }
+    return 0;
+}
+
+//  Newest first from the reverse scan of the workflow's run_index range.
+//  The status filter compares the stored msgpack bytes with the encoded
+//  filter, so only the returned page costs record reads.
+json_t *
+zf_rec_runs_list(zf_store_t *s, const char *tenant, const char *wf_id, const char *status,
+                 size_t offset, size_t limit, size_t *total)
+{
+    s_page_t pg = {.offset = offset, .limit = limit, .ids = json_array()};
+    json_t *want = status ? json_string(status) : NULL;
+    void *enc = want ? zf_codec_encode(want, &pg.want_len) : NULL;
+    pg.want = enc;
+    s_key_t prefix = s_key(tenant, wf_id, "");
+    zf_store_scan(s, ZF_CF_RUN_INDEX, prefix.p, prefix.len, true, s_page_visit, &pg);
+    free(prefix.p);
+    free(enc);
+    json_decref(want);
+    json_t *runs = json_array();
+    size_t i;
+    json_t *id;
+    json_array_foreach(pg.ids, i, id)
+    {
+        json_t *run = zf_rec_run_get(s, tenant, json_string_value(id));
+        if (run) json_array_append_new(runs, run);
+    }
+    json_decref(pg.ids);
+    if (total) *total = pg.total;
+    return runs;
+}
+
+typedef struct {
+    zf_rec_active_fn *fn;  // user callback
+    void *arg;             // its argument
+} s_active_t;
+
+static int
+s_active_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    (void)val, (void)vlen;
+    s_active_t *a = arg;
+    const char *sep = memchr(key, '\0', klen);
+    if (!sep) {
+        s_corrupt(ZF_CF_ACTIVE, "key without tenant");
+        return 0;
+    }
+    char *copy = strndup(key, klen);  // "tenant\0run_id" -> two C strings
+    if (!copy) abort();
+    size_t tlen = (size_t)(sep - (const char *)key);
+    char *run_id = strndup((const char *)key + tlen + 1, klen - tlen - 1);
+    if (!run_id) abort();
+    a->fn(copy, run_id, a->arg);
+    free(run_id);
+    free(copy);
+    return 0;
+}
+
+size_t
+zf_rec_active_each(zf_store_t *s, zf_rec_active_fn *fn, void *arg)
+{
+    s_active_t a = {.fn = fn, .arg = arg};
+    return zf_store_scan(s, ZF_CF_ACTIVE, NULL, 0, false, s_active_visit, &a);
+}
+
+/* ---- timers --------------------------------------------------------------- */
+
+//  Due times before the epoch sort as 0 so the unsigned key order is time
+//  order.
+static s_key_t
+s_timer_key(int64_t due_ms, const char *tenant, const char *run_id)
+{
+    s_key_t tail = s_key(tenant, run_id, NULL);
+    s_key_t k = {.p = malloc(tail.len + 8), .len = tail.len + 8};
+    if (!k.p) abort();
+    s_be_put(k.p, due_ms < 0 ? 0 : (uint64_t)due_ms, 8);
+    memcpy(k.p + 8, tail.p, tail.len);
+    free(tail.p);
+    return k;
+}
+
+void
+zf_rec_timer_put(zf_batch_t *b, int64_t due_ms, const char *tenant, const char *run_id,
+                 const char *kind)
+{
+    assert(b && tenant && run_id && kind);
+    json_t *v = json_pack("{s:s}", "kind", kind);
+    assert(v);
+    s_put_json(b, ZF_CF_TIMERS, s_timer_key(due_ms, tenant, run_id), v);
+    json_decref(v);
+}
+
+void
+zf_rec_timer_del(zf_batch_t *b, int64_t due_ms, const char *tenant, const char *run_id)
+{
+    assert(b && tenant && run_id);
+    s_del(b, ZF_CF_TIMERS, s_timer_key(due_ms, tenant, run_id));
+}
+
+typedef struct {
+    int64_t now;          // due limit
+    size_t max;           // timers to report at most
+    size_t count;         // reported so far
+    int64_t next;         // earliest due not reported
+    zf_rec_timer_fn *fn;  // user callback
+    void *arg;            // its argument
+} s_due_t;
+
+static void
+s_due_fire(s_due_t *d, int64_t due, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    const char *tail = (const char *)key + 8;
+    size_t tlen = klen - 8;
+    const char *sep = memchr(tail, '\0', tlen);
+    json_t *v = s_decode(ZF_CF_TIMERS, val, vlen, JSON_OBJECT);
+    const char *kind = s_field(v, "kind");
+    if (!sep || !kind) {
+        if (v) s_corrupt(ZF_CF_TIMERS, "timer without tenant or kind");
+        json_decref(v);
+        return;
+    }
+    char *tenant = strndup(tail, (size_t)(sep - tail));
+    char *run_id = strndup(sep + 1, tlen - (size_t)(sep + 1 - tail));
+    if (!tenant || !run_id) abort();
+    d->count++;
+    d->fn(due, tenant, run_id, kind, d->arg);
+    free(tenant);
+    free(run_id);
+    json_decref(v);
+}
+
+static int
+s_due_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    s_due_t *d = arg;
+    if (klen < 8) {
+        s_corrupt(ZF_CF_TIMERS, "short key");
+        return 0;
+    }
+    uint64_t raw = s_be_get(key, 8);
+    int64_t due = raw > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)raw;
+    if (due > d->now || d->count >= d->max) {
+        d->next = due;
+        return 1;
+    }
+    s_due_fire(d, due, key, klen, val, vlen);
+    return 0;
+}
+
+//  The timers CF is ordered by due time, so this is a forward scan from its
+//  start that stops at the first timer not yet due.
+size_t
+zf_rec_timers_due(zf_store_t *s, int64_t now_ms, size_t max, zf_rec_timer_fn *fn, void *arg,
+                  int64_t *next_due)
+{
+    s_due_t d = {.now = now_ms, .max = max, .next = INT64_MAX, .fn = fn, .arg = arg};
+    zf_store_scan(s, ZF_CF_TIMERS, NULL, 0, false, s_due_visit, &d);
+    if (next_due) *next_due = d.next;
+    return d.count;
+}
+
+/* ---- API keys ------------------------------------------------------------- */
+
+void
+zf_rec_key_put(zf_batch_t *b, const unsigned char hash[32], const json_t *rec)
+{
+    assert(b && hash && json_is_object(rec));
+    size_t len = 0;
+    void *bytes = zf_codec_encode(rec, &len);
+    zf_batch_put(b, ZF_CF_KEYS, hash, 32, bytes, len);
+    free(bytes);
+}
+
+json_t *
+zf_rec_key_get(zf_store_t *s, const unsigned char hash[32])
+{
+    size_t vlen = 0;
+    void *val = zf_store_get(s, ZF_CF_KEYS, hash, 32, &vlen);
+    if (!val) return NULL;
+    json_t *v = s_decode(ZF_CF_KEYS, val, vlen, JSON_OBJECT);
+    free(val);
+    return v;
+}
+
+typedef struct {
+    const char *tenant;   // filter, or NULL
+    const char *key_id;   // key_find: id wanted, or NULL
+    unsigned char *hash;  // key_find: where the hash goes
+    json_t *items;        // key_list: result array; key_find: the match
+} s_keys_t;
+
+static int
+s_keys_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    s_keys_t *k = arg;
+    if (klen != 32) return 0;
+    json_t *v = s_decode(ZF_CF_KEYS, val, vlen, JSON_OBJECT);
+    if (!v) return 0;
+    if (k->key_id) {
+        const char *id = s_field(v, "id");
+        if (id && strcmp(id, k->key_id) == 0) {
+            memcpy(k->hash, key, 32);
+            k->items = v;
+            return 1;
+        }
+    } else if (!k->tenant ||
+               (s_field(v, "tenant") && strcmp(s_field(v, "tenant"), k->tenant) == 0)) {
+        char hex[65];
+        for (size_t i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)key)[i]);
+        json_object_set_new(v, "hash", json_string(hex));
+        json_array_append(k->items, v);
+    }
+    json_decref(v);
+    return 0;
+}
+
+json_t *
+zf_rec_key_list(zf_store_t *s, const char *tenant)
+{
+    s_keys_t k = {.tenant = tenant, .items = json_array()};
+    zf_store_scan(s, ZF_CF_KEYS, NULL, 0, false, s_keys_visit, &k);
+    return k.items;
+}
+
+json_t *
+zf_rec_key_find(zf_store_t *s, const char *key_id, unsigned char hash_out[32])
+{
+    assert(key_id && hash_out);
+    s_keys_t k = {.key_id = key_id, .hash = hash_out};
+    zf_store_scan(s, ZF_CF_KEYS, NULL, 0, false, s_keys_visit, &k);
+    return k.items;
+}
+
+/* ---- meta ----------------------------------------------------------------- */
+
+void
+zf_rec_meta_put(zf_batch_t *b, const char *name, const json_t *v)
+{
+    assert(b && name && v);
+    s_put_json(b, ZF_CF_META, s_key(name, NULL, NULL), v);
+}
+
+//  Meta values may be of any type, so only the msgpack itself is checked.
+json_t *
+zf_rec_meta_get(zf_store_t *s, const char *name)
+{
+    s_key_t k = s_key(name, NULL, NULL);
+    size_t vlen = 0;
+    void *val = zf_store_get(s, ZF_CF_META, k.p, k.len, &vlen);
+    free(k.p);
+    if (!val) return NULL;
+    const char *why = NULL;
+    json_t *v = zf_codec_decode(val, vlen, NULL, &why);
+    if (!v) s_corrupt(ZF_CF_META, why);
+    free(val);
+    return v;
+}

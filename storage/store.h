@@ -61,10 +61,16 @@ typedef struct zf_batch_t zf_batch_t;
 //  NULL and, if err != NULL, a malloc'd message in *err.
 zf_store_t *zf_store_open(const char *dir, bool sync, char **err);
 void zf_store_destroy(zf_store_t **self_p);
+//  Column family name ("default" for META) — for logs and tools.
+const char *zf_store_cf_name(zf_cf_t cf);
 
 //  Commits a batch atomically (WriteBatch, honouring the sync setting).
 //  Does not take the batch. Returns 0 or ZF_EIO.
 int zf_store_write(zf_store_t *self, zf_batch_t *batch);
+//  Commits several batches as ONE atomic WriteBatch, in order (the group
+//  commit of storage/writer.c). Does not take them. n == 0 is a no-op.
+//  Returns 0 or ZF_EIO.
+int zf_store_write_many(zf_store_t *self, zf_batch_t *const *batches, size_t n);
 
 //  Raw get: returns malloc'd value (caller frees) and *len, or NULL if absent.
 void *zf_store_get(zf_store_t *self, zf_cf_t cf, const void *key, size_t klen, size_t *len);
@@ -87,6 +93,8 @@ void zf_batch_del(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen);
 //  Moves all ops of *src to the end of self; destroys *src.
 void zf_batch_append(zf_batch_t *self, zf_batch_t **src_p);
 size_t zf_batch_count(const zf_batch_t *self);
+//  Bytes of keys and values staged (the writer caps one commit by it).
+size_t zf_batch_bytes(const zf_batch_t *self);
 //  Iterates ops in order (used by the writer). del ops have val NULL.
 typedef void(zf_batch_op_fn)(zf_cf_t cf, const void *key, size_t klen, const void *val,
                              size_t vlen, void *arg);

@@ -1,1 +1,54 @@
-/* placeholder: written in the engine-core issue */
+/*  actors/steps/registry.c — the const table of step kinds. */
+#include "actors/step.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+//  Each kind lives in its own file under actors/steps/.
+extern const zf_step_kind_t zf_step_kind_set;
+extern const zf_step_kind_t zf_step_kind_condition;
+extern const zf_step_kind_t zf_step_kind_delay;
+extern const zf_step_kind_t zf_step_kind_http_request;
+
+static const zf_step_kind_t *const s_kinds[] = {
+    &zf_step_kind_set,
+    &zf_step_kind_condition,
+    &zf_step_kind_delay,
+    &zf_step_kind_http_request,
+    NULL,
+};
+
+const zf_step_kind_t *
+zf_step_find(const char *type)
+{
+    for (size_t i = 0; type && s_kinds[i]; i++)
+        if (strcmp(s_kinds[i]->name, type) == 0) return s_kinds[i];
+    return NULL;
+}
+
+const zf_step_kind_t *const *
+zf_step_kinds(void)
+{
+    return s_kinds;
+}
+
+//  Releases the output and zeroes the result. res must be zeroed or
+//  previously cleared (a fresh `zf_step_result_t r = {0}` is fine).
+void
+zf_step_result_clear(zf_step_result_t *res)
+{
+    if (!res) return;
+    json_decref(res->output);
+    memset(res, 0, sizeof *res);
+}
+
+void
+zf_step_fail(zf_step_result_t *res, zf_step_status_t st, const char *fmt, ...)
+{
+    va_list ap;
+    res->status = st;
+    va_start(ap, fmt);
+    vsnprintf(res->error, sizeof res->error, fmt, ap);
+    va_end(ap);
+}

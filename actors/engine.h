@@ -1,0 +1,34 @@
+/*  actors/engine.h — the engine service: supervisor + request handlers.
+
+    The engine is the service behind the broker for wf.*, run.*, key.* and
+    auth.* messages. It is one actor thread that:
+      * answers reads straight from the store and stages writes into the
+        group-commit writer, replying only after the durable ack;
+      * owns the run actors (up to max_active threads, reused), a durable
+        queue of runs waiting for a thread, the due-timer loop that wakes
+        passivated runs, and the per-workflow circuit breaker;
+      * recovers every unfinished run from its last snapshot at start-up.
+*/
+#ifndef ZF_ENGINE_H
+#define ZF_ENGINE_H
+
+#include "actors/egress.h"
+#include "storage/store.h"
+
+typedef struct zf_engine_t zf_engine_t;
+
+typedef struct {
+    zf_store_t *store;             // borrowed; outlives the engine
+    const char *service_endpoint;  // broker's service ROUTER
+    const char *writer_endpoint;   // group-commit writer
+    int max_active;                // run actor threads at most (>= 1)
+    const zf_egress_t *egress;     // outbound policy for http_request (borrowed)
+    const char *version;           // reported in replies where useful
+} zf_engine_conf_t;
+
+//  Starts the engine (recovery included). NULL + *err on failure.
+zf_engine_t *zf_engine_new(const zf_engine_conf_t *conf, char **err);
+//  Stops: running steps finish, unfinished runs stay on disk for recovery.
+void zf_engine_destroy(zf_engine_t **self_p);
+
+#endif

@@ -1,0 +1,673 @@
+/*  actors/engine_api.c — request handlers: auth, workflows, runs, keys.
+    Each handler either replies at once (reads, validation errors) or stages
+    a batch and replies from the commit continuation (writes), so a success
+    reply always means "on disk".
+*/
+#include "actors/definition.h"
+#include "actors/engine_int.h"
+#include "actors/keys.h"
+#include "broker/codec.h"
+#include "broker/errors.h"
+#include "broker/ids.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+
+enum { S_VIEWER = 1, S_MEMBER, S_ADMIN, S_OWNER, S_ADMIN_SOCKET, S_INTERNAL };
+
+#define S_KEY_CACHE_MS 60000  // positive key lookups are cached this long
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+//  Reads an optional bounded integer field; -1 if present but invalid.
+static int
+s_int_field(const json_t *body, const char *k, json_int_t dflt, json_int_t lo, json_int_t hi,
+            json_int_t *out)
+{
+    json_t *v = json_object_get(body, k);
+    if (!v || json_is_null(v)) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) return -1;
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static const char *
+s_str(const json_t *obj, const char *k)
+{
+    return json_string_value(json_object_get(obj, k));
+}
+
+//  Replies with an error; the dispatcher then destroys the request.
+static int
+s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    zf_eng_error(e, req, err, "%s", text);
+    return 0;
+}
+
+/* ---- auth ---------------------------------------------------------------------- */
+
+//  Key -> {tenant, role, id}, through a short positive cache. NULL if the
+//  key is unknown or revoked. Returns a new reference.
+static json_t *
+s_key_resolve(engine_t *e, const char *key)
+{
+    unsigned char hash[32];
+    char hex[65];
+    zf_keys_hash(key, hash);
+    zf_keys_hex(hash, 32, hex);
+    json_t *hit = zhashx_lookup(e->key_cache, hex);
+    int64_t now = zf_now_ms();
+    if (hit && now - json_integer_value(json_object_get(hit, "at")) < S_KEY_CACHE_MS)
+        return json_incref(hit);
+    json_t *rec = zf_rec_key_get(e->store, hash);
+    if (!rec || json_is_true(json_object_get(rec, "revoked"))) {
+        json_decref(rec);
+        zhashx_delete(e->key_cache, hex);
+        return NULL;
+    }
+    json_object_set_new(rec, "at", json_integer(now));
+    zhashx_update(e->key_cache, hex, json_incref(rec));
+    return rec;
+}
+
+//  Establishes tenant/role/user of the request according to its origin.
+static int
+s_authenticate(engine_t *e, zf_msg_t *req, const char **why)
+{
+    if (strcmp(req->origin, "admin") == 0) {
+        snprintf(req->role, sizeof req->role, "owner");
+        return 0;
+    }
+    if (strcmp(req->origin, "api") == 0) {
+        if (!req->auth[0]) {
+            *why = "missing API key: set the header field `auth`";
+            return ZF_EUNAUTH;
+        }
+        json_t *k = s_key_resolve(e, req->auth);
+        if (!k) {
+            *why = "invalid or revoked API key";
+            return ZF_EUNAUTH;
+        }
+        snprintf(req->tenant, sizeof req->tenant, "%s", s_str(k, "tenant"));
+        snprintf(req->role, sizeof req->role, "%s", s_str(k, "role"));
+        snprintf(req->user, sizeof req->user, "%s", s_str(k, "id"));
+        json_decref(k);
+        return 0;
+    }
+    if (strcmp(req->origin, "internal") == 0) return 0;
+    *why = "unknown origin";
+    return ZF_EFORBIDDEN;
+}
+
+static int
+s_auth_resolve(engine_t *e, zf_msg_t *req)
+{
+    const char *key = s_str(req->body, "key");
+    json_t *k = key ? s_key_resolve(e, key) : NULL;
+    if (!k) return s_fail(e, req, ZF_EUNAUTH, "invalid or revoked API key");
+    zf_eng_reply(e, req, json_pack("{s:O, s:O, s:O}", "tenant", json_object_get(k, "tenant"), "role",
+                                   json_object_get(k, "role"), "user", json_object_get(k, "id")));
+    json_decref(k);
+    return 0;
+}
+
+/* ---- commit continuations ------------------------------------------------------ */
+
+//  Replies with c->data (stolen) on success, an internal error otherwise.
+static void
+s_reply_data(engine_t *e, cont_t *c, int rc)
+{
+    if (rc) zf_eng_error(e, c->req, ZF_EIO, "storage failure; nothing was changed");
+    else {
+        zf_eng_reply(e, c->req, c->data);
+        c->data = NULL;
+    }
+}
+
+/* ---- workflows ------------------------------------------------------------------ */
+
+static const char *const s_wf_statuses[] = {"draft", "active", "paused", "archived", NULL};
+
+static bool
+s_in_set(const char *v, const char *const *set)
+{
+    for (int i = 0; v && set[i]; i++) {
+        if (strcmp(v, set[i]) == 0) return true;
+    }
+    return false;
+}
+
+static void
+s_name_key(char out[320], const char *tenant, const char *name)
+{
+    snprintf(out, 320, "%s\x1f%s", tenant, name);
+}
+
+//  Is `name` used by a workflow other than `self_id`, counting staged
+//  but unacknowledged creates and renames?
+static bool
+s_name_taken(engine_t *e, const char *tenant, const char *name, const char *self_id)
+{
+    char nk[320];
+    s_name_key(nk, tenant, name);
+    const char *pending = zhashx_lookup(e->names, nk);
+    if (pending && (!self_id || strcmp(pending, self_id) != 0)) return true;
+    char *owner = zf_rec_wf_by_name(e->store, tenant, name);
+    if (!owner) return false;
+    bool taken = !self_id || strcmp(owner, self_id) != 0;
+    if (taken) {  // the stored owner may have been renamed or deleted meanwhile
+        json_t *wf = zf_eng_wf_load(e, tenant, owner);
+        taken = wf && strcmp(s_str(wf, "name"), name) == 0;
+        json_decref(wf);
+    }
+    free(owner);
+    return taken;
+}
+
+//  Checks the settable fields of a workflow (create or patch). Sets *why.
+static int
+s_wf_check_fields(const json_t *in, char *why, size_t whylen)
+{
+    json_t *v;
+    if ((v = json_object_get(in, "name")) &&
+        (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 200)) {
+        snprintf(why, whylen, "name: must be a string of 1 to 200 characters");
+        return ZF_EINVAL;
+    }
+    if ((v = json_object_get(in, "description")) && !json_is_string(v) && !json_is_null(v)) {
+        snprintf(why, whylen, "description: must be a string");
+        return ZF_EINVAL;
+    }
+    if ((v = json_object_get(in, "version")) &&
+        (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 64)) {
+        snprintf(why, whylen, "version: must be a string of 1 to 64 characters");
+        return ZF_EINVAL;
+    }
+    if ((v = json_object_get(in, "status")) && !s_in_set(json_string_value(v), s_wf_statuses)) {
+        snprintf(why, whylen, "status: must be one of draft, active, paused, archived");
+        return ZF_EINVAL;
+    }
+    if ((v = json_object_get(in, "enabled")) && !json_is_boolean(v)) {
+        snprintf(why, whylen, "enabled: must be a boolean");
+        return ZF_EINVAL;
+    }
+    if ((v = json_object_get(in, "trigger")) && !json_is_object(v)) {
+        snprintf(why, whylen, "trigger: must be an object");
+        return ZF_EINVAL;
+    }
+    if ((v = json_object_get(in, "error_handling")) && !json_is_object(v)) {
+        snprintf(why, whylen, "error_handling: must be an object");
+        return ZF_EINVAL;
+    }
+    if ((v = json_object_get(in, "definition")) && zf_def_validate(v, why, whylen)) return ZF_EINVAL;
+    return 0;
+}
+
+static void
+s_wf_written(engine_t *e, cont_t *c, int rc)
+{
+    json_t *wf = c->data;
+    char nk[320];
+    s_name_key(nk, s_str(wf, "tenant"), s_str(wf, "name"));
+    const char *pending = zhashx_lookup(e->names, nk);
+    if (pending && strcmp(pending, s_str(wf, "id")) == 0) zhashx_delete(e->names, nk);
+    c->data = json_pack("{s:O}", "workflow", wf);
+    json_decref(wf);
+    s_reply_data(e, c, rc);
+}
+
+static int
+s_wf_create(engine_t *e, zf_msg_t *req)
+{
+    json_t *in = json_object_get(req->body, "workflow");
+    char why[512];
+    if (!json_is_object(in)) return s_fail(e, req, ZF_EINVAL, "workflow: required object");
+    if (!json_is_string(json_object_get(in, "name")))
+        return s_fail(e, req, ZF_EINVAL, "name: required string");
+    if (!json_object_get(in, "definition"))
+        return s_fail(e, req, ZF_EINVAL, "definition: required object with a nodes array");
+    if (s_wf_check_fields(in, why, sizeof why)) return s_fail(e, req, ZF_EINVAL, "%s", why);
+    const char *name = s_str(in, "name");
+    if (s_name_taken(e, req->tenant, name, NULL))
+        return s_fail(e, req, ZF_ECONFLICT, "a workflow named \"%s\" already exists", name);
+    char id[ZF_UUID_LEN + 1];
+    zf_uuid7(id);
+    int64_t now = zf_now_ms();
+    json_t *def = json_deep_copy(json_object_get(in, "definition"));
+    if (!json_object_get(def, "inputs")) json_object_set_new(def, "inputs", json_object());
+    if (!json_object_get(def, "outputs")) json_object_set_new(def, "outputs", json_object());
+    json_t *wf = json_pack(
+        "{s:s, s:s, s:O, s:O?, s:s, s:b, s:s, s:O?, s:o, s:O?, s:s, s:I, s:I, s:i, s:n}", "id", id,
+        "tenant", req->tenant, "name", json_object_get(in, "name"), "description",
+        json_object_get(in, "description"), "status", s_str(in, "status") ? s_str(in, "status") : "active",
+        "enabled", json_is_false(json_object_get(in, "enabled")) ? 0 : 1, "version",
+        s_str(in, "version") ? s_str(in, "version") : "1.0.0", "trigger", json_object_get(in, "trigger"),
+        "definition", def, "error_handling", json_object_get(in, "error_handling"), "created_by",
+        req->user, "created_at", (json_int_t) now, "updated_at", (json_int_t) now,
+        "consecutive_failures", 0, "disabled_reason");
+    if (!json_object_get(wf, "description")) json_object_set_new(wf, "description", json_null());
+    if (!json_object_get(wf, "trigger")) json_object_set_new(wf, "trigger", json_pack("{s:s}", "type", "manual"));
+    if (!json_object_get(wf, "error_handling")) json_object_set_new(wf, "error_handling", json_object());
+    char nk[320];
+    s_name_key(nk, req->tenant, name);
+    zhashx_update(e->names, nk, id);
+    zf_batch_t *b = zf_batch_new();
+    cont_t *c = zf_eng_cont(s_wf_written, req);
+    c->data = wf;
+    zf_eng_wf_stage(e, b, c, req->tenant, wf, NULL, false);
+    zf_eng_commit(e, &b, c);
+    return 1;
+}
+
+static int
+s_wf_get(engine_t *e, zf_msg_t *req)
+{
+    const char *id = s_str(req->body, "id");
+    json_t *wf = id ? zf_eng_wf_load(e, req->tenant, id) : NULL;
+    if (!wf) zf_eng_error(e, req, ZF_ENOTFOUND, "workflow not found");
+    else zf_eng_reply(e, req, json_pack("{s:o}", "workflow", wf));
+    return 0;
+}
+
+static int
+s_wf_list(engine_t *e, zf_msg_t *req)
+{
+    json_int_t limit, offset;
+    json_t *st = json_object_get(req->body, "status");
+    if (s_int_field(req->body, "limit", 50, 0, 500, &limit) ||
+        s_int_field(req->body, "offset", 0, 0, INT32_MAX, &offset)) {
+        zf_eng_error(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
+    }
+    else if (st && !s_in_set(json_string_value(st), s_wf_statuses)) {
+        zf_eng_error(e, req, ZF_EINVAL, "status: must be one of draft, active, paused, archived");
+    }
+    else {
+        json_t *all = zf_rec_wf_list(e->store, req->tenant);
+        json_t *out = json_array();
+        size_t i, total = 0;
+        json_t *wf;
+        json_array_foreach(all, i, wf)
+        {
+            json_t *cur = zf_eng_wf_load(e, req->tenant, s_str(wf, "id"));  // staged version wins
+            if (cur && (!st || strcmp(s_str(cur, "status"), json_string_value(st)) == 0)) {
+                if (total >= (size_t) offset && json_array_size(out) < (size_t) limit)
+                    json_array_append(out, cur);
+                total++;
+            }
+            json_decref(cur);
+        }
+        json_decref(all);
+        zf_eng_reply(e, req, json_pack("{s:o, s:I}", "workflows", out, "total", (json_int_t) total));
+    }
+    return 0;
+}
+
+static const char *const s_patchable[] = {"name",    "description", "definition", "version",
+                                          "status",  "enabled",     "trigger",    "error_handling",
+                                          NULL};
+
+static int
+s_wf_update(engine_t *e, zf_msg_t *req)
+{
+    const char *id = s_str(req->body, "id");
+    json_t *patch = json_object_get(req->body, "patch");
+    char why[512];
+    if (!json_is_object(patch)) return s_fail(e, req, ZF_EINVAL, "patch: required object");
+    int known = 0;
+    for (int i = 0; s_patchable[i]; i++) known += json_object_get(patch, s_patchable[i]) != NULL;
+    if (!known)
+        return s_fail(e, req, ZF_EINVAL,
+                      "no valid field to update (name, description, definition, version, status, "
+                      "enabled, trigger, error_handling)");
+    if (s_wf_check_fields(patch, why, sizeof why)) return s_fail(e, req, ZF_EINVAL, "%s", why);
+    json_t *cur = id ? zf_eng_wf_load(e, req->tenant, id) : NULL;
+    if (!cur) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
+    const char *new_name = s_str(patch, "name");
+    if (new_name && strcmp(new_name, s_str(cur, "name")) != 0 &&
+        s_name_taken(e, req->tenant, new_name, id)) {
+        json_decref(cur);
+        return s_fail(e, req, ZF_ECONFLICT, "a workflow named \"%s\" already exists", new_name);
+    }
+    json_t *wf = json_deep_copy(cur);
+    for (int i = 0; s_patchable[i]; i++) {
+        json_t *v = json_object_get(patch, s_patchable[i]);
+        if (v) json_object_set(wf, s_patchable[i], v);
+    }
+    if (json_is_true(json_object_get(patch, "enabled"))) {  // re-arming resets the breaker
+        json_object_set_new(wf, "consecutive_failures", json_integer(0));
+        json_object_set_new(wf, "disabled_reason", json_null());
+    }
+    json_object_set_new(wf, "updated_at", json_integer(zf_now_ms()));
+    if (new_name) {
+        char nk[320];
+        s_name_key(nk, req->tenant, new_name);
+        zhashx_update(e->names, nk, (void *) id);
+    }
+    zf_batch_t *b = zf_batch_new();
+    cont_t *c = zf_eng_cont(s_wf_written, req);
+    c->data = wf;
+    zf_eng_wf_stage(e, b, c, req->tenant, wf, s_str(cur, "name"), false);
+    json_decref(cur);
+    zf_eng_commit(e, &b, c);
+    return 1;
+}
+
+static int
+s_wf_delete(engine_t *e, zf_msg_t *req)
+{
+    const char *id = s_str(req->body, "id");
+    json_t *wf = id ? zf_eng_wf_load(e, req->tenant, id) : NULL;
+    if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
+    //  Active runs of the workflow stop at their next step boundary.
+    for (zf_run_task_t *t = zhashx_first(e->active); t; t = zhashx_next(e->active)) {
+        if (strcmp(t->tenant, req->tenant) == 0 && strcmp(t->wf_id, id) == 0) atomic_store(&t->cancel, 1);
+    }
+    zf_batch_t *b = zf_batch_new();
+    cont_t *c = zf_eng_cont(s_reply_data, req);
+    c->data = json_pack("{s:s, s:b}", "id", id, "deleted", 1);
+    zf_eng_wf_stage(e, b, c, req->tenant, wf, NULL, true);
+    json_decref(wf);
+    zf_eng_commit(e, &b, c);
+    return 1;
+}
+
+/* ---- runs ------------------------------------------------------------------------ */
+
+static void
+s_run_created(engine_t *e, cont_t *c, int rc)
+{
+    if (rc) {
+        zf_eng_error(e, c->req, ZF_EIO, "storage failure; the run was not started");
+        return;
+    }
+    zf_run_task_t *t = c->task;
+    c->task = NULL;
+    zf_eng_event(e, "event.run.started", t->tenant, t->run, NULL);
+    if (c->req->deadline > 0) {  // wait=true: answer when the run settles
+        zf_eng_add_waiter(e, t->run_id, c->req);
+        c->req = NULL;
+    }
+    else zf_eng_reply(e, c->req, json_pack("{s:O}", "run", t->run));
+    zf_eng_start_task(e, t);
+}
+
+static int
+s_run_start(engine_t *e, zf_msg_t *req)
+{
+    const char *wf_id = s_str(req->body, "workflow_id");
+    json_t *inputs = json_object_get(req->body, "inputs");
+    json_t *wait = json_object_get(req->body, "wait");
+    json_int_t wait_ms;
+    if (!wf_id) return s_fail(e, req, ZF_EINVAL, "workflow_id: required string");
+    if (inputs && !json_is_object(inputs) && !json_is_null(inputs))
+        return s_fail(e, req, ZF_EINVAL, "inputs: must be an object");
+    if (wait && !json_is_boolean(wait)) return s_fail(e, req, ZF_EINVAL, "wait: must be a boolean");
+    if (s_int_field(req->body, "wait_timeout_ms", 30000, 1, 300000, &wait_ms))
+        return s_fail(e, req, ZF_EINVAL, "wait_timeout_ms: must be an integer from 1 to 300000");
+    json_t *wf = zf_eng_wf_load(e, req->tenant, wf_id);
+    if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
+    const char *status = s_str(wf, "status");
+    int rc = 0;
+    if (strcmp(status, "archived") == 0 || strcmp(status, "paused") == 0)
+        rc = s_fail(e, req, ZF_ECONFLICT, "workflow is %s; set status to active to run it", status);
+    else if (json_is_false(json_object_get(wf, "enabled"))) {
+        const char *why = s_str(wf, "disabled_reason");
+        rc = s_fail(e, req, ZF_ECONFLICT, "workflow is disabled%s%s; enable it to run it",
+                    why ? ": " : "", why ? why : "");
+    }
+    else {
+        char id[ZF_UUID_LEN + 1];
+        zf_uuid7(id);
+        int64_t now = zf_now_ms();
+        json_t *run = json_pack(
+            "{s:s, s:s, s:O, s:s, s:s, s:o, s:n, s:n, s:I, s:n, s:I, s:n, s:n, s:n, s:s}", "id", id,
+            "workflow_id", wf_id, "workflow_version", json_object_get(wf, "version"), "tenant",
+            req->tenant, "status", "queued", "inputs",
+            json_is_object(inputs) ? json_deep_copy(inputs) : json_object(), "outputs", "error",
+            "created_at", (json_int_t) now, "started_at", "updated_at", (json_int_t) now,
+            "finished_at", "wake_at", "parent_run_id", "created_by", req->user);
+        json_t *state = zf_run_state_new();
+        size_t i;
+        json_t *node;
+        json_array_foreach(json_object_get(json_object_get(wf, "definition"), "nodes"), i, node)
+            json_array_append(json_object_get(state, "pendingNodeIds"), json_object_get(node, "id"));
+        zf_batch_t *b = zf_batch_new();
+        zf_rec_run_put(b, req->tenant, run);
+        size_t slen;
+        void *sbuf = zf_codec_encode(state, &slen);
+        zf_rec_state_put_raw(b, req->tenant, id, sbuf, slen);
+        free(sbuf);
+        req->deadline = json_is_true(wait) ? now + wait_ms : 0;
+        cont_t *c = zf_eng_cont(s_run_created, req);
+        c->task = zf_run_task_new(req->tenant, wf, run, state);
+        zf_eng_commit(e, &b, c);
+        rc = 1;
+    }
+    json_decref(wf);
+    return rc;
+}
+
+json_t *
+zf_eng_run_view(engine_t *e, const char *tenant, const char *run_id)
+{
+    json_t *run = zf_rec_run_get(e->store, tenant, run_id);
+    if (!run) return NULL;
+    json_t *state = zf_rec_state_get(e->store, tenant, run_id);
+    json_t *logs = zf_rec_logs_get(e->store, tenant, run_id);
+    return json_pack("{s:o, s:o, s:o}", "run", run, "state", state ? state : json_null(), "logs",
+                     logs ? logs : json_array());
+}
+
+static int
+s_run_get(engine_t *e, zf_msg_t *req)
+{
+    const char *id = s_str(req->body, "id");
+    json_t *view = id ? zf_eng_run_view(e, req->tenant, id) : NULL;
+    if (!view) return s_fail(e, req, ZF_ENOTFOUND, "run not found");
+    zf_eng_reply(e, req, view);
+    return 0;
+}
+
+static int
+s_run_list(engine_t *e, zf_msg_t *req)
+{
+    const char *wf_id = s_str(req->body, "workflow_id");
+    json_t *st = json_object_get(req->body, "status");
+    json_int_t limit, offset;
+    if (!wf_id) return s_fail(e, req, ZF_EINVAL, "workflow_id: required string");
+    if (s_int_field(req->body, "limit", 50, 0, 500, &limit) ||
+        s_int_field(req->body, "offset", 0, 0, INT32_MAX, &offset))
+        return s_fail(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
+    if (st && !json_is_string(st)) return s_fail(e, req, ZF_EINVAL, "status: must be a string");
+    json_t *wf = zf_eng_wf_load(e, req->tenant, wf_id);
+    if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
+    json_decref(wf);
+    size_t total = 0;
+    json_t *runs = zf_rec_runs_list(e->store, req->tenant, wf_id, json_string_value(st),
+                                    (size_t) offset, (size_t) limit, &total);
+    zf_eng_reply(e, req, json_pack("{s:o, s:I}", "runs", runs ? runs : json_array(), "total",
+                                   (json_int_t) total));
+    return 0;
+}
+
+static void
+s_run_cancelled(engine_t *e, cont_t *c, int rc)
+{
+    json_t *run = c->data;
+    zhashx_delete(e->active, s_str(run, "id"));  // releases the timer guard / queued task
+    c->data = json_pack("{s:O}", "run", run);
+    json_decref(run);
+    s_reply_data(e, c, rc);
+}
+
+//  Cancels a run that no actor is executing: queued, waiting or paused.
+static int
+s_cancel_passive(engine_t *e, zf_msg_t *req, zf_run_task_t *queued)
+{
+    const char *id = s_str(req->body, "id");
+    json_t *run = queued ? json_incref(queued->run) : zf_rec_run_get(e->store, req->tenant, id);
+    if (!run) return s_fail(e, req, ZF_ENOTFOUND, "run not found");
+    const char *status = s_str(run, "status");
+    if (zf_run_status_terminal(status)) {
+        int rc = s_fail(e, req, ZF_ECONFLICT, "run is already %s", status);
+        json_decref(run);
+        return rc;
+    }
+    json_t *copy = json_deep_copy(run);
+    json_decref(run);
+    int64_t now = zf_now_ms();
+    json_int_t wake = json_integer_value(json_object_get(copy, "wake_at"));
+    json_object_set_new(copy, "status", json_string("cancelled"));
+    json_object_set_new(copy, "finished_at", json_integer(now));
+    json_object_set_new(copy, "updated_at", json_integer(now));
+    json_object_set_new(copy, "wake_at", json_null());
+    json_t *reason = json_object_get(req->body, "reason");
+    json_object_set_new(copy, "error", json_pack("{s:s, s:O?}", "code", "cancelled", "message",
+                                                 json_is_string(reason) ? reason : NULL));
+    zf_batch_t *b = zf_batch_new();
+    zf_rec_run_put(b, req->tenant, copy);
+    if (wake > 0) zf_rec_timer_del(b, wake, req->tenant, id);
+    if (queued) zlistx_delete(e->queue, zlistx_find(e->queue, queued));
+    else  //  guard: a due timer must not wake the run while the cancel commits
+        zhashx_insert(e->active, id, zf_run_task_new(req->tenant, json_null(), json_incref(copy), NULL));
+    cont_t *c = zf_eng_cont(s_run_cancelled, req);
+    c->data = copy;
+    zf_eng_commit(e, &b, c);
+    return 1;
+}
+
+static int
+s_run_cancel(engine_t *e, zf_msg_t *req)
+{
+    const char *id = s_str(req->body, "id");
+    if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
+    zf_run_task_t *t = zhashx_lookup(e->active, id);
+    if (t && strcmp(t->tenant, req->tenant) != 0) t = NULL;
+    if (t && t->slot < 0 && !json_is_null(t->workflow)) return s_cancel_passive(e, req, t);
+    if (t && json_is_null(t->workflow)) return s_fail(e, req, ZF_ECONFLICT, "run is being cancelled");
+    if (!t) return s_cancel_passive(e, req, NULL);
+    atomic_store(&t->cancel, 1);  // the actor stops at the next step boundary
+    zf_eng_add_waiter(e, id, req);
+    return 1;
+}
+
+/* ---- API keys (admin socket only) ---------------------------------------------- */
+
+static int
+s_key_create(engine_t *e, zf_msg_t *req)
+{
+    char key[ZF_KEY_LEN + 1], why[160];
+    unsigned char hash[32];
+    json_t *rec = zf_keys_new(s_str(req->body, "tenant"), s_str(req->body, "role"),
+                              json_object_get(req->body, "name"), key, hash, why, sizeof why);
+    if (!rec) return s_fail(e, req, ZF_EINVAL, "%s", why);
+    zf_batch_t *b = zf_batch_new();
+    zf_rec_key_put(b, hash, rec);
+    cont_t *c = zf_eng_cont(s_reply_data, req);
+    c->data = json_pack("{s:s, s:O, s:O, s:O, s:O}", "key", key, "id", json_object_get(rec, "id"),
+                        "tenant", json_object_get(rec, "tenant"), "role", json_object_get(rec, "role"),
+                        "created_at", json_object_get(rec, "created_at"));
+    json_decref(rec);
+    zf_eng_commit(e, &b, c);
+    return 1;
+}
+
+static int
+s_key_list(engine_t *e, zf_msg_t *req)
+{
+    json_t *t = json_object_get(req->body, "tenant");
+    if (t && !json_is_string(t)) return s_fail(e, req, ZF_EINVAL, "tenant: must be a string");
+    json_t *keys = zf_rec_key_list(e->store, json_string_value(t));
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k) json_object_del(k, "hash");
+    zf_eng_reply(e, req, json_pack("{s:o}", "keys", keys ? keys : json_array()));
+    return 0;
+}
+
+static int
+s_key_revoke(engine_t *e, zf_msg_t *req)
+{
+    const char *id = s_str(req->body, "id");
+    unsigned char hash[32];
+    json_t *rec = id ? zf_rec_key_find(e->store, id, hash) : NULL;
+    if (!rec) return s_fail(e, req, ZF_ENOTFOUND, "key not found");
+    json_object_set_new(rec, "revoked", json_true());
+    json_object_del(rec, "hash");
+    zf_batch_t *b = zf_batch_new();
+    zf_rec_key_put(b, hash, rec);
+    json_decref(rec);
+    zhashx_purge(e->key_cache);  // no cached grant outlives a revocation
+    cont_t *c = zf_eng_cont(s_reply_data, req);
+    c->data = json_pack("{s:s, s:b}", "id", id, "revoked", 1);
+    zf_eng_commit(e, &b, c);
+    return 1;
+}
+
+/* ---- dispatch ------------------------------------------------------------------- */
+
+typedef struct {
+    const char *type;                        // message type
+    int level;                               // minimum role, or S_ADMIN_SOCKET / S_INTERNAL
+    int (*fn)(engine_t *e, zf_msg_t *req);   // returns 1 if it kept req
+} s_route_t;
+
+static const s_route_t s_routes[] = {
+    {"wf.create", S_ADMIN, s_wf_create},        {"wf.get", S_VIEWER, s_wf_get},
+    {"wf.list", S_VIEWER, s_wf_list},           {"wf.update", S_ADMIN, s_wf_update},
+    {"wf.delete", S_ADMIN, s_wf_delete},        {"run.start", S_MEMBER, s_run_start},
+    {"run.get", S_VIEWER, s_run_get},           {"run.list", S_VIEWER, s_run_list},
+    {"run.cancel", S_MEMBER, s_run_cancel},     {"key.create", S_ADMIN_SOCKET, s_key_create},
+    {"key.list", S_ADMIN_SOCKET, s_key_list},   {"key.revoke", S_ADMIN_SOCKET, s_key_revoke},
+    {"auth.resolve", S_INTERNAL, s_auth_resolve},
+};
+
+//  Checks who may send what: admin-socket and internal-only types by
+//  origin, everything else by the authenticated role within a tenant.
+static int
+s_authorize(const s_route_t *r, zf_msg_t *req, const char **why)
+{
+    bool admin = strcmp(req->origin, "admin") == 0;
+    if (r->level == S_ADMIN_SOCKET) {
+        *why = "key management is only available on the local admin socket";
+        return admin ? 0 : ZF_EFORBIDDEN;
+    }
+    if (r->level == S_INTERNAL) {
+        *why = "internal message";
+        return strcmp(req->origin, "internal") == 0 ? 0 : ZF_EFORBIDDEN;
+    }
+    if (admin || !req->tenant[0]) {
+        *why = admin ? "the admin socket accepts only key.* messages" : "no tenant";
+        return admin ? ZF_EFORBIDDEN : ZF_EUNAUTH;
+    }
+    *why = "your role does not allow this operation";
+    return zf_keys_role_level(req->role) >= r->level ? 0 : ZF_EFORBIDDEN;
+}
+
+void
+zf_eng_handle_request(engine_t *e, zf_msg_t *req)
+{
+    const s_route_t *r = NULL;
+    for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++) {
+        if (strcmp(s_routes[i].type, req->type) == 0) r = &s_routes[i];
+    }
+    const char *why = NULL;
+    int rc = 0;
+    if (!r) rc = s_fail(e, req, ZF_EUNSUPPORTED, "unknown message type \"%s\"", req->type);
+    else if ((rc = s_authenticate(e, req, &why)) || (rc = s_authorize(r, req, &why)))
+        rc = s_fail(e, req, rc, "%s", why);
+    else rc = r->fn(e, req);
+    if (!rc) zf_msg_destroy(&req);
+}

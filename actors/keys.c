@@ -1,0 +1,78 @@
+/*  actors/keys.c — API key generation. */
+#include "actors/keys.h"
+#include "broker/ids.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+
+void
+zf_keys_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void
+zf_keys_hash(const char *key, unsigned char out[32])
+{
+    SHA256((const unsigned char *) key, strlen(key), out);
+}
+
+int
+zf_keys_role_level(const char *role)
+{
+    static const char *const names[] = {"viewer", "member", "admin", "owner"};
+    for (int i = 0; role && i < 4; i++) {
+        if (strcmp(role, names[i]) == 0) return i + 1;
+    }
+    return 0;
+}
+
+static int
+s_tenant_valid(const char *t)
+{
+    size_t n = t ? strlen(t) : 0;
+    if (n == 0 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+json_t *
+zf_keys_new(const char *tenant, const char *role, const json_t *name, char key_out[ZF_KEY_LEN + 1],
+            unsigned char hash_out[32], char *err, size_t errlen)
+{
+    if (!s_tenant_valid(tenant)) {
+        snprintf(err, errlen, "tenant: 1-64 characters of A-Z a-z 0-9 _ - .");
+        return NULL;
+    }
+    if (!zf_keys_role_level(role)) {
+        snprintf(err, errlen, "role: must be owner, admin, member or viewer");
+        return NULL;
+    }
+    if (name && !json_is_string(name) && !json_is_null(name)) {
+        snprintf(err, errlen, "name: must be a string");
+        return NULL;
+    }
+    unsigned char raw[32], idraw[8];
+    char id[4 + 17];
+    zf_random_bytes(raw, sizeof raw);
+    zf_random_bytes(idraw, sizeof idraw);
+    memcpy(key_out, "zfk_", 4);
+    zf_keys_hex(raw, sizeof raw, key_out + 4);
+    memcpy(id, "key_", 4);
+    zf_keys_hex(idraw, sizeof idraw, id + 4);
+    zf_keys_hash(key_out, hash_out);
+    return json_pack("{s:s, s:s, s:s, s:O?, s:I, s:b}", "id", id, "tenant", tenant, "role", role,
+                     "name", json_is_string(name) ? name : NULL, "created_at",
+                     (json_int_t) zf_now_ms(), "revoked", 0);
+}

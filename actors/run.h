@@ -1,0 +1,64 @@
+/*  actors/run.h — the run actor.
+
+    A run actor is a thread that executes one run at a time (threads are
+    reused for the next run: thread start-up would otherwise show in the
+    profile). It owns the run's record and state while active, executes the
+    nodes in order, and after every step sends a `run.snapshot` to the
+    group-commit writer and waits for the durable ack before the next step
+    starts. It never touches RocksDB: the same code can host runs on a
+    remote worker whose snapshots travel over tcp.
+
+    When the run ends, waits (delay, retry back-off, open host breaker) or
+    the actor is told to stop, the task goes back to the engine on the
+    `done` PUSH socket: [ "DONE" ][ zf_run_task_t* ]. A waiting run is then
+    passivated: its thread is free, its state is on disk, a timer wakes it.
+*/
+#ifndef ZF_RUN_H
+#define ZF_RUN_H
+
+#include "actors/breaker.h"
+#include "actors/egress.h"
+
+#include <czmq.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct {
+    char tenant[72];          // tenant of the run
+    char run_id[40];          // run id
+    char wf_id[40];           // workflow id
+    json_t *workflow;         // workflow record, shared and never modified
+    json_t *run;              // run record (owned); status is the truth
+    json_t *state;            // state snapshot (owned)
+    uint32_t log_seq;         // next log sequence number
+    int64_t timer_due;        // due time of the timer that woke the run (0 = none)
+    _Atomic int cancel;       // set by the engine: stop at the next step boundary
+    int interrupted;          // set by the actor: left unfinished because of shutdown
+    int persist_failed;       // the writer refused a snapshot: run left as last stored
+    int slot;                 // engine bookkeeping: index of the hosting actor, -1 none
+} zf_run_task_t;
+
+typedef struct {
+    const char *writer_endpoint;  // group-commit writer ROUTER
+    const char *done_endpoint;    // engine PULL for finished tasks
+    const zf_egress_t *egress;    // outbound address policy (borrowed)
+    zf_breakers_t *breakers;      // shared host breakers (borrowed)
+} zf_run_env_t;
+
+//  New task; takes the references to run and state (state may be NULL =
+//  fresh) and borrows a new reference to workflow.
+zf_run_task_t *zf_run_task_new(const char *tenant, json_t *workflow, json_t *run, json_t *state);
+void zf_run_task_destroy(zf_run_task_t **self_p);
+
+//  Fresh state object for a new run.
+json_t *zf_run_state_new(void);
+
+//  The actor body (for zactor_new with a zf_run_env_t* that outlives it).
+//  Pipe commands: "RUN" + pointer (task taken), "$TERM".
+void zf_run_actor(zsock_t *pipe, void *env);
+
+//  Is status terminal (completed, failed, cancelled)?
+int zf_run_status_terminal(const char *status);
+
+#endif
