@@ -103,10 +103,7 @@ s_overlay_release(engine_t *e, const char *key)
 {
     intptr_t n = (intptr_t) zhashx_lookup(e->overlay_pending, key) - 1;
     if (n > 0) zhashx_update(e->overlay_pending, key, (void *) n);
-    else {
-        zhashx_delete(e->overlay_pending, key);
-        zhashx_delete(e->overlay, key);
-    }
+    else zhashx_delete(e->overlay_pending, key);  // the entry stays as a cache entry
 }
 
 static void
@@ -126,10 +123,27 @@ s_handle_writer(engine_t *e)
     zf_msg_destroy(&r);
 }
 
-/* ---- workflow overlay ---------------------------------------------------------
+/* ---- workflow overlay and cache ------------------------------------------------
     The engine is the only writer of workflow records, but a write is on disk
     only after the group commit. Reads in between must see the staged version,
-    so staged workflows sit in an overlay until their commit is acked. */
+    so every staged workflow goes into the overlay, and stays there as a
+    cache entry (decoding the record from RocksDB on every run start and
+    finish showed in the profile). Cached values are shared with run actors
+    and never modified: writers stage a deep copy. */
+
+#define S_WF_CACHE_MAX 20000  // cache entries kept; beyond it, unpinned ones are dropped
+
+//  Drops cache entries that have no commit in flight, when the cache is full.
+static void
+s_overlay_trim(engine_t *e)
+{
+    if (zhashx_size(e->overlay) < S_WF_CACHE_MAX) return;
+    zlistx_t *keys = zhashx_keys(e->overlay);
+    for (const char *k = zlistx_first(keys); k; k = zlistx_next(keys)) {
+        if (!zhashx_lookup(e->overlay_pending, k)) zhashx_delete(e->overlay, k);
+    }
+    zlistx_destroy(&keys);
+}
 
 static void
 s_wf_key(char out[128], const char *tenant, const char *id)
@@ -144,7 +158,12 @@ zf_eng_wf_load(engine_t *e, const char *tenant, const char *wf_id)
     s_wf_key(key, tenant, wf_id);
     json_t *o = zhashx_lookup(e->overlay, key);
     if (o) return json_is_null(o) ? NULL : json_incref(o);
-    return zf_rec_wf_get(e->store, tenant, wf_id);
+    json_t *wf = zf_rec_wf_get(e->store, tenant, wf_id);
+    if (wf) {
+        s_overlay_trim(e);
+        zhashx_insert(e->overlay, key, json_incref(wf));
+    }
+    return wf;
 }
 
 void
@@ -538,6 +557,26 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     return e;
 }
 
+//  Handles everything already queued on the work sockets, a bounded
+//  number per socket per round, so one wake-up serves many messages
+//  (a poll per message would dominate the profile).
+static void
+s_drain(engine_t *e)
+{
+    for (int round = 0; round < 64; round++) {
+        int handled = 0;
+        for (int i = 0; i < 32 && (zsock_events(e->writer) & ZMQ_POLLIN); i++, handled++)
+            s_handle_writer(e);
+        for (int i = 0; i < 32 && (zsock_events(e->done) & ZMQ_POLLIN); i++, handled++)
+            s_handle_done(e);
+        for (int i = 0; i < 32 && (zsock_events(e->broker) & ZMQ_POLLIN); i++, handled++) {
+            zf_msg_t *req = zf_msg_recv(e->broker, true, NULL, NULL);
+            if (req) zf_eng_handle_request(e, req);
+        }
+        if (!handled) break;
+    }
+}
+
 static void
 s_engine_actor(zsock_t *pipe, void *arg)
 {
@@ -558,12 +597,7 @@ s_engine_actor(zsock_t *pipe, void *arg)
             if (!cmd || streq(cmd, "$TERM")) e->terminated = true;
             zstr_free(&cmd);
         }
-        else if (which == e->writer) s_handle_writer(e);
-        else if (which == e->done) s_handle_done(e);
-        else if (which == e->broker) {
-            zf_msg_t *req = zf_msg_recv(e->broker, true, NULL, NULL);
-            if (req) zf_eng_handle_request(e, req);
-        }
+        else if (which) s_drain(e);
     }
     s_self_destroy(&e);
 }

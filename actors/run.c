@@ -42,6 +42,8 @@ zf_run_task_new(const char *tenant, json_t *workflow, json_t *run, json_t *state
     json_t *seq = json_object_get(t->state, "logSeq");
     t->log_seq = json_is_integer(seq) ? (uint32_t) json_integer_value(seq) : 0;
     t->slot = -1;
+    const char *st = json_string_value(json_object_get(run, "status"));
+    snprintf(t->stored_status, sizeof t->stored_status, "%s", st ? st : "");
     return t;
 }
 
@@ -166,8 +168,11 @@ s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const
     zf_msg_t *m = zf_msg_new("run.snapshot");
     snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
     json_object_set_new(t->state, "logSeq", json_integer(t->log_seq + (log ? 1 : 0)));
+    const char *status = json_string_value(json_object_get(t->run, "status"));
     json_t *body = json_pack("{s:s, s:s, s:s}", "run_id", t->run_id, "workflow_id", t->wf_id,
-                             "status", json_string_value(json_object_get(t->run, "status")));
+                             "status", status);
+    if (t->stored_status[0])
+        json_object_set_new(body, "prev_status", json_string(t->stored_status));
     if (log) json_object_set_new(body, "log_seq", json_integer(t->log_seq));
     if (timer_due > 0)
         json_object_set_new(body, "timer", json_pack("{s:I, s:s}", "due", (json_int_t) timer_due,
@@ -198,6 +203,7 @@ s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const
         if (!mine) continue;  // a stale ack from a timed-out earlier request
         if (!ok) return -1;
         if (log) t->log_seq++;
+        snprintf(t->stored_status, sizeof t->stored_status, "%s", status);
         t->timer_due = timer_due;  // the armed timer (if any) is the one to clear next
         return 0;
     }

@@ -37,6 +37,7 @@ typedef struct {
     int interrupted;          // set by the actor: left unfinished because of shutdown
     int persist_failed;       // the writer refused a snapshot: run left as last stored
     int slot;                 // engine bookkeeping: index of the hosting actor, -1 none
+    char stored_status[16];   // status of the record on disk (index entries match it)
 } zf_run_task_t;
 
 typedef struct {

@@ -198,7 +198,10 @@ s_reject_malformed(self_t *self, int fe, zmsg_t **route_p, const char *why)
     req->route = *route_p;
     *route_p = NULL;
     req->id[0] = '\0';
-    bool big = why && strstr(why, "large");
+    //  The codec's limit reasons: frame/value too large, nesting too deep,
+    //  too many items, string too long.
+    bool big = why && (strstr(why, "large") || strstr(why, "too deep") ||
+                       strstr(why, "too many") || strstr(why, "too long"));
     s_reject(self, fe, req, big ? ZF_ELIMIT : ZF_EINVAL, why ? why : "malformed message");
     zf_msg_destroy(&req);
 }
@@ -443,6 +446,25 @@ err:
     return NULL;
 }
 
+//  Serves everything already queued, a bounded number per socket per
+//  round: one wake-up handles a burst instead of one poll per message.
+static void
+s_drain(self_t *self)
+{
+    for (int round = 0; round < 64; round++) {
+        int handled = 0;
+        for (int i = 0; i < 32 && (zsock_events(self->svc) & ZMQ_POLLIN); i++, handled++)
+            s_handle_service(self);
+        for (int f = 0; f < S_FE_COUNT; f++) {
+            for (int i = 0; self->fe[f] && i < 32 && (zsock_events(self->fe[f]) & ZMQ_POLLIN); i++, handled++)
+                s_handle_frontend(self, f);
+        }
+        for (int i = 0; self->tap && i < 32 && (zsock_events(self->tap) & ZMQ_POLLIN); i++, handled++)
+            s_handle_tap(self);
+        if (!handled) break;
+    }
+}
+
 static void
 s_broker_actor(zsock_t *pipe, void *arg)
 {
@@ -458,13 +480,7 @@ s_broker_actor(zsock_t *pipe, void *arg)
             if (!cmd || streq(cmd, "$TERM")) self->terminated = true;
             zstr_free(&cmd);
         }
-        else if (which == self->svc) s_handle_service(self);
-        else if (which == self->tap) s_handle_tap(self);
-        else {
-            for (int i = 0; i < S_FE_COUNT; i++) {
-                if (which == self->fe[i]) s_handle_frontend(self, i);
-            }
-        }
+        else if (which) s_drain(self);
     }
     s_self_destroy(&self);
 }

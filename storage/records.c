@@ -273,7 +273,7 @@ zf_rec_run_put(zf_batch_t *b, const char *tenant, const json_t *run)
     assert(id && wf_id && status);
     size_t len = 0;
     void *rec = zf_codec_encode(run, &len);
-    zf_rec_run_put_raw(b, tenant, id, wf_id, status, rec, len);
+    zf_rec_run_put_raw(b, tenant, id, wf_id, status, NULL, rec, len);
     free(rec);
 }
 
@@ -281,11 +281,15 @@ zf_rec_run_put(zf_batch_t *b, const char *tenant, const json_t *run)
 //  no records; `active` holds exactly the unfinished runs, for recovery.
 void
 zf_rec_run_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const char *wf_id,
-                   const char *status, const void *rec, size_t len)
+                   const char *status, const char *prev_status, const void *rec, size_t len)
 {
     assert(b && tenant && run_id && wf_id && status && rec);
     s_key_t k = s_key(tenant, run_id, NULL);
     zf_batch_put(b, ZF_CF_RUNS, k.p, k.len, rec, len);
+    if (prev_status && strcmp(prev_status, status) == 0) {
+        free(k.p);
+        return;
+    }
     if (s_terminal(status))
         zf_batch_del(b, ZF_CF_ACTIVE, k.p, k.len);
     else

@@ -120,8 +120,10 @@ void zf_rec_wf_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const json_
 //  run_index (status) and active (present unless status is terminal).
 void zf_rec_run_put(zf_batch_t *b, const char *tenant, const json_t *run);
 //  Same, from an already-encoded msgpack record (run snapshots from actors).
+//  prev_status (or NULL = unknown) is the status the stored record has; when
+//  it equals status the index entries are already right and are not rewritten.
 void zf_rec_run_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const char *wf_id,
-                        const char *status, const void *rec, size_t len);
+                        const char *status, const char *prev_status, const void *rec, size_t len);
 json_t *zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id);
 void zf_rec_state_put_raw(zf_batch_t *b, const char *tenant, const char *run_id,
                           const void *state, size_t len);

@@ -161,7 +161,8 @@ s_stage_snapshot(s_req_t *r)
     zframe_t *state = zmsg_next(req->extra);
     zframe_t *log = zmsg_next(req->extra);
     zf_rec_run_put_raw(b, tenant, run_id, s_str(req->body, "workflow_id"),
-                       s_str(req->body, "status"), zframe_data(rec), zframe_size(rec));
+                       s_str(req->body, "status"), s_str(req->body, "prev_status"),
+                       zframe_data(rec), zframe_size(rec));
     zf_rec_state_put_raw(b, tenant, run_id, zframe_data(state), zframe_size(state));
     if (log) {
         uint32_t seq = (uint32_t)json_integer_value(json_object_get(req->body, "log_seq"));

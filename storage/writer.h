@@ -12,7 +12,7 @@
 
       type "store.commit"  extra[0] = 8-byte zf_batch_t* (in-process only;
                            the writer takes ownership and destroys it)
-      type "run.snapshot"  body {run_id, workflow_id, status, log_seq?,
+      type "run.snapshot"  body {run_id, workflow_id, status, prev_status?, log_seq?,
                            timer?: {due, kind}, timer_clear?: due}
                            tenant from the header; extra = [record][state][log?]
                            as raw msgpack maps, checked with zf_codec_check

@@ -9,6 +9,9 @@ Endpoints (any method unless noted):
   /hit            record one hit for the request's Idempotency-Key header
                   (missing header counts under "") and answer 200
                   {"ok": true, "key": KEY, "n": hits-for-that-key-so-far}
+                  (?ms=N: the hit is counted on arrival, then the answer is
+                  delayed N ms; such requests are tracked like /slow)
+  /hit/CODE       record one hit like /hit, then answer like /status/CODE
   GET  /counts    {KEY: hits, ...} for every key seen (cheap: one dict copy)
   POST /reset     forget all counts; answers {"ok": true}
   /status/CODE    answer with that status and {"status": CODE};
@@ -20,6 +23,11 @@ Endpoints (any method unless noted):
                   (?chunked=1: no Content-Length, the connection closes at the end)
   /text           200 text/plain "hello \xff world" (one invalid UTF-8 byte)
   /slow?ms=N      sleep N ms, then 200 {"slept_ms": N}
+  GET  /concurrency  {"current", "max", "total"}: requests to /slow (and
+                  /hit?ms=N) in flight now, the most ever in flight at once,
+                  and how many arrived
+  POST /concurrency/reset  "max" back to "current", "total" to 0; answers
+                  {"ok": true}
   /echo           200 {"method", "path", "headers": {lower-case name: value},
                   "body": the request body as text, "json": parsed body or null}
 Anything else answers 404 {"error": "not found"}.
@@ -35,6 +43,19 @@ from urllib.parse import parse_qs, urlsplit
 _lock = threading.Lock()
 _counts = {}
 _BIG = b"x" * (11 * 1024 * 1024)
+_conc = {"current": 0, "max": 0, "total": 0}  # /slow and /hit?ms=N in flight
+
+
+def _conc_enter():
+    with _lock:
+        _conc["current"] += 1
+        _conc["total"] += 1
+        _conc["max"] = max(_conc["max"], _conc["current"])
+
+
+def _conc_leave():
+    with _lock:
+        _conc["current"] -= 1
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -66,6 +87,13 @@ class Handler(BaseHTTPRequestHandler):
         with _lock:
             _counts[key] = _counts.get(key, 0) + 1
             n = _counts[key]
+        ms = parse_qs(_url.query).get("ms")
+        if ms:
+            _conc_enter()
+            try:
+                time.sleep(int(ms[0]) / 1000.0)
+            finally:
+                _conc_leave()
         self._send(200, {"ok": True, "key": key, "n": n})
 
     def _counts(self, _url, _body):
@@ -77,6 +105,12 @@ class Handler(BaseHTTPRequestHandler):
         with _lock:
             _counts.clear()
         self._send(200, {"ok": True})
+
+    def _hit_status(self, url, body):
+        key = self.headers.get("Idempotency-Key", "")
+        with _lock:
+            _counts[key] = _counts.get(key, 0) + 1
+        self._status(url, body)
 
     def _status(self, url, _body):
         try:
@@ -109,8 +143,23 @@ class Handler(BaseHTTPRequestHandler):
 
     def _slow(self, url, _body):
         ms = int(parse_qs(url.query).get("ms", ["0"])[0])
-        time.sleep(ms / 1000.0)
+        _conc_enter()
+        try:
+            time.sleep(ms / 1000.0)
+        finally:
+            _conc_leave()
         self._send(200, {"slept_ms": ms})
+
+    def _concurrency(self, _url, _body):
+        with _lock:
+            snapshot = dict(_conc)
+        self._send(200, snapshot)
+
+    def _concurrency_reset(self, _url, _body):
+        with _lock:
+            _conc["max"] = _conc["current"]
+            _conc["total"] = 0
+        self._send(200, {"ok": True})
 
     def _echo(self, url, body):
         text = body.decode("utf-8", "replace")
@@ -131,6 +180,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._counts(url, body)
         if url.path == "/reset" and self.command == "POST":
             return self._reset(url, body)
+        if url.path.startswith("/hit/"):
+            return self._hit_status(url, body)
         if url.path.startswith("/status/"):
             return self._status(url, body)
         if url.path == "/redirect":
@@ -145,6 +196,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._slow(url, body)
         if url.path == "/echo":
             return self._echo(url, body)
+        if url.path == "/concurrency" and self.command == "GET":
+            return self._concurrency(url, body)
+        if url.path == "/concurrency/reset" and self.command == "POST":
+            return self._concurrency_reset(url, body)
         return self._send(404, {"error": "not found"})
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch

@@ -384,17 +384,18 @@ def tap_recv(sub, timeout=5):
 
 
 def tap_sync(sub, client, key=None, timeout=10):
-    """Pings until a ping shows up on the tap: the subscription is live.
+    """Pings until the ping (or its reply) shows up on the tap: the subscription is live.
 
     SUB subscriptions propagate asynchronously; without this the first
     messages of a test may be published before the tap sees them.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        client.call("ping", {}, key=key)
+        rh, _ = client.request("ping", {}, key=key)
+        ping_id = rh.get("corr")
         got = tap_recv(sub, 0.2)
         while got is not None:
-            if got[0] == "ping":
+            if ping_id and ping_id in (got[1].get("id"), got[1].get("corr")):
                 tap_drain(sub)
                 return
             got = tap_recv(sub, 0.05)
@@ -412,7 +413,11 @@ def tap_drain(sub, quiet=0.2):
 
 
 class TapTool:
-    """The zmq-tap binary as a subprocess; its JSON lines collected in `lines`."""
+    """The zmq-tap binary as a subprocess; its JSON lines collected in `lines`.
+
+    Use as a context manager so it is killed if the test fails midway;
+    stop() (SIGTERM, returns the exit status) is the clean ending.
+    """
 
     def __init__(self, endpoint, filter_prefix=None):
         import json  # local: only this helper needs it
@@ -445,6 +450,15 @@ class TapTool:
         """First collected stdout line (dict) for which pred is true."""
         return wait_for(lambda: next((l for l in list(self.lines) if pred(l)), None),
                         timeout, what="a zmq-tap line")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        return False
 
     def stop(self):
         """SIGTERM; returns the exit status."""
@@ -485,3 +499,134 @@ def wait_for(pred, timeout=10, interval=0.05, what="condition"):
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# Small helpers added for it_cli / it_api / it_malformed / it_tap
+
+
+def zflow_cli(*args, timeout=30):
+    """Runs `zflow ARGS...`; returns the CompletedProcess (text mode)."""
+    return subprocess.run([zflow_bin()] + [str(a) for a in args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def rss_kb(pid):
+    """VmRSS of a process in KiB (from /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def run_tests(namespace, only=None):
+    """Runs every callable test_* in namespace (sorted by name), each in turn.
+
+    Prints `ok NAME` / `FAIL NAME` (with the traceback) per test and a final
+    summary line; returns the process exit status (0 = all passed). Set
+    ZF_TEST=substring (or pass only=) to run a subset.
+    """
+    import traceback
+
+    only = only or os.environ.get("ZF_TEST")
+    tests = sorted((n, f) for n, f in namespace.items()
+                   if n.startswith("test_") and callable(f) and (not only or only in n))
+    failed = []
+    t0 = time.monotonic()
+    for name, fn in tests:
+        t = time.monotonic()
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - report every failure, keep going
+            failed.append(name)
+            print(f"FAIL {name}\n{traceback.format_exc()}", flush=True)
+            continue
+        print(f"ok {name} ({time.monotonic() - t:.1f}s)", flush=True)
+    script = os.path.basename(sys.argv[0] or "tests")
+    print(f"{script}: {len(tests) - len(failed)}/{len(tests)} passed in "
+          f"{time.monotonic() - t0:.1f}s" + (f"; failed: {', '.join(failed)}" if failed else ""),
+          flush=True)
+    return 1 if failed or not tests else 0
+
+
+def call_raw(client, type_, body=None, key=None, timeout=10, **hdr):
+    """Like Client.call but returns (reply header dict, raw body bytes)."""
+    h = header(type_, key if key is not None else client.key, **hdr)
+    client.send_raw([b"", msgpack.packb(h), msgpack.packb({} if body is None else body)])
+    deadline = time.monotonic() + timeout
+    while True:
+        frames = client.recv_raw(max(0.0, deadline - time.monotonic()))
+        if frames is None:
+            raise TimeoutError(f"no reply to {type_} within {timeout}s")
+        if frames and frames[0] == b"":
+            frames = frames[1:]
+        rh = msgpack.unpackb(frames[0], raw=False)
+        if rh.get("corr") == h["id"]:
+            return rh, frames[1]
+
+
+# --------------------------------------------------------------------------
+# HTTP sink (tests/http_sink.py) — added for it_runs / it_durability / it_crash
+
+
+class Sink:
+    """tests/http_sink.py as a subprocess on a free 127.0.0.1 port.
+
+        with zf_harness.Sink() as sink:
+            url = sink.url("/hit")      # http://127.0.0.1:PORT/hit
+            sink.counts()               # {Idempotency-Key: hits}
+    """
+
+    def __init__(self):
+        import json  # local: only this helper needs it
+
+        self._json = json
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "http_sink.py")
+        self.proc = subprocess.Popen(["/usr/bin/python3", script], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline()
+        if not line.strip():
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError("http_sink.py printed no port")
+        self.port = int(line)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def url(self, path):
+        return self.base + path
+
+    def _req(self, method, path):
+        import urllib.request
+
+        req = urllib.request.Request(self.base + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return self._json.loads(r.read().decode())
+
+    def counts(self):
+        """{Idempotency-Key: hits} seen by /hit."""
+        return self._req("GET", "/counts")
+
+    def reset(self):
+        self._req("POST", "/reset")
+
+    def concurrency(self):
+        """{"current", "max", "total"} of /slow and /hit?ms=N requests."""
+        return self._req("GET", "/concurrency")
+
+    def concurrency_reset(self):
+        self._req("POST", "/concurrency/reset")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
