@@ -228,7 +228,9 @@ s_wake_waiters(engine_t *e, zf_run_task_t *t)
     zf_msg_t *req;
     const char *status = json_string_value(json_object_get(t->run, "status"));
     while ((req = zlist_pop(l))) {
-        if (strcmp(req->type, "run.cancel") == 0 && strcmp(status, "cancelled") != 0)
+        if (t->persist_failed)
+            zf_eng_error(e, req, ZF_EIO, "storage failure; the run stays as last stored");
+        else if (strcmp(req->type, "run.cancel") == 0 && strcmp(status, "cancelled") != 0)
             zf_eng_error(e, req, ZF_ECONFLICT, "run is already %s", status);
         else zf_eng_reply(e, req, json_pack("{s:O}", "run", t->run));
         zf_msg_destroy(&req);
@@ -237,6 +239,7 @@ s_wake_waiters(engine_t *e, zf_run_task_t *t)
 }
 
 static void s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed);
+static void s_breaker_committed(engine_t *e, cont_t *c, int rc);
 
 //  An actor hands a task back: finished, passivated, or interrupted.
 static void
@@ -256,7 +259,14 @@ s_handle_done(engine_t *e)
     }
     else e->idle[e->nidle++] = t->slot;
     const char *status = json_string_value(json_object_get(t->run, "status"));
-    if (!t->interrupted && !t->persist_failed) {
+    json_t *wf = zf_eng_wf_load(e, t->tenant, t->wf_id);
+    if (!wf) {  // deleted while the run was active: its last snapshot re-created it
+        zf_batch_t *b = zf_batch_new();
+        zf_rec_run_del(e->store, b, t->tenant, t->wf_id, t->run_id);
+        zf_eng_commit(e, &b, zf_eng_cont(s_breaker_committed, NULL));
+    }
+    json_decref(wf);
+    if (wf && !t->interrupted && !t->persist_failed) {
         if (strcmp(status, "waiting") == 0) {
             int64_t wake = json_integer_value(json_object_get(t->run, "wake_at"));
             if (wake > 0 && wake < e->next_timer) e->next_timer = wake;
@@ -270,8 +280,8 @@ s_handle_done(engine_t *e)
             zf_eng_event(e, "event.run.failed", t->tenant, t->run, NULL);
             s_wf_breaker(e, t, true);
         }
-        s_wake_waiters(e, t);
     }
+    if (!t->interrupted) s_wake_waiters(e, t);
     zhashx_delete(e->active, t->run_id);  // destroys the task
 }
 
@@ -548,6 +558,7 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     }
     e->env = (zf_run_env_t){.writer_endpoint = conf->writer_endpoint,
                             .done_endpoint = e->done_endpoint,
+                            .events_endpoint = conf->service_endpoint,
                             .egress = conf->egress,
                             .breakers = e->breakers};
     e->poller = zpoller_new(pipe, e->broker, e->writer, e->done, NULL);

@@ -40,6 +40,14 @@ s_str(const json_t *obj, const char *k)
     return json_string_value(json_object_get(obj, k));
 }
 
+//  The request's "id": a non-empty string of at most 64 bytes, else NULL.
+static const char *
+s_req_id(const zf_msg_t *req)
+{
+    const char *id = s_str(req->body, "id");
+    return id && id[0] && strlen(id) <= 64 ? id : NULL;
+}
+
 //  Replies with an error; the dispatcher then destroys the request.
 static int
 s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -258,8 +266,10 @@ s_wf_create(engine_t *e, zf_msg_t *req)
         req->user, "created_at", (json_int_t) now, "updated_at", (json_int_t) now,
         "consecutive_failures", 0, "disabled_reason");
     if (!json_object_get(wf, "description")) json_object_set_new(wf, "description", json_null());
-    if (!json_object_get(wf, "trigger")) json_object_set_new(wf, "trigger", json_pack("{s:s}", "type", "manual"));
-    if (!json_object_get(wf, "error_handling")) json_object_set_new(wf, "error_handling", json_object());
+    if (!json_is_object(json_object_get(wf, "trigger")))
+        json_object_set_new(wf, "trigger", json_pack("{s:s}", "type", "manual"));
+    if (!json_is_object(json_object_get(wf, "error_handling")))
+        json_object_set_new(wf, "error_handling", json_object());
     char nk[320];
     s_name_key(nk, req->tenant, name);
     zhashx_update(e->names, nk, id);
@@ -274,8 +284,9 @@ s_wf_create(engine_t *e, zf_msg_t *req)
 static int
 s_wf_get(engine_t *e, zf_msg_t *req)
 {
-    const char *id = s_str(req->body, "id");
-    json_t *wf = id ? zf_eng_wf_load(e, req->tenant, id) : NULL;
+    const char *id = s_req_id(req);
+    if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
+    json_t *wf = zf_eng_wf_load(e, req->tenant, id);
     if (!wf) zf_eng_error(e, req, ZF_ENOTFOUND, "workflow not found");
     else zf_eng_reply(e, req, json_pack("{s:o}", "workflow", wf));
     return 0;
@@ -321,7 +332,8 @@ static const char *const s_patchable[] = {"name",    "description", "definition"
 static int
 s_wf_update(engine_t *e, zf_msg_t *req)
 {
-    const char *id = s_str(req->body, "id");
+    const char *id = s_req_id(req);
+    if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
     json_t *patch = json_object_get(req->body, "patch");
     char why[512];
     if (!json_is_object(patch)) return s_fail(e, req, ZF_EINVAL, "patch: required object");
@@ -367,7 +379,8 @@ s_wf_update(engine_t *e, zf_msg_t *req)
 static int
 s_wf_delete(engine_t *e, zf_msg_t *req)
 {
-    const char *id = s_str(req->body, "id");
+    const char *id = s_req_id(req);
+    if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
     json_t *wf = id ? zf_eng_wf_load(e, req->tenant, id) : NULL;
     if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
     //  Active runs of the workflow stop at their next step boundary.
@@ -473,7 +486,8 @@ zf_eng_run_view(engine_t *e, const char *tenant, const char *run_id)
 static int
 s_run_get(engine_t *e, zf_msg_t *req)
 {
-    const char *id = s_str(req->body, "id");
+    const char *id = s_req_id(req);
+    if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
     json_t *view = id ? zf_eng_run_view(e, req->tenant, id) : NULL;
     if (!view) return s_fail(e, req, ZF_ENOTFOUND, "run not found");
     zf_eng_reply(e, req, view);
@@ -551,7 +565,7 @@ s_cancel_passive(engine_t *e, zf_msg_t *req, zf_run_task_t *queued)
 static int
 s_run_cancel(engine_t *e, zf_msg_t *req)
 {
-    const char *id = s_str(req->body, "id");
+    const char *id = s_req_id(req);
     if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
     zf_run_task_t *t = zhashx_lookup(e->active, id);
     if (t && strcmp(t->tenant, req->tenant) != 0) t = NULL;

@@ -15,6 +15,7 @@ typedef struct {
     zsock_t *pipe;          // engine -> actor commands
     zsock_t *writer;        // DEALER to the group-commit writer
     zsock_t *done;          // PUSH to the engine
+    zsock_t *events;        // DEALER to the broker: step events (NULL = none)
     const zf_run_env_t *env;  // shared configuration
     bool terminated;        // $TERM seen
 } self_t;
@@ -290,7 +291,11 @@ s_on_success(zf_run_task_t *t, const json_t *nodes, s_step_t *st, zf_step_result
     json_object_set_new(t->run, "wake_at", json_null());
     if (res->status == ZF_STEP_STOP) s_skip_rest(t, nodes);
     if (s_next_node(t, nodes) >= 0) return "running";
-    json_object_set(t->run, "outputs", out);
+    //  outputs: the last step's output (when an object) with the final
+    //  variables on top — what a caller of a finished run usually wants.
+    json_t *outputs = json_is_object(out) ? json_deep_copy(out) : json_object();
+    json_object_update(outputs, s_st(t, "variables"));
+    json_object_set_new(t->run, "outputs", outputs);
     return "completed";
 }
 
@@ -318,6 +323,24 @@ s_on_failure(zf_run_task_t *t, s_step_t *st, zf_step_result_t *res, int64_t *wak
     json_object_set_new(t->run, "error", json_pack("{s:s, s:s, s:s}", "code", "step_failed",
                                                    "message", res->error, "node_id", st->id));
     return "failed";
+}
+
+//  Publishes event.run.step once the step is durable. Best effort: a full
+//  queue drops the event rather than delaying the run.
+static void
+s_step_event(self_t *self, zf_run_task_t *t, const char *node_id, const char *step_status,
+             const char *error)
+{
+    if (!self->events) return;
+    zf_msg_t *m = zf_msg_new("event.run.step");
+    snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
+    zf_msg_set_body(m, json_pack("{s:s, s:s, s:s, s:O, s:s, s:s, s:s?}", "tenant", t->tenant,
+                                 "run_id", t->run_id, "workflow_id", t->wf_id, "status",
+                                 json_object_get(t->run, "status"), "node_id", node_id,
+                                 "step_status", step_status, "error", error));
+    m->route = zmsg_new();
+    zmsg_addmem(m->route, "", 0);
+    zf_msg_send(&m, self->events, ZMQ_DONTWAIT);
 }
 
 //  Runs one node to its outcome and persists it. Returns false when the
@@ -365,6 +388,7 @@ s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
     json_decref(res.output);
     int rc = s_snapshot(self, t, log, wake, kind ? kind : "");
     json_decref(log);
+    if (rc == 0) s_step_event(self, t, st.id, log_status, err);
     if (rc < 0) t->persist_failed = 1;
     return rc == 0 && strcmp(status, "running") == 0;
 }
@@ -418,6 +442,11 @@ zf_run_actor(zsock_t *pipe, void *arg)
     self_t self = {.pipe = pipe, .env = env};
     self.writer = zsock_new_dealer(env->writer_endpoint);
     self.done = zsock_new_push(env->done_endpoint);
+    if (env->events_endpoint) {
+        self.events = zsock_new(ZMQ_DEALER);
+        zsock_set_sndhwm(self.events, 10000);  // events are best effort: drop, never block
+        zsock_connect(self.events, "%s", env->events_endpoint);
+    }
     assert(self.writer && self.done);
     zsock_set_sndhwm(self.done, 0);  // never drop a finished task
     zsock_signal(pipe, 0);
@@ -435,4 +464,5 @@ zf_run_actor(zsock_t *pipe, void *arg)
     }
     zsock_destroy(&self.writer);
     zsock_destroy(&self.done);
+    zsock_destroy(&self.events);
 }

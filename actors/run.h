@@ -43,6 +43,7 @@ typedef struct {
 typedef struct {
     const char *writer_endpoint;  // group-commit writer ROUTER
     const char *done_endpoint;    // engine PULL for finished tasks
+    const char *events_endpoint;  // broker service router: event.run.step (best effort)
     const zf_egress_t *egress;    // outbound address policy (borrowed)
     zf_breakers_t *breakers;      // shared host breakers (borrowed)
 } zf_run_env_t;

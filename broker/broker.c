@@ -66,6 +66,10 @@ s_router_bind(const char *endpoint, char **err)
     zsock_set_sndhwm(s, S_HWM);
     zsock_set_rcvhwm(s, S_HWM);
     zsock_set_linger(s, 0);
+    //  libzmq trusts the frame length a peer declares and would try to
+    //  allocate it: cap it, so a hostile peer is disconnected instead.
+    //  Frames of 16..64 MiB still arrive and get a `too_large` reply.
+    zsock_set_maxmsgsize(s, (int64_t) 64 * 1024 * 1024);
     if (zsock_bind(s, "%s", endpoint) < 0) {
         if (err && !*err) {
             *err = zsys_sprintf("cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
@@ -111,6 +115,34 @@ s_is_secret(const char *k)
     return false;
 }
 
+static json_t *s_redact(json_t *v, int depth);
+
+//  Strings that hold JSON text (run log outputs keep step output as text)
+//  are parsed and redacted too, so a secret cannot ride through as text.
+static json_t *
+s_redact_text(json_t *v, int depth)
+{
+    const char *text = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (!text || len < 2 || len > 65536 || (text[0] != '{' && text[0] != '[')) return json_incref(v);
+    json_t *parsed = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!parsed) {  // not JSON (or cut at 500 chars): hide it if it names a secret
+        for (int i = 0; s_secret_keys[i]; i++) {
+            char quoted[32];
+            snprintf(quoted, sizeof quoted, "\"%s\"", s_secret_keys[i]);
+            if (strcasestr(text, quoted)) return json_string("[redacted]");
+        }
+        return json_incref(v);
+    }
+    json_t *clean = s_redact(parsed, depth + 1);
+    char *dumped = json_dumps(clean, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_t *out = json_string(dumped ? dumped : "[redacted]");
+    free(dumped);
+    json_decref(clean);
+    json_decref(parsed);
+    return out;
+}
+
 //  Returns a copy of v with every secret-named field replaced, at any depth.
 static json_t *
 s_redact(json_t *v, int depth)
@@ -134,7 +166,7 @@ s_redact(json_t *v, int depth)
         json_array_foreach(v, i, x) json_array_append_new(out, s_redact(x, depth + 1));
         return out;
     }
-    return json_incref(v);
+    return s_redact_text(v, depth);
 }
 
 static void
@@ -200,8 +232,8 @@ s_reject_malformed(self_t *self, int fe, zmsg_t **route_p, const char *why)
     req->id[0] = '\0';
     //  The codec's limit reasons: frame/value too large, nesting too deep,
     //  too many items, string too long.
-    bool big = why && (strstr(why, "large") || strstr(why, "too deep") ||
-                       strstr(why, "too many") || strstr(why, "too long"));
+    bool big = why && (strstr(why, "too large") || strstr(why, "too deep") ||
+                       strstr(why, "too many items") || strstr(why, "string too long"));
     s_reject(self, fe, req, big ? ZF_ELIMIT : ZF_EINVAL, why ? why : "malformed message");
     zf_msg_destroy(&req);
 }
@@ -277,8 +309,9 @@ static void
 s_forward(self_t *self, int fe, zf_msg_t *msg)
 {
     s_service_t *svc = s_service_for(self, msg->type);
-    if (!svc) {
-        s_reject(self, fe, msg, ZF_EUNAVAIL, "no service handles this message type");
+    if (!svc) {  // before the first service registers, "unavailable" means: retry
+        if (self->nservices == 0) s_reject(self, fe, msg, ZF_EUNAVAIL, "starting up, retry");
+        else s_reject(self, fe, msg, ZF_EUNSUPPORTED, "unknown message type");
         return;
     }
     s_tap_publish(self, msg);
@@ -429,6 +462,7 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     if (c->tap_endpoint) {
         self->tap = zsock_new(ZMQ_XPUB);
         zsock_set_sndhwm(self->tap, S_HWM);
+        zsock_set_maxmsgsize(self->tap, 4096);  // subscriptions only
         zsock_set_linger(self->tap, 0);
         if (zsock_bind(self->tap, "%s", c->tap_endpoint) < 0) {
             args->err = zsys_sprintf("cannot bind %s: %s", c->tap_endpoint, zmq_strerror(zmq_errno()));

@@ -217,8 +217,9 @@ s_del_key(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 }
 
 //  Stages deletion of one run: record, state, logs, index, active, timer.
-static void
-s_run_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char *wf_id, const char *run_id)
+void
+zf_rec_run_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char *wf_id,
+               const char *run_id)
 {
     json_t *run = zf_rec_run_get(s, tenant, run_id);
     json_t *wake = json_object_get(run, "wake_at");
@@ -251,7 +252,7 @@ zf_rec_wf_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const json_t *wf
     free(prefix.p);
     size_t i;
     json_t *run_id;
-    json_array_foreach(c.items, i, run_id) s_run_del(s, b, tenant, id, json_string_value(run_id));
+    json_array_foreach(c.items, i, run_id) zf_rec_run_del(s, b, tenant, id, json_string_value(run_id));
     json_decref(c.items);
 }
 

@@ -630,3 +630,4 @@ class Sink:
     def __exit__(self, *exc):
         self.stop()
         return False
+

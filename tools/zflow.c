@@ -54,7 +54,7 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
         {"http", required_argument, NULL, 'h'},       {"data", required_argument, NULL, 'd'},
         {"api", required_argument, NULL, 'a'},        {"tap", required_argument, NULL, 't'},
         {"durability", required_argument, NULL, 'D'}, {"max-active", required_argument, NULL, 'm'},
-        {"egress-allow", required_argument, NULL, 'e'}, {"help", no_argument, NULL, '?'},
+        {"egress-allow", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0}};
     *o = (s_serve_opts_t){"127.0.0.1:8080", "./zflow-data", "tcp://127.0.0.1:5559",
                           "tcp://127.0.0.1:5561", true, 64, NULL};
@@ -68,6 +68,7 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
         case 'a': o->api = optarg; break;
         case 't': o->tap = optarg; break;
         case 'e': o->egress = optarg; break;
+        case 'H': s_usage(stdout); exit(0);
         case 'D':
             if (strcmp(optarg, "sync") && strcmp(optarg, "relaxed")) {
                 fprintf(stderr, "zflow: --durability must be sync or relaxed\n");
@@ -112,7 +113,7 @@ s_serve(int argc, char **argv)
     char err_buf[256] = "";
     zf_egress_t *egress = NULL;
     if (o.egress && !(egress = zf_egress_new(o.egress, err_buf, sizeof err_buf))) {
-        fprintf(stderr, "zflow: --egress-allow: bad CIDR '%s'\n", err_buf);
+        fprintf(stderr, "zflow: --egress-allow: %s\n", err_buf);
         return 2;
     }
     sigset_t sigs;
@@ -131,7 +132,9 @@ s_serve(int argc, char **argv)
     char *err = NULL;
     zf_store_t *store = zf_store_open(data_abs, o.sync, &err);
     if (!store) {
-        fprintf(stderr, "zflow: cannot open store in %s: %s\n", data_abs, err ? err : "?");
+        bool locked = err && strcasestr(err, "lock");
+        fprintf(stderr, "zflow: cannot open store in %s: %s\n", data_abs,
+                locked ? "another zflow process holds the lock on this data directory" : (err ? err : "?"));
         free(err);
         return 1;
     }
