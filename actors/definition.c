@@ -180,18 +180,6 @@ zf_def_retry(const json_t *node, zf_retry_t *out)
     out->jitter = s_num(r, "jitter", 0.2);
 }
 
-int
-zf_def_non_retryable(const json_t *node, const char *kind)
-{
-    size_t i;
-    json_t *x;
-    json_array_foreach(json_object_get(json_object_get(node, "retry"), "non_retryable"), i, x)
-    {
-        if (json_is_string(x) && strcmp(json_string_value(x), kind) == 0) return 1;
-    }
-    return 0;
-}
-
 int64_t
 zf_def_backoff_ms(const zf_retry_t *r, int attempt, double rnd)
 {

@@ -13,6 +13,9 @@
     Nodes run in list order; input_from may only point backwards, so the
     list order is a topological order of the DAG and no cycle can exist.
 
+    non_retryable lists substrings of step error messages (e.g. "HTTP 500",
+    "egress refused"): a failure whose message contains one is final.
+
     Retry defaults (documented in README): max_attempts 3,
     initial_interval_ms 1000, backoff_coefficient 2.0, max_interval_ms
     300000, jitter 0.2, non_retryable [].
@@ -40,8 +43,6 @@ int zf_def_validate(const json_t *def, char *err, size_t errlen);
 
 //  The node's effective retry policy (defaults filled in).
 void zf_def_retry(const json_t *node, zf_retry_t *out);
-//  Is `kind` (an error kind such as "http_4xx") listed in the node's non_retryable?
-int zf_def_non_retryable(const json_t *node, const char *kind);
 //  Back-off before attempt `attempt`+1 after `attempt` failed (attempt >= 1),
 //  with jitter drawn from rnd in [0,1).
 int64_t zf_def_backoff_ms(const zf_retry_t *r, int attempt, double rnd);

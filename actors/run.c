@@ -151,12 +151,17 @@ s_skip_rest(zf_run_task_t *t, const json_t *nodes)
     json_array_clear(s_st(t, "pendingNodeIds"));
 }
 
+//  A terminal status ends every wait: no wake-up time may outlive it.
 static void
 s_set_status(zf_run_task_t *t, const char *status, int64_t now)
 {
     json_object_set_new(t->run, "status", json_string(status));
     json_object_set_new(t->run, "updated_at", json_integer(now));
-    if (zf_run_status_terminal(status)) json_object_set_new(t->run, "finished_at", json_integer(now));
+    if (zf_run_status_terminal(status)) {
+        json_object_set_new(t->run, "finished_at", json_integer(now));
+        json_object_set_new(t->run, "wake_at", json_null());
+        json_object_set_new(t->state, "wait", json_null());
+    }
 }
 
 /* ---- snapshots ------------------------------------------------------------- */
