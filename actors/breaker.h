@@ -14,9 +14,9 @@
 typedef struct zf_breakers_t zf_breakers_t;
 
 typedef struct {
-    int failure_threshold;   // consecutive failures to open (default 5)
-    int64_t cooldown_ms;     // first open period (default 30,000)
-    int64_t max_cooldown_ms; // cap for doubling (default 600,000)
+    int failure_threshold;    // consecutive failures to open (default 5)
+    int64_t cooldown_ms;      // first open period (default 30,000)
+    int64_t max_cooldown_ms;  // cap for doubling (default 600,000)
 } zf_breaker_conf_t;
 
 zf_breakers_t *zf_breakers_new(const zf_breaker_conf_t *conf);  // NULL conf = defaults

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static int
-s_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int s_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int
 s_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -41,7 +41,7 @@ s_find_before(const json_t *nodes, const char *id, size_t before)
 {
     for (size_t i = 0; i < before; i++) {
         const char *other = json_string_value(json_object_get(json_array_get(nodes, i), "id"));
-        if (other && strcmp(other, id) == 0) return (int) i;
+        if (other && strcmp(other, id) == 0) return (int)i;
     }
     return -1;
 }
@@ -54,7 +54,7 @@ s_number_in(const json_t *v, double lo, double hi)
     return isfinite(d) && d >= lo && d <= hi;
 }
 
-#define S_NODE_FAIL(fmt, ...)                                                                    \
+#define S_NODE_FAIL(fmt, ...)                                                                      \
     s_fail(err, errlen, "nodes[%zu] (id \"%s\"): " fmt, idx, id ? id : "?", __VA_ARGS__)
 
 static int
@@ -64,8 +64,10 @@ s_validate_retry(const json_t *retry, size_t idx, const char *id, char *err, siz
     static const struct {
         const char *name;
         double lo, hi;
-    } fields[] = {{"max_attempts", 1, 20},        {"initial_interval_ms", 0, 86400000},
-                  {"backoff_coefficient", 1, 100}, {"max_interval_ms", 0, 7 * 86400000.0},
+    } fields[] = {{"max_attempts", 1, 20},
+                  {"initial_interval_ms", 0, 86400000},
+                  {"backoff_coefficient", 1, 100},
+                  {"max_interval_ms", 0, 7 * 86400000.0},
                   {"jitter", 0, 1}};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         json_t *v = json_object_get(retry, fields[i].name);
@@ -74,14 +76,17 @@ s_validate_retry(const json_t *retry, size_t idx, const char *id, char *err, siz
                                fields[i].lo, fields[i].hi);
     }
     json_t *ma = json_object_get(retry, "max_attempts");
-    if (ma && !json_is_integer(ma)) return S_NODE_FAIL("%s", "retry.max_attempts: must be an integer");
+    if (ma && !json_is_integer(ma))
+        return S_NODE_FAIL("%s", "retry.max_attempts: must be an integer");
     json_t *nr = json_object_get(retry, "non_retryable");
     if (nr) {
         size_t i;
         json_t *x;
-        if (!json_is_array(nr)) return S_NODE_FAIL("%s", "retry.non_retryable: must be an array of strings");
-        json_array_foreach(nr, i, x) if (!json_is_string(x))
+        if (!json_is_array(nr))
             return S_NODE_FAIL("%s", "retry.non_retryable: must be an array of strings");
+        json_array_foreach (nr, i, x)
+            if (!json_is_string(x))
+                return S_NODE_FAIL("%s", "retry.non_retryable: must be an array of strings");
     }
     return 0;
 }
@@ -98,14 +103,17 @@ s_validate_links(const json_t *nodes, const json_t *node, size_t idx, const char
         if (!json_is_string(from)) return S_NODE_FAIL("%s", "input_from: must be a node id string");
         dep = s_find_before(nodes, json_string_value(from), idx);
         if (dep < 0)
-            return S_NODE_FAIL("input_from: \"%s\" is not an earlier node", json_string_value(from));
+            return S_NODE_FAIL("input_from: \"%s\" is not an earlier node",
+                               json_string_value(from));
     }
     if (branch && !json_is_null(branch)) {
         const char *b = json_is_string(branch) ? json_string_value(branch) : "";
         if (strcmp(b, "true") != 0 && strcmp(b, "false") != 0)
             return S_NODE_FAIL("%s", "branch: must be \"true\" or \"false\"");
         const char *dtype =
-            dep < 0 ? NULL : json_string_value(json_object_get(json_array_get(nodes, (size_t) dep), "type"));
+            dep < 0
+                ? NULL
+                : json_string_value(json_object_get(json_array_get(nodes, (size_t)dep), "type"));
         if (!dtype || strcmp(dtype, "condition") != 0)
             return S_NODE_FAIL("%s", "branch: needs input_from naming a condition node");
     }
@@ -120,7 +128,8 @@ s_validate_node(const json_t *nodes, size_t idx, char *err, size_t errlen)
     if (!json_is_object(node)) return s_fail(err, errlen, "nodes[%zu]: must be an object", idx);
     json_t *jid = json_object_get(node, "id");
     if (!json_is_string(jid) || !s_id_valid(json_string_value(jid)))
-        return s_fail(err, errlen, "nodes[%zu]: id: must be 1-64 characters of A-Z a-z 0-9 _ -", idx);
+        return s_fail(err, errlen, "nodes[%zu]: id: must be 1-64 characters of A-Z a-z 0-9 _ -",
+                      idx);
     id = json_string_value(jid);
     if (s_find_before(nodes, id, idx) >= 0) return S_NODE_FAIL("%s", "id: duplicate node id");
     json_t *jtype = json_object_get(node, "type");
@@ -173,19 +182,19 @@ void
 zf_def_retry(const json_t *node, zf_retry_t *out)
 {
     json_t *r = json_object_get(node, "retry");
-    out->max_attempts = (int) s_num(r, "max_attempts", 3);
-    out->initial_interval_ms = (int64_t) s_num(r, "initial_interval_ms", 1000);
+    out->max_attempts = (int)s_num(r, "max_attempts", 3);
+    out->initial_interval_ms = (int64_t)s_num(r, "initial_interval_ms", 1000);
     out->backoff_coefficient = s_num(r, "backoff_coefficient", 2.0);
-    out->max_interval_ms = (int64_t) s_num(r, "max_interval_ms", 300000);
+    out->max_interval_ms = (int64_t)s_num(r, "max_interval_ms", 300000);
     out->jitter = s_num(r, "jitter", 0.2);
 }
 
 int64_t
 zf_def_backoff_ms(const zf_retry_t *r, int attempt, double rnd)
 {
-    double base = (double) r->initial_interval_ms * pow(r->backoff_coefficient, attempt - 1);
-    if (base > (double) r->max_interval_ms) base = (double) r->max_interval_ms;
+    double base = (double)r->initial_interval_ms * pow(r->backoff_coefficient, attempt - 1);
+    if (base > (double)r->max_interval_ms) base = (double)r->max_interval_ms;
     double j = base * r->jitter * (2.0 * rnd - 1.0);
     double ms = base + j;
-    return ms < 0 ? 0 : (int64_t) ms;
+    return ms < 0 ? 0 : (int64_t)ms;
 }

@@ -30,11 +30,11 @@
 #define ZF_DEF_MAX_NODES 500
 
 typedef struct {
-    int max_attempts;           // total tries including the first (1..20)
+    int max_attempts;  // total tries including the first (1..20)
     int64_t initial_interval_ms;
-    double backoff_coefficient; // >= 1
+    double backoff_coefficient;  // >= 1
     int64_t max_interval_ms;
-    double jitter;              // 0..1: +/- fraction of the interval
+    double jitter;  // 0..1: +/- fraction of the interval
 } zf_retry_t;
 
 //  Validates def (borrowed). 0 if valid; else ZF_EINVAL and a message in

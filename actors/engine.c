@@ -2,6 +2,7 @@
     Request handlers are in engine_api.c.
 */
 #include "actors/engine_int.h"
+#include "broker/actor.h"
 #include "broker/broker.h"
 #include "broker/errors.h"
 #include "broker/ids.h"
@@ -31,15 +32,21 @@ zf_eng_reply(engine_t *e, zf_msg_t *req, json_t *body)
 }
 
 void
-zf_eng_error(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
+zf_eng_verror(engine_t *e, zf_msg_t *req, int err, const char *fmt, va_list ap)
 {
     char text[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
     zf_msg_t *r = zf_msg_error(req, err, text, NULL);
     zf_msg_send(&r, e->broker, 0);
+}
+
+void
+zf_eng_error(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    zf_eng_verror(e, req, err, fmt, ap);
+    va_end(ap);
 }
 
 //  Events go to the broker, which publishes them on the tap.
@@ -49,10 +56,10 @@ zf_eng_event(engine_t *e, const char *type, const char *tenant, const json_t *ru
 {
     zf_msg_t *m = zf_msg_new(type);
     snprintf(m->tenant, sizeof m->tenant, "%s", tenant);
-    json_t *body = json_pack("{s:s, s:O?, s:O?, s:O?, s:O?}", "tenant", tenant, "run_id",
-                             json_object_get(run, "id"), "workflow_id",
-                             json_object_get(run, "workflow_id"), "status",
-                             json_object_get(run, "status"), "error", json_object_get(run, "error"));
+    json_t *body =
+        json_pack("{s:s, s:O?, s:O?, s:O?, s:O?}", "tenant", tenant, "run_id",
+                  json_object_get(run, "id"), "workflow_id", json_object_get(run, "workflow_id"),
+                  "status", json_object_get(run, "status"), "error", json_object_get(run, "error"));
     if (node_id) json_object_set_new(body, "node_id", json_string(node_id));
     zf_msg_set_body(m, body);
     m->route = zmsg_new();
@@ -101,9 +108,11 @@ zf_eng_commit(engine_t *e, zf_batch_t **batch_p, cont_t *c)
 static void
 s_overlay_release(engine_t *e, const char *key)
 {
-    intptr_t n = (intptr_t) zhashx_lookup(e->overlay_pending, key) - 1;
-    if (n > 0) zhashx_update(e->overlay_pending, key, (void *) n);
-    else zhashx_delete(e->overlay_pending, key);  // the entry stays as a cache entry
+    intptr_t n = (intptr_t)zhashx_lookup(e->overlay_pending, key) - 1;
+    if (n > 0)
+        zhashx_update(e->overlay_pending, key, (void *)n);
+    else
+        zhashx_delete(e->overlay_pending, key);  // the entry stays as a cache entry
 }
 
 static void
@@ -172,11 +181,13 @@ zf_eng_wf_stage(engine_t *e, zf_batch_t *b, cont_t *c, const char *tenant, json_
 {
     const char *id = json_string_value(json_object_get(wf, "id"));
     s_wf_key(c->wf_key, tenant, id);
-    if (deleted) zf_rec_wf_del(e->store, b, tenant, wf);
-    else zf_rec_wf_put(b, tenant, wf, old_name);
+    if (deleted)
+        zf_rec_wf_del(e->store, b, tenant, wf);
+    else
+        zf_rec_wf_put(b, tenant, wf, old_name);
     zhashx_update(e->overlay, c->wf_key, deleted ? json_null() : json_incref(wf));
-    intptr_t n = (intptr_t) zhashx_lookup(e->overlay_pending, c->wf_key) + 1;
-    zhashx_update(e->overlay_pending, c->wf_key, (void *) n);
+    intptr_t n = (intptr_t)zhashx_lookup(e->overlay_pending, c->wf_key) + 1;
+    zhashx_update(e->overlay_pending, c->wf_key, (void *)n);
 }
 
 /* ---- supervisor ---------------------------------------------------------------- */
@@ -186,7 +197,8 @@ static void
 s_dispatch(engine_t *e, zf_run_task_t *t)
 {
     int slot = -1;
-    if (e->nidle > 0) slot = e->idle[--e->nidle];
+    if (e->nidle > 0)
+        slot = e->idle[--e->nidle];
     else if (e->nactors < e->max_active) {
         slot = e->nactors;
         e->actors[slot] = zactor_new(zf_run_actor, &e->env);
@@ -232,7 +244,8 @@ s_wake_waiters(engine_t *e, zf_run_task_t *t)
             zf_eng_error(e, req, ZF_EIO, "storage failure; the run stays as last stored");
         else if (strcmp(req->type, "run.cancel") == 0 && strcmp(status, "cancelled") != 0)
             zf_eng_error(e, req, ZF_ECONFLICT, "run is already %s", status);
-        else zf_eng_reply(e, req, json_pack("{s:O}", "run", t->run));
+        else
+            zf_eng_reply(e, req, json_pack("{s:O}", "run", t->run));
         zf_msg_destroy(&req);
     }
     zhashx_delete(e->waiters, t->run_id);
@@ -256,8 +269,8 @@ s_handle_done(engine_t *e)
     if (next) {
         next->slot = t->slot;
         zsock_send(e->actors[t->slot], "sp", "RUN", next);
-    }
-    else e->idle[e->nidle++] = t->slot;
+    } else
+        e->idle[e->nidle++] = t->slot;
     const char *status = json_string_value(json_object_get(t->run, "status"));
     json_t *wf = zf_eng_wf_load(e, t->tenant, t->wf_id);
     if (!wf) {  // deleted while the run was active: its last snapshot re-created it
@@ -271,12 +284,10 @@ s_handle_done(engine_t *e)
             int64_t wake = json_integer_value(json_object_get(t->run, "wake_at"));
             if (wake > 0 && wake < e->next_timer) e->next_timer = wake;
             zf_eng_event(e, "event.run.waiting", t->tenant, t->run, NULL);
-        }
-        else if (strcmp(status, "completed") == 0) {
+        } else if (strcmp(status, "completed") == 0) {
             zf_eng_event(e, "event.run.completed", t->tenant, t->run, NULL);
             s_wf_breaker(e, t, false);
-        }
-        else if (strcmp(status, "failed") == 0) {
+        } else if (strcmp(status, "failed") == 0) {
             zf_eng_event(e, "event.run.failed", t->tenant, t->run, NULL);
             s_wf_breaker(e, t, true);
         }
@@ -294,9 +305,9 @@ s_handle_done(engine_t *e)
 static void
 s_breaker_committed(engine_t *e, cont_t *c, int rc)
 {
-    (void) e;
-    (void) c;
-    (void) rc;
+    (void)e;
+    (void)c;
+    (void)rc;
 }
 
 static void
@@ -320,7 +331,7 @@ s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed)
     if (trip) {
         char reason[160];
         snprintf(reason, sizeof reason, "circuit breaker: %lld consecutive failed runs",
-                 (long long) count);
+                 (long long)count);
         json_object_set_new(copy, "enabled", json_false());
         json_object_set_new(copy, "disabled_reason", json_string(reason));
         json_object_set_new(copy, "updated_at", json_integer(zf_now_ms()));
@@ -332,8 +343,8 @@ s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed)
     if (trip) {
         zf_msg_t *m = zf_msg_new("event.workflow.disabled");
         snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
-        zf_msg_set_body(m, json_pack("{s:s, s:s, s:O}", "tenant", t->tenant, "workflow_id", t->wf_id,
-                                     "reason", json_object_get(copy, "disabled_reason")));
+        zf_msg_set_body(m, json_pack("{s:s, s:s, s:O}", "tenant", t->tenant, "workflow_id",
+                                     t->wf_id, "reason", json_object_get(copy, "disabled_reason")));
         m->route = zmsg_new();
         zmsg_addmem(m->route, "", 0);
         zf_msg_send(&m, e->broker, ZMQ_DONTWAIT);
@@ -361,14 +372,14 @@ s_load_task(engine_t *e, const char *tenant, const char *run_id)
 }
 
 typedef struct {
-    engine_t *e;          // engine
-    zf_batch_t *stale;    // timers that no longer match their run
+    engine_t *e;        // engine
+    zf_batch_t *stale;  // timers that no longer match their run
 } s_timer_scan_t;
 
 static void
 s_timer_due(int64_t due, const char *tenant, const char *run_id, const char *kind, void *arg)
 {
-    (void) kind;
+    (void)kind;
     s_timer_scan_t *scan = arg;
     engine_t *e = scan->e;
     if (zhashx_lookup(e->active, run_id)) return;  // already being woken
@@ -387,9 +398,9 @@ s_timer_due(int64_t due, const char *tenant, const char *run_id, const char *kin
 static void
 s_stale_committed(engine_t *e, cont_t *c, int rc)
 {
-    (void) e;
-    (void) c;
-    (void) rc;
+    (void)e;
+    (void)c;
+    (void)rc;
 }
 
 static void
@@ -401,7 +412,8 @@ s_fire_timers(engine_t *e)
     int64_t next = INT64_MAX;
     zf_rec_timers_due(e->store, now, 1024, s_timer_due, &scan, &next);
     e->next_timer = next;
-    if (zf_batch_count(scan.stale) > 0) zf_eng_commit(e, &scan.stale, zf_eng_cont(s_stale_committed, NULL));
+    if (zf_batch_count(scan.stale) > 0)
+        zf_eng_commit(e, &scan.stale, zf_eng_cont(s_stale_committed, NULL));
     zf_batch_destroy(&scan.stale);
 }
 
@@ -414,8 +426,10 @@ s_recover_one(const char *tenant, const char *run_id, void *arg)
     zf_run_task_t *t = s_load_task(e, tenant, run_id);
     if (!t) return;
     const char *status = json_string_value(json_object_get(t->run, "status"));
-    if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0) zf_eng_start_task(e, t);
-    else zf_run_task_destroy(&t);
+    if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0)
+        zf_eng_start_task(e, t);
+    else
+        zf_run_task_destroy(&t);
 }
 
 /* ---- waits with deadlines --------------------------------------------------------
@@ -433,10 +447,11 @@ s_expire_waiters(engine_t *e, int64_t now)
             zf_msg_t *nxt = zlist_next(l);
             if (req->deadline > 0 && req->deadline <= now) {
                 zlist_remove(l, req);
-                zf_eng_error(e, req, ZF_ETIMEOUT, "the run did not settle before wait_timeout_ms; it continues");
+                zf_eng_error(e, req, ZF_ETIMEOUT,
+                             "the run did not settle before wait_timeout_ms; it continues");
                 zf_msg_destroy(&req);
-            }
-            else if (req->deadline > 0 && req->deadline < next) next = req->deadline;
+            } else if (req->deadline > 0 && req->deadline < next)
+                next = req->deadline;
             req = nxt;
         }
     }
@@ -456,7 +471,7 @@ s_json_destructor(void **item)
 static void
 s_task_destructor(void **item)
 {
-    zf_run_task_destroy((zf_run_task_t **) item);
+    zf_run_task_destroy((zf_run_task_t **)item);
 }
 
 static void
@@ -464,7 +479,8 @@ s_list_destructor(void **item)
 {
     zlist_t *l = *item;
     zf_msg_t *m;
-    while ((m = zlist_pop(l))) zf_msg_destroy(&m);
+    while ((m = zlist_pop(l)))
+        zf_msg_destroy(&m);
     zlist_destroy(&l);
     *item = NULL;
 }
@@ -474,11 +490,13 @@ s_self_destroy(engine_t **e_p)
 {
     engine_t *e = *e_p;
     if (!e) return;
-    for (int i = 0; i < e->nactors; i++) zactor_destroy(&e->actors[i]);
+    for (int i = 0; i < e->nactors; i++)
+        zactor_destroy(&e->actors[i]);
     //  Actors stopped at a step boundary; their tasks are on disk as they were.
     char *cmd = NULL;
     void *ptr = NULL;
-    while (e->done && (zsock_events(e->done) & ZMQ_POLLIN) && zsock_recv(e->done, "sp", &cmd, &ptr) == 0) {
+    while (e->done && (zsock_events(e->done) & ZMQ_POLLIN) &&
+           zsock_recv(e->done, "sp", &cmd, &ptr) == 0) {
         zstr_free(&cmd);
         zf_run_task_t *t = ptr;
         if (t) zhashx_delete(e->active, t->run_id);  // destroys the task
@@ -486,7 +504,8 @@ s_self_destroy(engine_t **e_p)
     zlistx_destroy(&e->queue);  // queued tasks are owned by `active`
     zhashx_destroy(&e->active);
     cont_t *c;
-    for (c = zhashx_first(e->conts); c; c = zhashx_next(e->conts)) s_cont_destroy(&c);
+    for (c = zhashx_first(e->conts); c; c = zhashx_next(e->conts))
+        s_cont_destroy(&c);
     zhashx_destroy(&e->conts);
     zhashx_destroy(&e->overlay);
     zhashx_destroy(&e->overlay_pending);
@@ -525,16 +544,16 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     e->pipe = pipe;
     e->store = conf->store;
     e->max_active = conf->max_active > 0 ? conf->max_active : 1;
-    e->actors = calloc((size_t) e->max_active, sizeof(zactor_t *));
-    e->idle = calloc((size_t) e->max_active, sizeof(int));
+    e->actors = calloc((size_t)e->max_active, sizeof(zactor_t *));
+    e->idle = calloc((size_t)e->max_active, sizeof(int));
     e->next_timer = 0;  // scan once at start
     e->conts = zhashx_new();
     e->overlay = zhashx_new();
     zhashx_set_destructor(e->overlay, s_json_destructor);
     e->overlay_pending = zhashx_new();
     e->names = zhashx_new();
-    zhashx_set_destructor(e->names, (zhashx_destructor_fn *) zstr_free);
-    zhashx_set_duplicator(e->names, (zhashx_duplicator_fn *) strdup);
+    zhashx_set_destructor(e->names, (zhashx_destructor_fn *)zstr_free);
+    zhashx_set_duplicator(e->names, (zhashx_duplicator_fn *)strdup);
     e->active = zhashx_new();
     zhashx_set_destructor(e->active, s_task_destructor);
     e->waiters = zhashx_new();
@@ -600,15 +619,18 @@ s_engine_actor(zsock_t *pipe, void *arg)
         s_fire_timers(e);
         int64_t next = s_expire_waiters(e, now);
         if (e->next_timer < next) next = e->next_timer;
-        int timeout = next == INT64_MAX ? 1000 : (int) (next - now < 1 ? 1 : next - now > 1000 ? 1000 : next - now);
+        int timeout = next == INT64_MAX ? 1000
+                                        : (int)(next - now < 1      ? 1
+                                                : next - now > 1000 ? 1000
+                                                                    : next - now);
         void *which = zpoller_wait(e->poller, timeout);
         if (zpoller_terminated(e->poller)) break;
         if (which == pipe) {
             char *cmd = zstr_recv(pipe);
             if (!cmd || streq(cmd, "$TERM")) e->terminated = true;
             zstr_free(&cmd);
-        }
-        else if (which) s_drain(e);
+        } else if (which)
+            s_drain(e);
     }
     s_self_destroy(&e);
 }
@@ -619,11 +641,8 @@ zf_engine_new(const zf_engine_conf_t *conf, char **err)
     zf_engine_t *self = calloc(1, sizeof *self);
     assert(self);
     s_args_t args = {.conf = conf};
-    self->actor = zactor_new(s_engine_actor, &args);
-    if (args.err) {
-        if (err) *err = args.err;
-        else free(args.err);
-        zactor_destroy(&self->actor);
+    self->actor = zf_actor_start(s_engine_actor, &args, &args.err, err);
+    if (!self->actor) {
         free(self);
         return NULL;
     }

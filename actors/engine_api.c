@@ -49,18 +49,16 @@ s_req_id(const zf_msg_t *req)
 }
 
 //  Replies with an error; the dispatcher then destroys the request.
-static int
-s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static int
 s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
 {
-    char text[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    zf_eng_verror(e, req, err, fmt, ap);
     va_end(ap);
-    zf_eng_error(e, req, err, "%s", text);
     return 0;
 }
 
@@ -125,8 +123,9 @@ s_auth_resolve(engine_t *e, zf_msg_t *req)
     const char *key = s_str(req->body, "key");
     json_t *k = key ? s_key_resolve(e, key) : NULL;
     if (!k) return s_fail(e, req, ZF_EUNAUTH, "invalid or revoked API key");
-    zf_eng_reply(e, req, json_pack("{s:O, s:O, s:O}", "tenant", json_object_get(k, "tenant"), "role",
-                                   json_object_get(k, "role"), "user", json_object_get(k, "id")));
+    zf_eng_reply(e, req,
+                 json_pack("{s:O, s:O, s:O}", "tenant", json_object_get(k, "tenant"), "role",
+                           json_object_get(k, "role"), "user", json_object_get(k, "id")));
     json_decref(k);
     return 0;
 }
@@ -137,7 +136,8 @@ s_auth_resolve(engine_t *e, zf_msg_t *req)
 static void
 s_reply_data(engine_t *e, cont_t *c, int rc)
 {
-    if (rc) zf_eng_error(e, c->req, ZF_EIO, "storage failure; nothing was changed");
+    if (rc)
+        zf_eng_error(e, c->req, ZF_EIO, "storage failure; nothing was changed");
     else {
         zf_eng_reply(e, c->req, c->data);
         c->data = NULL;
@@ -219,7 +219,8 @@ s_wf_check_fields(const json_t *in, char *why, size_t whylen)
         snprintf(why, whylen, "error_handling: must be an object");
         return ZF_EINVAL;
     }
-    if ((v = json_object_get(in, "definition")) && zf_def_validate(v, why, whylen)) return ZF_EINVAL;
+    if ((v = json_object_get(in, "definition")) && zf_def_validate(v, why, whylen))
+        return ZF_EINVAL;
     return 0;
 }
 
@@ -256,15 +257,17 @@ s_wf_create(engine_t *e, zf_msg_t *req)
     json_t *def = json_deep_copy(json_object_get(in, "definition"));
     if (!json_object_get(def, "inputs")) json_object_set_new(def, "inputs", json_object());
     if (!json_object_get(def, "outputs")) json_object_set_new(def, "outputs", json_object());
-    json_t *wf = json_pack(
-        "{s:s, s:s, s:O, s:O?, s:s, s:b, s:s, s:O?, s:o, s:O?, s:s, s:I, s:I, s:i, s:n}", "id", id,
-        "tenant", req->tenant, "name", json_object_get(in, "name"), "description",
-        json_object_get(in, "description"), "status", s_str(in, "status") ? s_str(in, "status") : "active",
-        "enabled", json_is_false(json_object_get(in, "enabled")) ? 0 : 1, "version",
-        s_str(in, "version") ? s_str(in, "version") : "1.0.0", "trigger", json_object_get(in, "trigger"),
-        "definition", def, "error_handling", json_object_get(in, "error_handling"), "created_by",
-        req->user, "created_at", (json_int_t) now, "updated_at", (json_int_t) now,
-        "consecutive_failures", 0, "disabled_reason");
+    json_t *wf =
+        json_pack("{s:s, s:s, s:O, s:O?, s:s, s:b, s:s, s:O?, s:o, s:O?, s:s, s:I, s:I, s:i, s:n}",
+                  "id", id, "tenant", req->tenant, "name", json_object_get(in, "name"),
+                  "description", json_object_get(in, "description"), "status",
+                  s_str(in, "status") ? s_str(in, "status") : "active", "enabled",
+                  json_is_false(json_object_get(in, "enabled")) ? 0 : 1, "version",
+                  s_str(in, "version") ? s_str(in, "version") : "1.0.0", "trigger",
+                  json_object_get(in, "trigger"), "definition", def, "error_handling",
+                  json_object_get(in, "error_handling"), "created_by", req->user, "created_at",
+                  (json_int_t)now, "updated_at", (json_int_t)now, "consecutive_failures", 0,
+                  "disabled_reason");
     if (!json_object_get(wf, "description")) json_object_set_new(wf, "description", json_null());
     if (!json_is_object(json_object_get(wf, "trigger")))
         json_object_set_new(wf, "trigger", json_pack("{s:s}", "type", "manual"));
@@ -287,8 +290,10 @@ s_wf_get(engine_t *e, zf_msg_t *req)
     const char *id = s_req_id(req);
     if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
     json_t *wf = zf_eng_wf_load(e, req->tenant, id);
-    if (!wf) zf_eng_error(e, req, ZF_ENOTFOUND, "workflow not found");
-    else zf_eng_reply(e, req, json_pack("{s:o}", "workflow", wf));
+    if (!wf)
+        zf_eng_error(e, req, ZF_ENOTFOUND, "workflow not found");
+    else
+        zf_eng_reply(e, req, json_pack("{s:o}", "workflow", wf));
     return 0;
 }
 
@@ -300,34 +305,31 @@ s_wf_list(engine_t *e, zf_msg_t *req)
     if (s_int_field(req->body, "limit", 50, 0, 500, &limit) ||
         s_int_field(req->body, "offset", 0, 0, INT32_MAX, &offset)) {
         zf_eng_error(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
-    }
-    else if (st && !s_in_set(json_string_value(st), s_wf_statuses)) {
+    } else if (st && !s_in_set(json_string_value(st), s_wf_statuses)) {
         zf_eng_error(e, req, ZF_EINVAL, "status: must be one of draft, active, paused, archived");
-    }
-    else {
+    } else {
         json_t *all = zf_rec_wf_list(e->store, req->tenant);
         json_t *out = json_array();
         size_t i, total = 0;
         json_t *wf;
-        json_array_foreach(all, i, wf)
-        {
+        json_array_foreach (all, i, wf) {
             json_t *cur = zf_eng_wf_load(e, req->tenant, s_str(wf, "id"));  // staged version wins
             if (cur && (!st || strcmp(s_str(cur, "status"), json_string_value(st)) == 0)) {
-                if (total >= (size_t) offset && json_array_size(out) < (size_t) limit)
+                if (total >= (size_t)offset && json_array_size(out) < (size_t)limit)
                     json_array_append(out, cur);
                 total++;
             }
             json_decref(cur);
         }
         json_decref(all);
-        zf_eng_reply(e, req, json_pack("{s:o, s:I}", "workflows", out, "total", (json_int_t) total));
+        zf_eng_reply(e, req, json_pack("{s:o, s:I}", "workflows", out, "total", (json_int_t)total));
     }
     return 0;
 }
 
-static const char *const s_patchable[] = {"name",    "description", "definition", "version",
-                                          "status",  "enabled",     "trigger",    "error_handling",
-                                          NULL};
+static const char *const s_patchable[] = {"name",    "description",    "definition",
+                                          "version", "status",         "enabled",
+                                          "trigger", "error_handling", NULL};
 
 static int
 s_wf_update(engine_t *e, zf_msg_t *req)
@@ -338,7 +340,8 @@ s_wf_update(engine_t *e, zf_msg_t *req)
     char why[512];
     if (!json_is_object(patch)) return s_fail(e, req, ZF_EINVAL, "patch: required object");
     int known = 0;
-    for (int i = 0; s_patchable[i]; i++) known += json_object_get(patch, s_patchable[i]) != NULL;
+    for (int i = 0; s_patchable[i]; i++)
+        known += json_object_get(patch, s_patchable[i]) != NULL;
     if (!known)
         return s_fail(e, req, ZF_EINVAL,
                       "no valid field to update (name, description, definition, version, status, "
@@ -365,7 +368,7 @@ s_wf_update(engine_t *e, zf_msg_t *req)
     if (new_name) {
         char nk[320];
         s_name_key(nk, req->tenant, new_name);
-        zhashx_update(e->names, nk, (void *) id);
+        zhashx_update(e->names, nk, (void *)id);
     }
     zf_batch_t *b = zf_batch_new();
     cont_t *c = zf_eng_cont(s_wf_written, req);
@@ -385,7 +388,8 @@ s_wf_delete(engine_t *e, zf_msg_t *req)
     if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
     //  Active runs of the workflow stop at their next step boundary.
     for (zf_run_task_t *t = zhashx_first(e->active); t; t = zhashx_next(e->active)) {
-        if (strcmp(t->tenant, req->tenant) == 0 && strcmp(t->wf_id, id) == 0) atomic_store(&t->cancel, 1);
+        if (strcmp(t->tenant, req->tenant) == 0 && strcmp(t->wf_id, id) == 0)
+            atomic_store(&t->cancel, 1);
     }
     zf_batch_t *b = zf_batch_new();
     cont_t *c = zf_eng_cont(s_reply_data, req);
@@ -411,8 +415,8 @@ s_run_created(engine_t *e, cont_t *c, int rc)
     if (c->req->deadline > 0) {  // wait=true: answer when the run settles
         zf_eng_add_waiter(e, t->run_id, c->req);
         c->req = NULL;
-    }
-    else zf_eng_reply(e, c->req, json_pack("{s:O}", "run", t->run));
+    } else
+        zf_eng_reply(e, c->req, json_pack("{s:O}", "run", t->run));
     zf_eng_start_task(e, t);
 }
 
@@ -439,8 +443,7 @@ s_run_start(engine_t *e, zf_msg_t *req)
         const char *why = s_str(wf, "disabled_reason");
         rc = s_fail(e, req, ZF_ECONFLICT, "workflow is disabled%s%s; enable it to run it",
                     why ? ": " : "", why ? why : "");
-    }
-    else {
+    } else {
         char id[ZF_UUID_LEN + 1];
         zf_uuid7(id);
         int64_t now = zf_now_ms();
@@ -449,13 +452,14 @@ s_run_start(engine_t *e, zf_msg_t *req)
             "workflow_id", wf_id, "workflow_version", json_object_get(wf, "version"), "tenant",
             req->tenant, "status", "queued", "inputs",
             json_is_object(inputs) ? json_deep_copy(inputs) : json_object(), "outputs", "error",
-            "created_at", (json_int_t) now, "started_at", "updated_at", (json_int_t) now,
+            "created_at", (json_int_t)now, "started_at", "updated_at", (json_int_t)now,
             "finished_at", "wake_at", "parent_run_id", "created_by", req->user);
         json_t *state = zf_run_state_new();
         size_t i;
         json_t *node;
-        json_array_foreach(json_object_get(json_object_get(wf, "definition"), "nodes"), i, node)
-            json_array_append(json_object_get(state, "pendingNodeIds"), json_object_get(node, "id"));
+        json_array_foreach (json_object_get(json_object_get(wf, "definition"), "nodes"), i, node)
+            json_array_append(json_object_get(state, "pendingNodeIds"),
+                              json_object_get(node, "id"));
         zf_batch_t *b = zf_batch_new();
         zf_rec_run_put(b, req->tenant, run);
         size_t slen;
@@ -510,9 +514,10 @@ s_run_list(engine_t *e, zf_msg_t *req)
     json_decref(wf);
     size_t total = 0;
     json_t *runs = zf_rec_runs_list(e->store, req->tenant, wf_id, json_string_value(st),
-                                    (size_t) offset, (size_t) limit, &total);
-    zf_eng_reply(e, req, json_pack("{s:o, s:I}", "runs", runs ? runs : json_array(), "total",
-                                   (json_int_t) total));
+                                    (size_t)offset, (size_t)limit, &total);
+    zf_eng_reply(
+        e, req,
+        json_pack("{s:o, s:I}", "runs", runs ? runs : json_array(), "total", (json_int_t)total));
     return 0;
 }
 
@@ -548,14 +553,17 @@ s_cancel_passive(engine_t *e, zf_msg_t *req, zf_run_task_t *queued)
     json_object_set_new(copy, "updated_at", json_integer(now));
     json_object_set_new(copy, "wake_at", json_null());
     json_t *reason = json_object_get(req->body, "reason");
-    json_object_set_new(copy, "error", json_pack("{s:s, s:O?}", "code", "cancelled", "message",
-                                                 json_is_string(reason) ? reason : NULL));
+    json_object_set_new(copy, "error",
+                        json_pack("{s:s, s:O?}", "code", "cancelled", "message",
+                                  json_is_string(reason) ? reason : NULL));
     zf_batch_t *b = zf_batch_new();
     zf_rec_run_put(b, req->tenant, copy);
     if (wake > 0) zf_rec_timer_del(b, wake, req->tenant, id);
-    if (queued) zlistx_delete(e->queue, zlistx_find(e->queue, queued));
+    if (queued)
+        zlistx_delete(e->queue, zlistx_find(e->queue, queued));
     else  //  guard: a due timer must not wake the run while the cancel commits
-        zhashx_insert(e->active, id, zf_run_task_new(req->tenant, json_null(), json_incref(copy), NULL));
+        zhashx_insert(e->active, id,
+                      zf_run_task_new(req->tenant, json_null(), json_incref(copy), NULL));
     cont_t *c = zf_eng_cont(s_run_cancelled, req);
     c->data = copy;
     zf_eng_commit(e, &b, c);
@@ -570,7 +578,8 @@ s_run_cancel(engine_t *e, zf_msg_t *req)
     zf_run_task_t *t = zhashx_lookup(e->active, id);
     if (t && strcmp(t->tenant, req->tenant) != 0) t = NULL;
     if (t && t->slot < 0 && !json_is_null(t->workflow)) return s_cancel_passive(e, req, t);
-    if (t && json_is_null(t->workflow)) return s_fail(e, req, ZF_ECONFLICT, "run is being cancelled");
+    if (t && json_is_null(t->workflow))
+        return s_fail(e, req, ZF_ECONFLICT, "run is being cancelled");
     if (!t) return s_cancel_passive(e, req, NULL);
     atomic_store(&t->cancel, 1);  // the actor stops at the next step boundary
     zf_eng_add_waiter(e, id, req);
@@ -590,9 +599,10 @@ s_key_create(engine_t *e, zf_msg_t *req)
     zf_batch_t *b = zf_batch_new();
     zf_rec_key_put(b, hash, rec);
     cont_t *c = zf_eng_cont(s_reply_data, req);
-    c->data = json_pack("{s:s, s:O, s:O, s:O, s:O}", "key", key, "id", json_object_get(rec, "id"),
-                        "tenant", json_object_get(rec, "tenant"), "role", json_object_get(rec, "role"),
-                        "created_at", json_object_get(rec, "created_at"));
+    c->data =
+        json_pack("{s:s, s:O, s:O, s:O, s:O}", "key", key, "id", json_object_get(rec, "id"),
+                  "tenant", json_object_get(rec, "tenant"), "role", json_object_get(rec, "role"),
+                  "created_at", json_object_get(rec, "created_at"));
     json_decref(rec);
     zf_eng_commit(e, &b, c);
     return 1;
@@ -606,7 +616,8 @@ s_key_list(engine_t *e, zf_msg_t *req)
     json_t *keys = zf_rec_key_list(e->store, json_string_value(t));
     size_t i;
     json_t *k;
-    json_array_foreach(keys, i, k) json_object_del(k, "hash");
+    json_array_foreach (keys, i, k)
+        json_object_del(k, "hash");
     zf_eng_reply(e, req, json_pack("{s:o}", "keys", keys ? keys : json_array()));
     return 0;
 }
@@ -633,18 +644,24 @@ s_key_revoke(engine_t *e, zf_msg_t *req)
 /* ---- dispatch ------------------------------------------------------------------- */
 
 typedef struct {
-    const char *type;                        // message type
-    int level;                               // minimum role, or S_ADMIN_SOCKET / S_INTERNAL
-    int (*fn)(engine_t *e, zf_msg_t *req);   // returns 1 if it kept req
+    const char *type;                       // message type
+    int level;                              // minimum role, or S_ADMIN_SOCKET / S_INTERNAL
+    int (*fn)(engine_t *e, zf_msg_t *req);  // returns 1 if it kept req
 } s_route_t;
 
 static const s_route_t s_routes[] = {
-    {"wf.create", S_ADMIN, s_wf_create},        {"wf.get", S_VIEWER, s_wf_get},
-    {"wf.list", S_VIEWER, s_wf_list},           {"wf.update", S_ADMIN, s_wf_update},
-    {"wf.delete", S_ADMIN, s_wf_delete},        {"run.start", S_MEMBER, s_run_start},
-    {"run.get", S_VIEWER, s_run_get},           {"run.list", S_VIEWER, s_run_list},
-    {"run.cancel", S_MEMBER, s_run_cancel},     {"key.create", S_ADMIN_SOCKET, s_key_create},
-    {"key.list", S_ADMIN_SOCKET, s_key_list},   {"key.revoke", S_ADMIN_SOCKET, s_key_revoke},
+    {"wf.create", S_ADMIN, s_wf_create},
+    {"wf.get", S_VIEWER, s_wf_get},
+    {"wf.list", S_VIEWER, s_wf_list},
+    {"wf.update", S_ADMIN, s_wf_update},
+    {"wf.delete", S_ADMIN, s_wf_delete},
+    {"run.start", S_MEMBER, s_run_start},
+    {"run.get", S_VIEWER, s_run_get},
+    {"run.list", S_VIEWER, s_run_list},
+    {"run.cancel", S_MEMBER, s_run_cancel},
+    {"key.create", S_ADMIN_SOCKET, s_key_create},
+    {"key.list", S_ADMIN_SOCKET, s_key_list},
+    {"key.revoke", S_ADMIN_SOCKET, s_key_revoke},
     {"auth.resolve", S_INTERNAL, s_auth_resolve},
 };
 
@@ -679,9 +696,11 @@ zf_eng_handle_request(engine_t *e, zf_msg_t *req)
     }
     const char *why = NULL;
     int rc = 0;
-    if (!r) rc = s_fail(e, req, ZF_EUNSUPPORTED, "unknown message type \"%s\"", req->type);
+    if (!r)
+        rc = s_fail(e, req, ZF_EUNSUPPORTED, "unknown message type \"%s\"", req->type);
     else if ((rc = s_authenticate(e, req, &why)) || (rc = s_authorize(r, req, &why)))
         rc = s_fail(e, req, rc, "%s", why);
-    else rc = r->fn(e, req);
+    else
+        rc = r->fn(e, req);
     if (!rc) zf_msg_destroy(&req);
 }

@@ -12,6 +12,7 @@
 #include "storage/store.h"
 
 #include <czmq.h>
+#include <stdarg.h>
 
 typedef struct engine_t engine_t;
 typedef struct cont_t cont_t;
@@ -20,16 +21,16 @@ typedef struct cont_t cont_t;
 typedef void(cont_fn)(engine_t *e, cont_t *c, int rc);
 
 struct cont_t {
-    cont_fn *fn;            // what to do on ack
-    zf_msg_t *req;          // request to answer (owned), may be NULL
-    json_t *data;           // handler data (owned), may be NULL
-    zf_run_task_t *task;    // run to dispatch after the ack (owned), may be NULL
-    char wf_key[128];       // workflow overlay entry to release ("" = none)
+    cont_fn *fn;          // what to do on ack
+    zf_msg_t *req;        // request to answer (owned), may be NULL
+    json_t *data;         // handler data (owned), may be NULL
+    zf_run_task_t *task;  // run to dispatch after the ack (owned), may be NULL
+    char wf_key[128];     // workflow overlay entry to release ("" = none)
 };
 
 typedef struct {
-    char tenant[72];        // tenant of the run
-    char run_id[40];        // run id
+    char tenant[72];  // tenant of the run
+    char run_id[40];  // run id
 } waiter_key_t;
 
 struct engine_t {
@@ -64,6 +65,8 @@ struct engine_t {
 void zf_eng_reply(engine_t *e, zf_msg_t *req, json_t *body);
 void zf_eng_error(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+void zf_eng_verror(engine_t *e, zf_msg_t *req, int err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 void zf_eng_commit(engine_t *e, zf_batch_t **batch_p, cont_t *c);
 cont_t *zf_eng_cont(cont_fn *fn, zf_msg_t *req);
 json_t *zf_eng_wf_load(engine_t *e, const char *tenant, const char *wf_id);

@@ -20,7 +20,7 @@ zf_keys_hex(const unsigned char *in, size_t n, char *out)
 void
 zf_keys_hash(const char *key, unsigned char out[32])
 {
-    SHA256((const unsigned char *) key, strlen(key), out);
+    SHA256((const unsigned char *)key, strlen(key), out);
 }
 
 int
@@ -74,5 +74,5 @@ zf_keys_new(const char *tenant, const char *role, const json_t *name, char key_o
     zf_keys_hash(key_out, hash_out);
     return json_pack("{s:s, s:s, s:s, s:O?, s:I, s:b}", "id", id, "tenant", tenant, "role", role,
                      "name", json_is_string(name) ? name : NULL, "created_at",
-                     (json_int_t) zf_now_ms(), "revoked", 0);
+                     (json_int_t)zf_now_ms(), "revoked", 0);
 }

@@ -8,16 +8,16 @@
 
 #include <string.h>
 
-#define S_LOG_OUTPUT_MAX 500      // log entries keep this many chars of output
-#define S_ACK_TIMEOUT_MS 60000    // a writer that does not ack in a minute is broken
+#define S_LOG_OUTPUT_MAX 500    // log entries keep this many chars of output
+#define S_ACK_TIMEOUT_MS 60000  // a writer that does not ack in a minute is broken
 
 typedef struct {
-    zsock_t *pipe;          // engine -> actor commands
-    zsock_t *writer;        // DEALER to the group-commit writer
-    zsock_t *done;          // PUSH to the engine
-    zsock_t *events;        // DEALER to the broker: step events (NULL = none)
+    zsock_t *pipe;            // engine -> actor commands
+    zsock_t *writer;          // DEALER to the group-commit writer
+    zsock_t *done;            // PUSH to the engine
+    zsock_t *events;          // DEALER to the broker: step events (NULL = none)
     const zf_run_env_t *env;  // shared configuration
-    bool terminated;        // $TERM seen
+    bool terminated;          // $TERM seen
 } self_t;
 
 /* ---- task ----------------------------------------------------------------- */
@@ -36,12 +36,13 @@ zf_run_task_new(const char *tenant, json_t *workflow, json_t *run, json_t *state
     assert(t);
     snprintf(t->tenant, sizeof t->tenant, "%s", tenant);
     snprintf(t->run_id, sizeof t->run_id, "%s", json_string_value(json_object_get(run, "id")));
-    snprintf(t->wf_id, sizeof t->wf_id, "%s", json_string_value(json_object_get(run, "workflow_id")));
+    snprintf(t->wf_id, sizeof t->wf_id, "%s",
+             json_string_value(json_object_get(run, "workflow_id")));
     t->workflow = json_incref(workflow);
     t->run = run;
     t->state = state ? state : zf_run_state_new();
     json_t *seq = json_object_get(t->state, "logSeq");
-    t->log_seq = json_is_integer(seq) ? (uint32_t) json_integer_value(seq) : 0;
+    t->log_seq = json_is_integer(seq) ? (uint32_t)json_integer_value(seq) : 0;
     t->slot = -1;
     const char *st = json_string_value(json_object_get(run, "status"));
     snprintf(t->stored_status, sizeof t->stored_status, "%s", st ? st : "");
@@ -63,8 +64,8 @@ zf_run_task_destroy(zf_run_task_t **self_p)
 int
 zf_run_status_terminal(const char *s)
 {
-    return s && (strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 ||
-                 strcmp(s, "cancelled") == 0);
+    return s &&
+           (strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0);
 }
 
 /* ---- state helpers -------------------------------------------------------- */
@@ -74,7 +75,8 @@ s_in_list(const json_t *list, const char *id)
 {
     size_t i;
     json_t *x;
-    json_array_foreach(list, i, x) if (strcmp(json_string_value(x), id) == 0) return true;
+    json_array_foreach (list, i, x)
+        if (strcmp(json_string_value(x), id) == 0) return true;
     return false;
 }
 
@@ -132,7 +134,7 @@ s_next_node(zf_run_task_t *t, const json_t *nodes)
             s_list_remove(s_st(t, "pendingNodeIds"), id);
             continue;
         }
-        return (int) i;
+        return (int)i;
     }
     return -1;
 }
@@ -143,10 +145,10 @@ s_skip_rest(zf_run_task_t *t, const json_t *nodes)
 {
     size_t i;
     json_t *node;
-    json_array_foreach(nodes, i, node)
-    {
+    json_array_foreach (nodes, i, node) {
         const char *id = json_string_value(json_object_get(node, "id"));
-        if (!s_node_settled(t, id)) json_array_append_new(s_st(t, "skippedNodeIds"), json_string(id));
+        if (!s_node_settled(t, id))
+            json_array_append_new(s_st(t, "skippedNodeIds"), json_string(id));
     }
     json_array_clear(s_st(t, "pendingNodeIds"));
 }
@@ -181,8 +183,9 @@ s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const
         json_object_set_new(body, "prev_status", json_string(t->stored_status));
     if (log) json_object_set_new(body, "log_seq", json_integer(t->log_seq));
     if (timer_due > 0)
-        json_object_set_new(body, "timer", json_pack("{s:I, s:s}", "due", (json_int_t) timer_due,
-                                                     "kind", timer_kind));
+        json_object_set_new(
+            body, "timer",
+            json_pack("{s:I, s:s}", "due", (json_int_t)timer_due, "kind", timer_kind));
     if (t->timer_due > 0) json_object_set_new(body, "timer_clear", json_integer(t->timer_due));
     zf_msg_set_body(m, body);
     m->route = zmsg_new();
@@ -204,7 +207,8 @@ s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const
         if (!r) return -1;
         bool mine = strcmp(r->corr, id) == 0;
         bool ok = r->kind == ZF_MSG_REPLY_OK;
-        if (mine && !ok) zsys_error("run %s: snapshot refused: %s", t->run_id, zf_msg_error_message(r));
+        if (mine && !ok)
+            zsys_error("run %s: snapshot refused: %s", t->run_id, zf_msg_error_message(r));
         zf_msg_destroy(&r);
         if (!mine) continue;  // a stale ack from a timed-out earlier request
         if (!ok) return -1;
@@ -225,27 +229,28 @@ s_log_entry(zf_run_task_t *t, const json_t *node, const char *status, int attemp
         if (text && strlen(text) > S_LOG_OUTPUT_MAX) {
             //  Cut on a UTF-8 boundary so the entry stays valid text.
             size_t n = S_LOG_OUTPUT_MAX;
-            while (n > 0 && (text[n] & 0xC0) == 0x80) n--;
+            while (n > 0 && (text[n] & 0xC0) == 0x80)
+                n--;
             text[n] = '\0';
         }
         out = text ? json_string(text) : json_null();
         free(text);
     }
     return json_pack("{s:I, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:o, s:s?}", "seq",
-                     (json_int_t) t->log_seq, "nodeId", json_string_value(json_object_get(node, "id")),
-                     "nodeType", json_string_value(json_object_get(node, "type")), "status", status,
-                     "attempt", attempt, "startedAt", (json_int_t) started, "finishedAt",
-                     (json_int_t) finished, "durationMs", (json_int_t) (finished - started),
-                     "output", out, "error", error);
+                     (json_int_t)t->log_seq, "nodeId",
+                     json_string_value(json_object_get(node, "id")), "nodeType",
+                     json_string_value(json_object_get(node, "type")), "status", status, "attempt",
+                     attempt, "startedAt", (json_int_t)started, "finishedAt", (json_int_t)finished,
+                     "durationMs", (json_int_t)(finished - started), "output", out, "error", error);
 }
 
 /* ---- executing ------------------------------------------------------------- */
 
 typedef struct {
-    const json_t *node;     // node executed
-    const char *id;         // its id
-    int attempt;            // 1-based
-    int64_t started;        // ms
+    const json_t *node;  // node executed
+    const char *id;      // its id
+    int attempt;         // 1-based
+    int64_t started;     // ms
 } s_step_t;
 
 //  Fills the context for one node and executes its kind.
@@ -279,8 +284,10 @@ s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
     };
     zf_step_result_clear(res);
     const zf_step_kind_t *kind = zf_step_find(json_string_value(json_object_get(node, "type")));
-    if (kind) kind->exec(&ctx, cfg ? cfg : empty, res);
-    else zf_step_fail(res, ZF_STEP_FAIL_FINAL, "unknown step type");
+    if (kind)
+        kind->exec(&ctx, cfg ? cfg : empty, res);
+    else
+        zf_step_fail(res, ZF_STEP_FAIL_FINAL, "unknown step type");
     json_decref(empty);
 }
 
@@ -314,19 +321,20 @@ s_on_failure(zf_run_task_t *t, s_step_t *st, zf_step_result_t *res, int64_t *wak
     bool retry = res->status == ZF_STEP_FAIL && st->attempt < policy.max_attempts;
     size_t i;
     json_t *x;
-    json_array_foreach(json_object_get(json_object_get(st->node, "retry"), "non_retryable"), i, x)
-    {
+    json_array_foreach (json_object_get(json_object_get(st->node, "retry"), "non_retryable"), i,
+                        x) {
         if (json_is_string(x) && strstr(res->error, json_string_value(x))) retry = false;
     }
     if (retry) {
-        double rnd = (double) (zf_now_ms() % 1000) / 1000.0;
+        double rnd = (double)(zf_now_ms() % 1000) / 1000.0;
         int64_t back = zf_def_backoff_ms(&policy, st->attempt, rnd);
         if (res->retry_after_ms > back) back = res->retry_after_ms;
         *wake = zf_now_ms() + back;
         return "waiting";
     }
-    json_object_set_new(t->run, "error", json_pack("{s:s, s:s, s:s}", "code", "step_failed",
-                                                   "message", res->error, "node_id", st->id));
+    json_object_set_new(t->run, "error",
+                        json_pack("{s:s, s:s, s:s}", "code", "step_failed", "message", res->error,
+                                  "node_id", st->id));
     return "failed";
 }
 
@@ -353,9 +361,9 @@ s_step_event(self_t *self, zf_run_task_t *t, const char *node_id, const char *st
 static bool
 s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
 {
-    s_step_t st = {.node = json_array_get(nodes, (size_t) idx)};
+    s_step_t st = {.node = json_array_get(nodes, (size_t)idx)};
     st.id = json_string_value(json_object_get(st.node, "id"));
-    st.attempt = (int) json_integer_value(json_object_get(s_st(t, "retryCount"), st.id)) + 1;
+    st.attempt = (int)json_integer_value(json_object_get(s_st(t, "retryCount"), st.id)) + 1;
     st.started = zf_now_ms();
     if (!s_in_list(s_st(t, "pendingNodeIds"), st.id))
         json_array_append_new(s_st(t, "pendingNodeIds"), json_string(st.id));
@@ -383,8 +391,9 @@ s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
         break;
     }
     if (wake > 0) {
-        json_object_set_new(t->state, "wait", json_pack("{s:s, s:I, s:s}", "node_id", st.id,
-                                                        "until", (json_int_t) wake, "kind", kind));
+        json_object_set_new(t->state, "wait",
+                            json_pack("{s:s, s:I, s:s}", "node_id", st.id, "until",
+                                      (json_int_t)wake, "kind", kind));
         json_object_set_new(t->run, "wake_at", json_integer(wake));
     }
     s_set_status(t, status, now);
@@ -463,8 +472,8 @@ zf_run_actor(zsock_t *pipe, void *arg)
             zf_run_task_t *t = ptr;
             s_execute(&self, t);
             zsock_send(self.done, "sp", "DONE", t);
-        }
-        else if (!name || streq(name, "$TERM")) self.terminated = true;
+        } else if (!name || streq(name, "$TERM"))
+            self.terminated = true;
         zstr_free(&name);
     }
     zsock_destroy(&self.writer);

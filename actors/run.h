@@ -25,19 +25,19 @@
 #include <stdint.h>
 
 typedef struct {
-    char tenant[72];          // tenant of the run
-    char run_id[40];          // run id
-    char wf_id[40];           // workflow id
-    json_t *workflow;         // workflow record, shared and never modified
-    json_t *run;              // run record (owned); status is the truth
-    json_t *state;            // state snapshot (owned)
-    uint32_t log_seq;         // next log sequence number
-    int64_t timer_due;        // due time of the timer that woke the run (0 = none)
-    _Atomic int cancel;       // set by the engine: stop at the next step boundary
-    int interrupted;          // set by the actor: left unfinished because of shutdown
-    int persist_failed;       // the writer refused a snapshot: run left as last stored
-    int slot;                 // engine bookkeeping: index of the hosting actor, -1 none
-    char stored_status[16];   // status of the record on disk (index entries match it)
+    char tenant[72];         // tenant of the run
+    char run_id[40];         // run id
+    char wf_id[40];          // workflow id
+    json_t *workflow;        // workflow record, shared and never modified
+    json_t *run;             // run record (owned); status is the truth
+    json_t *state;           // state snapshot (owned)
+    uint32_t log_seq;        // next log sequence number
+    int64_t timer_due;       // due time of the timer that woke the run (0 = none)
+    _Atomic int cancel;      // set by the engine: stop at the next step boundary
+    int interrupted;         // set by the actor: left unfinished because of shutdown
+    int persist_failed;      // the writer refused a snapshot: run left as last stored
+    int slot;                // engine bookkeeping: index of the hosting actor, -1 none
+    char stored_status[16];  // status of the record on disk (index entries match it)
 } zf_run_task_t;
 
 typedef struct {

@@ -17,42 +17,42 @@ typedef struct zf_egress_t zf_egress_t;
 typedef struct zf_breakers_t zf_breakers_t;
 
 typedef enum {
-    ZF_STEP_OK = 0,     // done; output set
-    ZF_STEP_FAIL,       // failed, retryable under the node's retry policy
-    ZF_STEP_FAIL_FINAL, // failed, never retry (validation, 4xx, egress refused)
-    ZF_STEP_WAIT,       // passivate until wake_at_ms, then exec again with resumed=1
-    ZF_STEP_STOP,       // condition false with on_false=stop: the run ends, completed
-    ZF_STEP_BLOCKED     // outbound host breaker open: passivate until wake_at_ms,
-                        // does not count as an attempt
+    ZF_STEP_OK = 0,      // done; output set
+    ZF_STEP_FAIL,        // failed, retryable under the node's retry policy
+    ZF_STEP_FAIL_FINAL,  // failed, never retry (validation, 4xx, egress refused)
+    ZF_STEP_WAIT,        // passivate until wake_at_ms, then exec again with resumed=1
+    ZF_STEP_STOP,        // condition false with on_false=stop: the run ends, completed
+    ZF_STEP_BLOCKED      // outbound host breaker open: passivate until wake_at_ms,
+                         // does not count as an attempt
 } zf_step_status_t;
 
 typedef struct {
-    const char *tenant;      // tenant of the run
-    const char *run_id;      // run id
-    const char *node_id;     // node being executed
-    const json_t *input;     // the node's input: output of input_from, else run inputs
-    const json_t *inputs;    // run inputs
-    json_t *vars;            // run variables (mutable: `set` writes here)
-    const json_t *steps;     // stepOutputs so far: {node_id: output}
-    int attempt;             // 1 for the first try
-    int resumed;             // 1 when exec is called again after ZF_STEP_WAIT
-    int64_t now_ms;          // wall clock at step start (injectable in tests)
-    int64_t timeout_ms;      // node timeout (0 = kind default)
-    const zf_egress_t *egress;   // outbound address policy (may be NULL = deny private)
-    zf_breakers_t *breakers;     // per-host circuit breakers (may be NULL)
+    const char *tenant;         // tenant of the run
+    const char *run_id;         // run id
+    const char *node_id;        // node being executed
+    const json_t *input;        // the node's input: output of input_from, else run inputs
+    const json_t *inputs;       // run inputs
+    json_t *vars;               // run variables (mutable: `set` writes here)
+    const json_t *steps;        // stepOutputs so far: {node_id: output}
+    int attempt;                // 1 for the first try
+    int resumed;                // 1 when exec is called again after ZF_STEP_WAIT
+    int64_t now_ms;             // wall clock at step start (injectable in tests)
+    int64_t timeout_ms;         // node timeout (0 = kind default)
+    const zf_egress_t *egress;  // outbound address policy (may be NULL = deny private)
+    zf_breakers_t *breakers;    // per-host circuit breakers (may be NULL)
 } zf_step_ctx_t;
 
 typedef struct {
-    zf_step_status_t status; // outcome
-    json_t *output;          // owned by the result; NULL = none
-    char error[256];         // human-readable error for FAIL*/BLOCKED
-    int64_t wake_at_ms;      // WAIT/BLOCKED: when to run again
-    int64_t retry_after_ms;  // FAIL: server asked to wait at least this long (Retry-After)
-    int passed;              // condition: 1 true, 0 false
+    zf_step_status_t status;  // outcome
+    json_t *output;           // owned by the result; NULL = none
+    char error[256];          // human-readable error for FAIL*/BLOCKED
+    int64_t wake_at_ms;       // WAIT/BLOCKED: when to run again
+    int64_t retry_after_ms;   // FAIL: server asked to wait at least this long (Retry-After)
+    int passed;               // condition: 1 true, 0 false
 } zf_step_result_t;
 
 typedef struct {
-    const char *name;    // node "type" value
+    const char *name;  // node "type" value
     //  0 if config is valid; else fills err ("config.url: must be a string").
     int (*validate)(const json_t *config, char *err, size_t errlen);
     void (*exec)(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res);

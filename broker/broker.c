@@ -1,6 +1,7 @@
 /*  broker/broker.c — routing actor: front ends <-> services, plus the tap.
     See broker.h for the socket map and the rules.
 */
+#include "broker/actor.h"
 #include "broker/broker.h"
 #include "broker/codec.h"
 #include "broker/errors.h"
@@ -19,12 +20,12 @@ static const char s_fe_tag[S_FE_COUNT] = {'I', 'A', 'D'};
 static const char *const s_fe_origin[S_FE_COUNT] = {"internal", "api", "admin"};
 
 struct zf_broker_t {
-    zactor_t *actor;               // the routing thread
-    _Atomic uint64_t routed;       // see zf_broker_stats_t
-    _Atomic uint64_t replies;      //
-    _Atomic uint64_t rejected;     //
-    _Atomic uint64_t unroutable;   //
-    _Atomic uint64_t tapped;       //
+    zactor_t *actor;              // the routing thread
+    _Atomic uint64_t routed;      // see zf_broker_stats_t
+    _Atomic uint64_t replies;     //
+    _Atomic uint64_t rejected;    //
+    _Atomic uint64_t unroutable;  //
+    _Atomic uint64_t tapped;      //
 };
 
 typedef struct {
@@ -41,17 +42,17 @@ typedef struct {
 } s_args_t;
 
 typedef struct {
-    zsock_t *pipe;                      // actor pipe
-    zsock_t *fe[S_FE_COUNT];            // front-end routers (NULL if not configured)
-    zsock_t *svc;                       // service router
-    zsock_t *tap;                       // XPUB, or NULL
-    zpoller_t *poller;                  // all of the above
+    zsock_t *pipe;                         // actor pipe
+    zsock_t *fe[S_FE_COUNT];               // front-end routers (NULL if not configured)
+    zsock_t *svc;                          // service router
+    zsock_t *tap;                          // XPUB, or NULL
+    zpoller_t *poller;                     // all of the above
     s_service_t services[S_MAX_SERVICES];  // registered services
-    int nservices;                      // used entries
-    int tap_subs;                       // live subscriptions on the tap
-    char version[32];                   // for ping
-    zf_broker_t *owner;                 // stats
-    bool terminated;                    // $TERM received
+    int nservices;                         // used entries
+    int tap_subs;                          // live subscriptions on the tap
+    char version[32];                      // for ping
+    zf_broker_t *owner;                    // stats
+    bool terminated;                       // $TERM received
 } self_t;
 
 /* ---- sockets -------------------------------------------------------------- */
@@ -69,7 +70,7 @@ s_router_bind(const char *endpoint, char **err)
     //  libzmq trusts the frame length a peer declares and would try to
     //  allocate it: cap it, so a hostile peer is disconnected instead.
     //  Frames of 16..64 MiB still arrive and get a `too_large` reply.
-    zsock_set_maxmsgsize(s, (int64_t) 64 * 1024 * 1024);
+    zsock_set_maxmsgsize(s, (int64_t)64 * 1024 * 1024);
     if (zsock_bind(s, "%s", endpoint) < 0) {
         if (err && !*err) {
             *err = zsys_sprintf("cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
@@ -124,7 +125,8 @@ s_redact_text(json_t *v, int depth)
 {
     const char *text = json_string_value(v);
     size_t len = json_string_length(v);
-    if (!text || len < 2 || len > 65536 || (text[0] != '{' && text[0] != '[')) return json_incref(v);
+    if (!text || len < 2 || len > 65536 || (text[0] != '{' && text[0] != '['))
+        return json_incref(v);
     json_t *parsed = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
     if (!parsed) {  // not JSON (or cut at 500 chars): hide it if it names a secret
         for (int i = 0; s_secret_keys[i]; i++) {
@@ -152,10 +154,9 @@ s_redact(json_t *v, int depth)
         json_t *out = json_object();
         const char *k;
         json_t *x;
-        json_object_foreach(v, k, x)
-        {
-            json_object_set_new(out, k,
-                                s_is_secret(k) ? json_string("[redacted]") : s_redact(x, depth + 1));
+        json_object_foreach (v, k, x) {
+            json_object_set_new(
+                out, k, s_is_secret(k) ? json_string("[redacted]") : s_redact(x, depth + 1));
         }
         return out;
     }
@@ -163,7 +164,8 @@ s_redact(json_t *v, int depth)
         json_t *out = json_array();
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) json_array_append_new(out, s_redact(x, depth + 1));
+        json_array_foreach (v, i, x)
+            json_array_append_new(out, s_redact(x, depth + 1));
         return out;
     }
     return s_redact_text(v, depth);
@@ -197,8 +199,10 @@ s_handle_tap(self_t *self)
     if (!f) return;
     if (zframe_size(f) >= 1) {
         byte first = zframe_data(f)[0];
-        if (first == 1) self->tap_subs++;
-        else if (first == 0 && self->tap_subs > 0) self->tap_subs--;
+        if (first == 1)
+            self->tap_subs++;
+        else if (first == 0 && self->tap_subs > 0)
+            self->tap_subs--;
     }
     zframe_destroy(&f);
 }
@@ -298,9 +302,9 @@ s_service_remove(self_t *self, s_service_t *svc)
 {
     zsys_warning("broker: service %s is gone", svc->name);
     zframe_destroy(&svc->identity);
-    int i = (int) (svc - self->services);
+    int i = (int)(svc - self->services);
     memmove(&self->services[i], &self->services[i + 1],
-            (size_t) (self->nservices - i - 1) * sizeof(s_service_t));
+            (size_t)(self->nservices - i - 1) * sizeof(s_service_t));
     self->nservices--;
 }
 
@@ -310,8 +314,10 @@ s_forward(self_t *self, int fe, zf_msg_t *msg)
 {
     s_service_t *svc = s_service_for(self, msg->type);
     if (!svc) {  // before the first service registers, "unavailable" means: retry
-        if (self->nservices == 0) s_reject(self, fe, msg, ZF_EUNAVAIL, "starting up, retry");
-        else s_reject(self, fe, msg, ZF_EUNSUPPORTED, "unknown message type");
+        if (self->nservices == 0)
+            s_reject(self, fe, msg, ZF_EUNAVAIL, "starting up, retry");
+        else
+            s_reject(self, fe, msg, ZF_EUNSUPPORTED, "unknown message type");
         return;
     }
     s_tap_publish(self, msg);
@@ -337,8 +343,10 @@ s_handle_frontend(self_t *self, int fe)
     const char *why = NULL;
     zf_msg_t *msg = zf_msg_decode(&raw, true, &bad_route, &why);
     if (!msg) {
-        if (bad_route) s_reject_malformed(self, fe, &bad_route, why);
-        else atomic_fetch_add(&self->owner->rejected, 1);
+        if (bad_route)
+            s_reject_malformed(self, fe, &bad_route, why);
+        else
+            atomic_fetch_add(&self->owner->rejected, 1);
         zmsg_destroy(&bad_route);
         return;
     }
@@ -348,12 +356,13 @@ s_handle_frontend(self_t *self, int fe)
         msg->tenant[0] = msg->role[0] = msg->user[0] = '\0';
     }
     int rc = s_check_origin(fe, msg->type, &why);
-    if (rc) s_reject(self, fe, msg, rc, why);
+    if (rc)
+        s_reject(self, fe, msg, rc, why);
     else if (strcmp(msg->type, "ping") == 0) {
         json_t *body = json_pack("{s:b, s:s}", "pong", 1, "version", self->version);
         s_reply(self, fe, zf_msg_reply(msg, body));
-    }
-    else s_forward(self, fe, msg);
+    } else
+        s_forward(self, fe, msg);
     zf_msg_destroy(&msg);
 }
 
@@ -373,12 +382,12 @@ s_register(self_t *self, zframe_t *identity, zf_msg_t *msg)
         memset(svc, 0, sizeof *svc);
         svc->identity = zframe_dup(identity);
     }
-    snprintf(svc->name, sizeof svc->name, "%s", json_string_value(json_object_get(msg->body, "name")) ?: "?");
+    snprintf(svc->name, sizeof svc->name, "%s",
+             json_string_value(json_object_get(msg->body, "name")) ?: "?");
     svc->nprefixes = 0;
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(msg->body, "prefixes"), i, p)
-    {
+    json_array_foreach (json_object_get(msg->body, "prefixes"), i, p) {
         if (json_is_string(p) && svc->nprefixes < S_MAX_PREFIXES) {
             snprintf(svc->prefixes[svc->nprefixes++], 48, "%s", json_string_value(p));
         }
@@ -397,7 +406,7 @@ s_handle_service(self_t *self)
     if (identity && tag && zframe_size(tag) == 1) {
         int fe = -1;
         for (int i = 0; i < S_FE_COUNT; i++) {
-            if (zframe_data(tag)[0] == (byte) s_fe_tag[i]) fe = i;
+            if (zframe_data(tag)[0] == (byte)s_fe_tag[i]) fe = i;
         }
         tag = zmsg_pop(m);
         zframe_destroy(&tag);
@@ -408,14 +417,17 @@ s_handle_service(self_t *self)
                 if (r) s_tap_publish(self, r);
                 zf_msg_destroy(&r);
             }
-            if (s_send_all(self->fe[fe], &m, true) < 0) atomic_fetch_add(&self->owner->unroutable, 1);
-            else atomic_fetch_add(&self->owner->replies, 1);
+            if (s_send_all(self->fe[fe], &m, true) < 0)
+                atomic_fetch_add(&self->owner->unroutable, 1);
+            else
+                atomic_fetch_add(&self->owner->replies, 1);
         }
-    }
-    else if (identity) {
+    } else if (identity) {
         zf_msg_t *msg = zf_msg_decode(&m, true, NULL, NULL);
-        if (msg && strcmp(msg->type, "svc.ready") == 0) s_register(self, identity, msg);
-        else if (msg && s_has_prefix(msg->type, "event.")) s_tap_publish(self, msg);
+        if (msg && strcmp(msg->type, "svc.ready") == 0)
+            s_register(self, identity, msg);
+        else if (msg && s_has_prefix(msg->type, "event."))
+            s_tap_publish(self, msg);
         zf_msg_destroy(&msg);
     }
     zframe_destroy(&identity);
@@ -430,10 +442,12 @@ s_self_destroy(self_t **self_p)
     self_t *self = *self_p;
     if (!self) return;
     zpoller_destroy(&self->poller);
-    for (int i = 0; i < S_FE_COUNT; i++) zsock_destroy(&self->fe[i]);
+    for (int i = 0; i < S_FE_COUNT; i++)
+        zsock_destroy(&self->fe[i]);
     zsock_destroy(&self->svc);
     zsock_destroy(&self->tap);
-    for (int i = 0; i < self->nservices; i++) zframe_destroy(&self->services[i].identity);
+    for (int i = 0; i < self->nservices; i++)
+        zframe_destroy(&self->services[i].identity);
     free(self);
     *self_p = NULL;
 }
@@ -465,7 +479,8 @@ s_self_new(zsock_t *pipe, s_args_t *args)
         zsock_set_maxmsgsize(self->tap, 4096);  // subscriptions only
         zsock_set_linger(self->tap, 0);
         if (zsock_bind(self->tap, "%s", c->tap_endpoint) < 0) {
-            args->err = zsys_sprintf("cannot bind %s: %s", c->tap_endpoint, zmq_strerror(zmq_errno()));
+            args->err =
+                zsys_sprintf("cannot bind %s: %s", c->tap_endpoint, zmq_strerror(zmq_errno()));
             goto err;
         }
     }
@@ -490,10 +505,12 @@ s_drain(self_t *self)
         for (int i = 0; i < 32 && (zsock_events(self->svc) & ZMQ_POLLIN); i++, handled++)
             s_handle_service(self);
         for (int f = 0; f < S_FE_COUNT; f++) {
-            for (int i = 0; self->fe[f] && i < 32 && (zsock_events(self->fe[f]) & ZMQ_POLLIN); i++, handled++)
+            for (int i = 0; self->fe[f] && i < 32 && (zsock_events(self->fe[f]) & ZMQ_POLLIN);
+                 i++, handled++)
                 s_handle_frontend(self, f);
         }
-        for (int i = 0; self->tap && i < 32 && (zsock_events(self->tap) & ZMQ_POLLIN); i++, handled++)
+        for (int i = 0; self->tap && i < 32 && (zsock_events(self->tap) & ZMQ_POLLIN);
+             i++, handled++)
             s_handle_tap(self);
         if (!handled) break;
     }
@@ -513,8 +530,8 @@ s_broker_actor(zsock_t *pipe, void *arg)
             char *cmd = zstr_recv(pipe);
             if (!cmd || streq(cmd, "$TERM")) self->terminated = true;
             zstr_free(&cmd);
-        }
-        else if (which) s_drain(self);
+        } else if (which)
+            s_drain(self);
     }
     s_self_destroy(&self);
 }
@@ -525,12 +542,8 @@ zf_broker_new(const zf_broker_conf_t *conf, char **err)
     zf_broker_t *self = calloc(1, sizeof *self);
     assert(self);
     s_args_t args = {.conf = conf, .owner = self};
-    self->actor = zactor_new(s_broker_actor, &args);
-    //  zactor_new returned after the signal: read the status byte it carried.
-    if (args.err) {
-        if (err) *err = args.err;
-        else free(args.err);
-        zactor_destroy(&self->actor);
+    self->actor = zf_actor_start(s_broker_actor, &args, &args.err, err);
+    if (!self->actor) {
         free(self);
         return NULL;
     }
@@ -562,7 +575,8 @@ zf_broker_announce(void *dealer, const char *name, const char *const *prefixes)
 {
     zf_msg_t *m = zf_msg_new("svc.ready");
     json_t *list = json_array();
-    for (int i = 0; prefixes[i]; i++) json_array_append_new(list, json_string(prefixes[i]));
+    for (int i = 0; prefixes[i]; i++)
+        json_array_append_new(list, json_string(prefixes[i]));
     zf_msg_set_body(m, json_pack("{s:s, s:o}", "name", name, "prefixes", list));
     m->route = zmsg_new();
     zmsg_addmem(m->route, "", 0);

@@ -29,12 +29,12 @@
 typedef struct zf_broker_t zf_broker_t;
 
 typedef struct {
-    const char *internal_endpoint; // e.g. "inproc://zf-broker" (required)
-    const char *service_endpoint;  // e.g. "inproc://zf-services" (required)
-    const char *api_endpoint;      // e.g. "tcp://127.0.0.1:5559", NULL = none
-    const char *admin_endpoint;    // e.g. "ipc:///data/admin.sock", NULL = none
-    const char *tap_endpoint;      // e.g. "tcp://127.0.0.1:5561", NULL = none
-    const char *version;           // reported by ping
+    const char *internal_endpoint;  // e.g. "inproc://zf-broker" (required)
+    const char *service_endpoint;   // e.g. "inproc://zf-services" (required)
+    const char *api_endpoint;       // e.g. "tcp://127.0.0.1:5559", NULL = none
+    const char *admin_endpoint;     // e.g. "ipc:///data/admin.sock", NULL = none
+    const char *tap_endpoint;       // e.g. "tcp://127.0.0.1:5561", NULL = none
+    const char *version;            // reported by ping
 } zf_broker_conf_t;
 
 typedef struct {

@@ -485,7 +485,8 @@ zf_codec_size(const json_t *v)
         return size;
     case JSON_ARRAY:
         size = s_hdr_size(json_array_size(v));
-        json_array_foreach(v, i, child) size += zf_codec_size(child);
+        json_array_foreach (v, i, child)
+            size += zf_codec_size(child);
         return size;
     case JSON_STRING:
         return s_str_size(json_string_length(v));
@@ -526,7 +527,8 @@ zf_codec_pack(msgpack_packer *pk, const json_t *v)
         break;
     case JSON_ARRAY:
         rc = msgpack_pack_array(pk, json_array_size(v));
-        json_array_foreach(v, i, child) rc |= zf_codec_pack(pk, child);
+        json_array_foreach (v, i, child)
+            rc |= zf_codec_pack(pk, child);
         break;
     case JSON_STRING:
         rc = msgpack_pack_str_with_body(pk, json_string_value(v), json_string_length(v));

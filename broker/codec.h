@@ -41,8 +41,7 @@ json_t *zf_codec_decode(const void *data, size_t len, const zf_codec_limits_t *l
 
 //  Validates like zf_codec_decode without building anything (used to check
 //  stored/forwarded raw values cheaply). Returns 0 or ZF_EINVAL/ZF_ELIMIT.
-int zf_codec_check(const void *data, size_t len, const zf_codec_limits_t *lim,
-                   const char **why);
+int zf_codec_check(const void *data, size_t len, const zf_codec_limits_t *lim, const char **why);
 
 //  Packs v with pk. Returns 0, or ZF_EINVAL if v is NULL.
 int zf_codec_pack(msgpack_packer *pk, const json_t *v);

@@ -9,17 +9,17 @@
 
 enum {
     ZF_OK = 0,
-    ZF_EINVAL = -1,       // "validation": the request is malformed or invalid
-    ZF_ENOTFOUND = -2,    // "not_found": no such id for this tenant
-    ZF_ECONFLICT = -3,    // "conflict": duplicate name, wrong state transition
-    ZF_EFORBIDDEN = -4,   // "forbidden": role too weak for the operation
-    ZF_EUNAUTH = -5,      // "unauthorized": missing or bad credentials
-    ZF_EUNAVAIL = -6,     // "unavailable": overloaded or shutting down; retry
-    ZF_ELIMIT = -7,       // "too_large": a size/depth/count limit was exceeded
-    ZF_ETIMEOUT = -8,     // "timeout": a deadline passed
-    ZF_EIO = -9,          // "internal": storage or system failure (no details leak)
-    ZF_ERATE = -10,       // "rate_limited"
-    ZF_EUNSUPPORTED = -11 // "not_implemented"
+    ZF_EINVAL = -1,        // "validation": the request is malformed or invalid
+    ZF_ENOTFOUND = -2,     // "not_found": no such id for this tenant
+    ZF_ECONFLICT = -3,     // "conflict": duplicate name, wrong state transition
+    ZF_EFORBIDDEN = -4,    // "forbidden": role too weak for the operation
+    ZF_EUNAUTH = -5,       // "unauthorized": missing or bad credentials
+    ZF_EUNAVAIL = -6,      // "unavailable": overloaded or shutting down; retry
+    ZF_ELIMIT = -7,        // "too_large": a size/depth/count limit was exceeded
+    ZF_ETIMEOUT = -8,      // "timeout": a deadline passed
+    ZF_EIO = -9,           // "internal": storage or system failure (no details leak)
+    ZF_ERATE = -10,        // "rate_limited"
+    ZF_EUNSUPPORTED = -11  // "not_implemented"
 };
 
 //  Stable wire name for an error code ("internal" for unknown codes).

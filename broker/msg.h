@@ -38,21 +38,21 @@
 typedef enum { ZF_MSG_REQUEST = 0, ZF_MSG_REPLY_OK = 1, ZF_MSG_REPLY_ERR = 2 } zf_msg_kind_t;
 
 typedef struct {
-    zmsg_t *route;        // routing frames incl. "" delimiter; NULL when none
-    int v;                // protocol version
-    char type[48];        // message type
-    char id[40];          // message id
-    char corr[40];        // id answered (replies)
-    char tenant[72];      // tenant
-    char user[72];        // acting user
-    char role[16];        // role of the sender
-    char auth[96];        // API key (external endpoint only)
-    char origin[12];      // internal|api|admin, stamped by the broker
-    int64_t ts;           // send time, Unix ms
-    int64_t deadline;     // 0 = none
-    zf_msg_kind_t kind;   // request, ok reply or error reply
-    json_t *body;         // owned; never NULL after new/recv (empty object)
-    zmsg_t *extra;        // owned raw frames after the body, or NULL
+    zmsg_t *route;       // routing frames incl. "" delimiter; NULL when none
+    int v;               // protocol version
+    char type[48];       // message type
+    char id[40];         // message id
+    char corr[40];       // id answered (replies)
+    char tenant[72];     // tenant
+    char user[72];       // acting user
+    char role[16];       // role of the sender
+    char auth[96];       // API key (external endpoint only)
+    char origin[12];     // internal|api|admin, stamped by the broker
+    int64_t ts;          // send time, Unix ms
+    int64_t deadline;    // 0 = none
+    zf_msg_kind_t kind;  // request, ok reply or error reply
+    json_t *body;        // owned; never NULL after new/recv (empty object)
+    zmsg_t *extra;       // owned raw frames after the body, or NULL
 } zf_msg_t;
 
 //  New request of the given type with fresh id, ts and an empty body.

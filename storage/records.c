@@ -252,7 +252,8 @@ zf_rec_wf_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const json_t *wf
     free(prefix.p);
     size_t i;
     json_t *run_id;
-    json_array_foreach(c.items, i, run_id) zf_rec_run_del(s, b, tenant, id, json_string_value(run_id));
+    json_array_foreach (c.items, i, run_id)
+        zf_rec_run_del(s, b, tenant, id, json_string_value(run_id));
     json_decref(c.items);
 }
 
@@ -383,8 +384,7 @@ zf_rec_runs_list(zf_store_t *s, const char *tenant, const char *wf_id, const cha
     json_t *runs = json_array();
     size_t i;
     json_t *id;
-    json_array_foreach(pg.ids, i, id)
-    {
+    json_array_foreach (pg.ids, i, id) {
         json_t *run = zf_rec_run_get(s, tenant, json_string_value(id));
         if (run) json_array_append_new(runs, run);
     }

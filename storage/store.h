@@ -96,8 +96,8 @@ size_t zf_batch_count(const zf_batch_t *self);
 //  Bytes of keys and values staged (the writer caps one commit by it).
 size_t zf_batch_bytes(const zf_batch_t *self);
 //  Iterates ops in order (used by the writer). del ops have val NULL.
-typedef void(zf_batch_op_fn)(zf_cf_t cf, const void *key, size_t klen, const void *val,
-                             size_t vlen, void *arg);
+typedef void(zf_batch_op_fn)(zf_cf_t cf, const void *key, size_t klen, const void *val, size_t vlen,
+                             void *arg);
 void zf_batch_each(const zf_batch_t *self, zf_batch_op_fn *fn, void *arg);
 
 /* ---- typed records (storage/records.c) ------------------------------------ */
@@ -129,8 +129,8 @@ json_t *zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id);
 //  entry and its timer (found through the stored record's wake_at).
 void zf_rec_run_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char *wf_id,
                     const char *run_id);
-void zf_rec_state_put_raw(zf_batch_t *b, const char *tenant, const char *run_id,
-                          const void *state, size_t len);
+void zf_rec_state_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const void *state,
+                          size_t len);
 json_t *zf_rec_state_get(zf_store_t *s, const char *tenant, const char *run_id);
 void zf_rec_log_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, uint32_t seq,
                         const void *entry, size_t len);
@@ -138,8 +138,8 @@ void zf_rec_log_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, u
 json_t *zf_rec_logs_get(zf_store_t *s, const char *tenant, const char *run_id);
 //  Runs of a workflow newest first; status NULL = any; returns array of run
 //  records (new ref) and the total matching count in *total.
-json_t *zf_rec_runs_list(zf_store_t *s, const char *tenant, const char *wf_id,
-                         const char *status, size_t offset, size_t limit, size_t *total);
+json_t *zf_rec_runs_list(zf_store_t *s, const char *tenant, const char *wf_id, const char *status,
+                         size_t offset, size_t limit, size_t *total);
 //  Every unfinished run (all tenants): fn(tenant, run_id, arg). For recovery.
 typedef void(zf_rec_active_fn)(const char *tenant, const char *run_id, void *arg);
 size_t zf_rec_active_each(zf_store_t *s, zf_rec_active_fn *fn, void *arg);
@@ -153,8 +153,8 @@ void zf_rec_timer_del(zf_batch_t *b, int64_t due_ms, const char *tenant, const c
 //  due time (or INT64_MAX) goes to *next_due if next_due != NULL.
 typedef void(zf_rec_timer_fn)(int64_t due_ms, const char *tenant, const char *run_id,
                               const char *kind, void *arg);
-size_t zf_rec_timers_due(zf_store_t *s, int64_t now_ms, size_t max, zf_rec_timer_fn *fn,
-                         void *arg, int64_t *next_due);
+size_t zf_rec_timers_due(zf_store_t *s, int64_t now_ms, size_t max, zf_rec_timer_fn *fn, void *arg,
+                         int64_t *next_due);
 
 //  API keys: stored by SHA-256 of the key; the plaintext is never stored.
 //  rec: {id, tenant, role, created_at, revoked:false}.

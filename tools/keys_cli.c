@@ -52,21 +52,21 @@ s_print_reply(zf_msg_t *r, const char *verb)
     }
     int rc = 0;
     if (r->kind != ZF_MSG_REPLY_OK) {
-        fprintf(stderr, "zflow keys %s: %s: %s\n", verb, zf_msg_error_code(r), zf_msg_error_message(r));
+        fprintf(stderr, "zflow keys %s: %s: %s\n", verb, zf_msg_error_code(r),
+                zf_msg_error_message(r));
         rc = 1;
-    }
-    else if (strcmp(verb, "create") == 0) printf("%s\n", json_string_value(json_object_get(r->body, "key")));
+    } else if (strcmp(verb, "create") == 0)
+        printf("%s\n", json_string_value(json_object_get(r->body, "key")));
     else if (strcmp(verb, "list") == 0) {
         size_t i;
         json_t *k;
-        json_array_foreach(json_object_get(r->body, "keys"), i, k)
-        {
+        json_array_foreach (json_object_get(r->body, "keys"), i, k) {
             char *line = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS);
             printf("%s\n", line);
             free(line);
         }
-    }
-    else printf("revoked %s\n", json_string_value(json_object_get(r->body, "id")));
+    } else
+        printf("revoked %s\n", json_string_value(json_object_get(r->body, "id")));
     zf_msg_destroy(&r);
     return rc;
 }
@@ -103,7 +103,8 @@ s_direct(zf_store_t *store, const char *verb, const s_opts_t *o)
         json_t *keys = zf_rec_key_list(store, o->tenant);
         size_t i;
         json_t *k;
-        json_array_foreach(keys, i, k) json_object_del(k, "hash");
+        json_array_foreach (keys, i, k)
+            json_object_del(k, "hash");
         zf_msg_set_body(r, json_pack("{s:o}", "keys", keys ? keys : json_array()));
         return s_print_reply(r, verb);
     }
@@ -142,17 +143,22 @@ s_parse(int argc, char **argv, const char *verb, s_opts_t *o)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c == 'd') o->data = optarg;
-        else if (c == 't') o->tenant = optarg;
-        else if (c == 'r') o->role = optarg;
-        else if (c == 'n') o->name = optarg;
-        else return -1;
+        if (c == 'd')
+            o->data = optarg;
+        else if (c == 't')
+            o->tenant = optarg;
+        else if (c == 'r')
+            o->role = optarg;
+        else if (c == 'n')
+            o->name = optarg;
+        else
+            return -1;
     }
     if (strcmp(verb, "revoke") == 0) {
         if (optind + 1 != argc) return -1;
         o->id = argv[optind];
-    }
-    else if (optind != argc) return -1;
+    } else if (optind != argc)
+        return -1;
     if (strcmp(verb, "create") == 0 && (!o->tenant || !o->role)) return -1;
     return 0;
 }

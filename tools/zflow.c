@@ -19,13 +19,13 @@
 #include <sys/stat.h>
 
 typedef struct {
-    const char *http;        // --http ADDR:PORT
-    const char *data;        // --data DIR
-    const char *api;         // --api ENDPOINT
-    const char *tap;         // --tap ENDPOINT
-    bool sync;               // --durability sync|relaxed
-    int max_active;          // --max-active N
-    const char *egress;      // --egress-allow CIDR,...
+    const char *http;    // --http ADDR:PORT
+    const char *data;    // --data DIR
+    const char *api;     // --api ENDPOINT
+    const char *tap;     // --tap ENDPOINT
+    bool sync;           // --durability sync|relaxed
+    int max_active;      // --max-active N
+    const char *egress;  // --egress-allow CIDR,...
 } s_serve_opts_t;
 
 static void
@@ -33,7 +33,8 @@ s_usage(FILE *out)
 {
     fprintf(out,
             "usage: zflow serve [options]\n"
-            "       zflow keys create --tenant T --role owner|admin|member|viewer [--name N] [--data DIR]\n"
+            "       zflow keys create --tenant T --role owner|admin|member|viewer [--name N] "
+            "[--data DIR]\n"
             "       zflow keys list [--tenant T] [--data DIR]\n"
             "       zflow keys revoke KEY_ID [--data DIR]\n"
             "       zflow --version\n\n"
@@ -50,25 +51,45 @@ s_usage(FILE *out)
 static int
 s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
 {
-    static const struct option longopts[] = {
-        {"http", required_argument, NULL, 'h'},       {"data", required_argument, NULL, 'd'},
-        {"api", required_argument, NULL, 'a'},        {"tap", required_argument, NULL, 't'},
-        {"durability", required_argument, NULL, 'D'}, {"max-active", required_argument, NULL, 'm'},
-        {"egress-allow", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'H'},
-        {NULL, 0, NULL, 0}};
-    *o = (s_serve_opts_t){"127.0.0.1:8080", "./zflow-data", "tcp://127.0.0.1:5559",
-                          "tcp://127.0.0.1:5561", true, 64, NULL};
+    static const struct option longopts[] = {{"http", required_argument, NULL, 'h'},
+                                             {"data", required_argument, NULL, 'd'},
+                                             {"api", required_argument, NULL, 'a'},
+                                             {"tap", required_argument, NULL, 't'},
+                                             {"durability", required_argument, NULL, 'D'},
+                                             {"max-active", required_argument, NULL, 'm'},
+                                             {"egress-allow", required_argument, NULL, 'e'},
+                                             {"help", no_argument, NULL, 'H'},
+                                             {NULL, 0, NULL, 0}};
+    *o = (s_serve_opts_t){"127.0.0.1:8080",
+                          "./zflow-data",
+                          "tcp://127.0.0.1:5559",
+                          "tcp://127.0.0.1:5561",
+                          true,
+                          64,
+                          NULL};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
-        case 'h': o->http = optarg; break;
-        case 'd': o->data = optarg; break;
-        case 'a': o->api = optarg; break;
-        case 't': o->tap = optarg; break;
-        case 'e': o->egress = optarg; break;
-        case 'H': s_usage(stdout); exit(0);
+        case 'h':
+            o->http = optarg;
+            break;
+        case 'd':
+            o->data = optarg;
+            break;
+        case 'a':
+            o->api = optarg;
+            break;
+        case 't':
+            o->tap = optarg;
+            break;
+        case 'e':
+            o->egress = optarg;
+            break;
+        case 'H':
+            s_usage(stdout);
+            exit(0);
         case 'D':
             if (strcmp(optarg, "sync") && strcmp(optarg, "relaxed")) {
                 fprintf(stderr, "zflow: --durability must be sync or relaxed\n");
@@ -77,13 +98,15 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
             o->sync = strcmp(optarg, "sync") == 0;
             break;
         case 'm':
-            o->max_active = (int) strtol(optarg, &end, 10);
+            o->max_active = (int)strtol(optarg, &end, 10);
             if (!end || *end || o->max_active < 1 || o->max_active > 4096) {
                 fprintf(stderr, "zflow: --max-active must be 1..4096\n");
                 return -1;
             }
             break;
-        default: s_usage(stderr); return -1;
+        default:
+            s_usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {
@@ -134,7 +157,8 @@ s_serve(int argc, char **argv)
     if (!store) {
         bool locked = err && strcasestr(err, "lock");
         fprintf(stderr, "zflow: cannot open store in %s: %s\n", data_abs,
-                locked ? "another zflow process holds the lock on this data directory" : (err ? err : "?"));
+                locked ? "another zflow process holds the lock on this data directory"
+                       : (err ? err : "?"));
         free(err);
         return 1;
     }
@@ -161,8 +185,7 @@ s_serve(int argc, char **argv)
     if (!engine) {
         fprintf(stderr, "zflow: start-up failed: %s\n", err ? err : "writer could not start");
         rc = 1;
-    }
-    else {
+    } else {
         printf("zflow ready api=%s tap=%s admin=%s data=%s durability=%s max-active=%d "
                "http=%s (the HTTP front end is not part of this build yet)\n",
                o.api, o.tap, admin, data_abs, o.sync ? "sync" : "relaxed", o.max_active, o.http);

@@ -142,8 +142,7 @@ s_check_headers(const json_t *config, char *err, size_t errlen)
                  S_HEADERS_MAX);
         return -1;
     }
-    json_object_foreach((json_t *)h, name, v)
-    {
+    json_object_foreach ((json_t *)h, name, v) {
         if (!s_header_name_ok(name)) {
             snprintf(err, errlen, "config.headers: invalid header name '%.64s'", name);
             return -1;
@@ -335,8 +334,7 @@ s_headers(const zf_step_ctx_t *ctx, const json_t *config, const json_t *body)
     const char *name;
     int has_type = 0;
     char line[S_HEADER_NAME_MAX + S_HEADER_VALUE_MAX + 4];
-    json_object_foreach((json_t *)h, name, v)
-    {
+    json_object_foreach ((json_t *)h, name, v) {
         snprintf(line, sizeof line, "%s: %s", name, json_string_value(v));
         list = s_append(list, line);
         has_type |= !strcasecmp(name, "Content-Type");

@@ -55,8 +55,7 @@ s_validate(const json_t *config, char *err, size_t errlen)
         snprintf(err, errlen, "config.%s: more than %d entries", key, S_VALUES_MAX);
         return -1;
     }
-    json_object_foreach((json_t *)values, name, v)
-    {
+    json_object_foreach ((json_t *)values, name, v) {
         const char *perr = NULL;
         if (strlen(name) == 0 || strlen(name) > S_NAME_MAX) {
             snprintf(err, errlen, "config.%s: variable names must be 1..%d bytes", key, S_NAME_MAX);
@@ -83,8 +82,7 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
         return;
     }
     json_t *out = json_object();
-    json_object_foreach((json_t *)values, name, v)
-    {
+    json_object_foreach ((json_t *)values, name, v) {
         json_t *val;
         if (json_is_string(v) && s_looks_like_path(json_string_value(v)) &&
             zf_expr_path_valid(json_string_value(v))) {
