@@ -81,22 +81,8 @@ def start(c, wf_id, **kw):
     return h.expect_ok(c, "run.start", body)["run"]
 
 
-def get(c, run_id):
-    return h.expect_ok(c, "run.get", {"id": run_id})
-
-
-def wait_status(c, run_id, statuses, timeout=15, interval=0.05):
-    statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
-    last = {}
-
-    def probe():
-        last["v"] = get(c, run_id)
-        return last["v"] if last["v"]["run"]["status"] in statuses else None
-
-    try:
-        return h.wait_for(probe, timeout, interval, what=f"run {run_id} in {statuses}")
-    except TimeoutError:
-        raise AssertionError(f"run {run_id} never reached {statuses}; last: {last.get('v')}")
+get = h.run_view
+wait_status = h.wait_run_status
 
 
 def key_of(run_id, node_id):

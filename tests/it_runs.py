@@ -69,23 +69,8 @@ def start(c, wf_id, timeout=10, **kw):
     return h.expect_ok(c, "run.start", body, timeout=timeout)["run"]
 
 
-def get(c, run_id):
-    return h.expect_ok(c, "run.get", {"id": run_id})
-
-
-def wait_status(c, run_id, statuses, timeout=15, interval=0.02):
-    """Polls run.get until the run's status is in statuses; returns the view."""
-    statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
-    last = {}
-
-    def probe():
-        last["v"] = get(c, run_id)
-        return last["v"] if last["v"]["run"]["status"] in statuses else None
-
-    try:
-        return h.wait_for(probe, timeout, interval, what=f"run {run_id} status in {statuses}")
-    except TimeoutError:
-        raise AssertionError(f"run {run_id} never reached {statuses}; last: {last.get('v')}")
+get = h.run_view
+wait_status = h.wait_run_status
 
 
 def log_statuses(view, node_id=None):

@@ -631,3 +631,23 @@ class Sink:
         self.stop()
         return False
 
+
+
+def run_view(client, run_id):
+    """run.get of one run: {run, state, logs}."""
+    return expect_ok(client, "run.get", {"id": run_id})
+
+
+def wait_run_status(client, run_id, statuses, timeout=15, interval=0.02):
+    """Polls run.get until the run's status is in statuses; returns the view."""
+    statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
+    last = {}
+
+    def probe():
+        last["v"] = run_view(client, run_id)
+        return last["v"] if last["v"]["run"]["status"] in statuses else None
+
+    try:
+        return wait_for(probe, timeout, interval, what=f"run {run_id} status in {statuses}")
+    except TimeoutError:
+        raise AssertionError(f"run {run_id} never reached {statuses}; last: {last.get('v')}")
