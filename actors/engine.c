@@ -67,6 +67,16 @@ zf_eng_event(engine_t *e, const char *type, const char *tenant, const json_t *ru
     zf_msg_send(&m, e->broker, ZMQ_DONTWAIT);
 }
 
+//  Continuation for housekeeping commits nobody waits for; a failure is
+//  already logged by s_handle_writer.
+static void
+s_ignore_ack(engine_t *e, cont_t *c, int rc)
+{
+    (void)e;
+    (void)c;
+    (void)rc;
+}
+
 /* ---- commits ---------------------------------------------------------------- */
 
 cont_t *
@@ -252,7 +262,6 @@ s_wake_waiters(engine_t *e, zf_run_task_t *t)
 }
 
 static void s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed);
-static void s_breaker_committed(engine_t *e, cont_t *c, int rc);
 
 //  An actor hands a task back: finished, passivated, or interrupted.
 static void
@@ -273,13 +282,14 @@ s_handle_done(engine_t *e)
         e->idle[e->nidle++] = t->slot;
     const char *status = json_string_value(json_object_get(t->run, "status"));
     json_t *wf = zf_eng_wf_load(e, t->tenant, t->wf_id);
-    if (!wf) {  // deleted while the run was active: its last snapshot re-created it
+    bool wf_exists = wf != NULL;
+    json_decref(wf);
+    if (!wf_exists) {  // deleted while the run was active: its last snapshot re-created it
         zf_batch_t *b = zf_batch_new();
         zf_rec_run_del(e->store, b, t->tenant, t->wf_id, t->run_id);
-        zf_eng_commit(e, &b, zf_eng_cont(s_breaker_committed, NULL));
+        zf_eng_commit(e, &b, zf_eng_cont(s_ignore_ack, NULL));
     }
-    json_decref(wf);
-    if (wf && !t->interrupted && !t->persist_failed) {
+    if (wf_exists && !t->interrupted && !t->persist_failed) {
         if (strcmp(status, "waiting") == 0) {
             int64_t wake = json_integer_value(json_object_get(t->run, "wake_at"));
             if (wake > 0 && wake < e->next_timer) e->next_timer = wake;
@@ -301,14 +311,6 @@ s_handle_done(engine_t *e)
     disable the workflow: enabled=false, disabled_reason recorded, event
     published. Any completed run resets the count. The count is persisted in
     the workflow record so it survives restarts. */
-
-static void
-s_breaker_committed(engine_t *e, cont_t *c, int rc)
-{
-    (void)e;
-    (void)c;
-    (void)rc;
-}
 
 static void
 s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed)
@@ -337,7 +339,7 @@ s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed)
         json_object_set_new(copy, "updated_at", json_integer(zf_now_ms()));
     }
     zf_batch_t *b = zf_batch_new();
-    cont_t *c = zf_eng_cont(s_breaker_committed, NULL);
+    cont_t *c = zf_eng_cont(s_ignore_ack, NULL);
     zf_eng_wf_stage(e, b, c, t->tenant, copy, NULL, false);
     zf_eng_commit(e, &b, c);
     if (trip) {
@@ -396,14 +398,6 @@ s_timer_due(int64_t due, const char *tenant, const char *run_id, const char *kin
 }
 
 static void
-s_stale_committed(engine_t *e, cont_t *c, int rc)
-{
-    (void)e;
-    (void)c;
-    (void)rc;
-}
-
-static void
 s_fire_timers(engine_t *e)
 {
     int64_t now = zf_now_ms();
@@ -413,7 +407,7 @@ s_fire_timers(engine_t *e)
     zf_rec_timers_due(e->store, now, 1024, s_timer_due, &scan, &next);
     e->next_timer = next;
     if (zf_batch_count(scan.stale) > 0)
-        zf_eng_commit(e, &scan.stale, zf_eng_cont(s_stale_committed, NULL));
+        zf_eng_commit(e, &scan.stale, zf_eng_cont(s_ignore_ack, NULL));
     zf_batch_destroy(&scan.stale);
 }
 
@@ -511,7 +505,6 @@ s_self_destroy(engine_t **e_p)
     zhashx_destroy(&e->overlay_pending);
     zhashx_destroy(&e->names);
     zhashx_destroy(&e->waiters);
-    zhashx_destroy(&e->failures);
     zhashx_destroy(&e->key_cache);
     zpoller_destroy(&e->poller);
     zsock_destroy(&e->broker);
@@ -558,7 +551,6 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     zhashx_set_destructor(e->active, s_task_destructor);
     e->waiters = zhashx_new();
     zhashx_set_destructor(e->waiters, s_list_destructor);
-    e->failures = zhashx_new();
     e->key_cache = zhashx_new();
     zhashx_set_destructor(e->key_cache, s_json_destructor);
     e->queue = zlistx_new();

@@ -28,11 +28,6 @@ struct cont_t {
     char wf_key[128];     // workflow overlay entry to release ("" = none)
 };
 
-typedef struct {
-    char tenant[72];  // tenant of the run
-    char run_id[40];  // run id
-} waiter_key_t;
-
 struct engine_t {
     zsock_t *pipe;              // actor pipe
     zsock_t *broker;            // DEALER to the broker's service router
@@ -46,7 +41,6 @@ struct engine_t {
     zhashx_t *names;            // "tenant\x1fname" -> wf_id being created/renamed, not yet acked
     zhashx_t *active;           // run_id -> zf_run_task_t* owned here (queued or in an actor)
     zhashx_t *waiters;          // run_id -> zlist of zf_msg_t* waiting for the run to settle
-    zhashx_t *failures;         // "tenant\x1fwf_id" -> consecutive failed runs (intptr_t)
     zhashx_t *key_cache;        // sha256 hex -> json {tenant, role, id, at}
     zlistx_t *queue;            // zf_run_task_t* waiting for a free actor (durably "queued")
     zactor_t **actors;          // run actor threads

@@ -66,6 +66,10 @@ const zf_step_kind_t *const *zf_step_kinds(void);
 //  Helpers for step implementations. clear() releases res->output and
 //  zeroes the result: only call it on an initialised result.
 void zf_step_result_clear(zf_step_result_t *res);
+//  exec() re-checks its config (stored definitions may predate a rule):
+//  returns 1 if valid, else fails res as ZF_STEP_FAIL_FINAL and returns 0.
+int zf_step_config_ok(int (*validate)(const json_t *, char *, size_t), const json_t *config,
+                      zf_step_result_t *res);
 void zf_step_fail(zf_step_result_t *res, zf_step_status_t st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

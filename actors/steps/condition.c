@@ -102,11 +102,7 @@ s_copy_or_null(const json_t *v)
 static void
 s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
 {
-    char err[256];
-    if (s_validate(config, err, sizeof err) != 0) {
-        zf_step_fail(res, ZF_STEP_FAIL_FINAL, "%s", err);
-        return;
-    }
+    if (!zf_step_config_ok(s_validate, config, res)) return;
     zf_expr_scope_t scope = {ctx->input, ctx->inputs, ctx->vars, ctx->steps};
     const char *field = json_string_value(json_object_get(config, "field"));
     const char *op = json_string_value(json_object_get(config, "operator"));

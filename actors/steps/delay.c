@@ -54,11 +54,7 @@ s_validate(const json_t *config, char *err, size_t errlen)
 static void
 s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
 {
-    char err[256];
-    if (s_validate(config, err, sizeof err) != 0) {
-        zf_step_fail(res, ZF_STEP_FAIL_FINAL, "%s", err);
-        return;
-    }
+    if (!zf_step_config_ok(s_validate, config, res)) return;
     int u = s_unit(config);
     double d = json_number_value(json_object_get(config, "duration"));
     json_int_t ms = (json_int_t)(d * s_units[u].ms + 0.5);

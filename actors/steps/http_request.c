@@ -520,12 +520,9 @@ s_perform(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res, const
 static void
 s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
 {
-    char err[256], host[512];
+    char host[512];
     pthread_once(&s_curl_once, s_curl_init);
-    if (s_validate(config, err, sizeof err) != 0) {
-        zf_step_fail(res, ZF_STEP_FAIL_FINAL, "%s", err);
-        return;
-    }
+    if (!zf_step_config_ok(s_validate, config, res)) return;
     const char *url = json_string_value(json_object_get(config, "url"));
     if (strstr(url, "{{") || s_url_host(url, host, sizeof host) != 0) {
         zf_step_fail(res, ZF_STEP_FAIL_FINAL, "config.url: must be an http or https URL");

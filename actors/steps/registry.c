@@ -52,3 +52,13 @@ zf_step_fail(zf_step_result_t *res, zf_step_status_t st, const char *fmt, ...)
     vsnprintf(res->error, sizeof res->error, fmt, ap);
     va_end(ap);
 }
+
+int
+zf_step_config_ok(int (*validate)(const json_t *, char *, size_t), const json_t *config,
+                  zf_step_result_t *res)
+{
+    char err[256];
+    if (validate(config, err, sizeof err) == 0) return 1;
+    zf_step_fail(res, ZF_STEP_FAIL_FINAL, "%s", err);
+    return 0;
+}
