@@ -506,6 +506,7 @@ s_self_destroy(engine_t **e_p)
     zhashx_destroy(&e->names);
     zhashx_destroy(&e->waiters);
     zhashx_destroy(&e->key_cache);
+    zhashx_destroy(&e->idem);
     zpoller_destroy(&e->poller);
     zsock_destroy(&e->broker);
     zsock_destroy(&e->writer);
@@ -573,7 +574,7 @@ s_self_new(zsock_t *pipe, s_args_t *args)
                             .egress = conf->egress,
                             .breakers = e->breakers};
     e->poller = zpoller_new(pipe, e->broker, e->writer, e->done, NULL);
-    static const char *const prefixes[] = {"wf.", "run.", "key.", "auth.", NULL};
+    static const char *const prefixes[] = {"wf.", "run.", "key.", "auth.", "idem.", NULL};
     zf_broker_announce(zsock_resolve(e->broker), "engine", prefixes);
     zf_rec_active_each(e->store, s_recover_one, e);
     return e;
@@ -609,6 +610,7 @@ s_engine_actor(zsock_t *pipe, void *arg)
     while (!e->terminated) {
         int64_t now = zf_now_ms();
         s_fire_timers(e);
+        zf_eng_idem_tick(e, now);
         int64_t next = s_expire_waiters(e, now);
         if (e->next_timer < next) next = e->next_timer;
         int timeout = next == INT64_MAX ? 1000

@@ -184,13 +184,25 @@ s_name_taken(engine_t *e, const char *tenant, const char *name, const char *self
     return taken;
 }
 
+//  Characters (UTF-8 code points) in a string: limits are documented in
+//  characters, and jansson's length is in bytes.
+static size_t
+s_utf8_chars(const json_t *s)
+{
+    const char *p = json_string_value(s);
+    size_t n = 0;
+    for (size_t i = 0, len = json_string_length(s); i < len; i++)
+        n += ((unsigned char)p[i] & 0xC0) != 0x80;
+    return n;
+}
+
 //  Checks the settable fields of a workflow (create or patch). Sets *why.
 static int
 s_wf_check_fields(const json_t *in, char *why, size_t whylen)
 {
     json_t *v;
     if ((v = json_object_get(in, "name")) &&
-        (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 200)) {
+        (!json_is_string(v) || json_string_length(v) == 0 || s_utf8_chars(v) > 200)) {
         snprintf(why, whylen, "name: must be a string of 1 to 200 characters");
         return ZF_EINVAL;
     }
@@ -663,6 +675,9 @@ static const s_route_t s_routes[] = {
     {"key.list", S_ADMIN_SOCKET, s_key_list},
     {"key.revoke", S_ADMIN_SOCKET, s_key_revoke},
     {"auth.resolve", S_INTERNAL, s_auth_resolve},
+    {"idem.claim", S_VIEWER, zf_eng_idem_claim},
+    {"idem.store", S_VIEWER, zf_eng_idem_store},
+    {"idem.release", S_VIEWER, zf_eng_idem_release},
 };
 
 //  Checks who may send what: admin-socket and internal-only types by

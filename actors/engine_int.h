@@ -1,6 +1,7 @@
 /*  actors/engine_int.h — engine internals shared by engine.c (loop,
     supervisor, timers, recovery) and engine_api.c (request handlers).
-    Not a public header: only those two files include it.
+    Not a public header: only those two files (and engine_idem.c, the
+    idem.* handlers) include it.
 */
 #ifndef ZF_ENGINE_INT_H
 #define ZF_ENGINE_INT_H
@@ -52,6 +53,8 @@ struct engine_t {
     zf_breakers_t *breakers;    // per-host breakers shared by actors
     zf_run_env_t env;           // what actors get
     char done_endpoint[64];     // inproc endpoint of `done`
+    zhashx_t *idem;             // engine_idem.c: staged idempotency records (NULL until used)
+    int64_t idem_purge_at;      // engine_idem.c: next purge of expired idempotency records
     bool terminated;            // $TERM seen
 };
 
@@ -74,5 +77,11 @@ json_t *zf_eng_run_view(engine_t *e, const char *tenant, const char *run_id);
 
 /* engine_api.c */
 void zf_eng_handle_request(engine_t *e, zf_msg_t *req);
+
+/* engine_idem.c: idem.* handlers (return 1 if they kept req) and the purge tick */
+int zf_eng_idem_claim(engine_t *e, zf_msg_t *req);
+int zf_eng_idem_store(engine_t *e, zf_msg_t *req);
+int zf_eng_idem_release(engine_t *e, zf_msg_t *req);
+void zf_eng_idem_tick(engine_t *e, int64_t now);
 
 #endif

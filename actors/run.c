@@ -270,6 +270,7 @@ s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
         .tenant = t->tenant,
         .run_id = t->run_id,
         .node_id = st->id,
+        .node = node,
         .input = input ? input : json_null(),
         .inputs = inputs,
         .vars = s_st(t, "variables"),

@@ -30,6 +30,7 @@ typedef struct {
     const char *tenant;         // tenant of the run
     const char *run_id;         // run id
     const char *node_id;        // node being executed
+    const json_t *node;         // the node being executed (borrowed)
     const json_t *input;        // the node's input: output of input_from, else run inputs
     const json_t *inputs;       // run inputs
     json_t *vars;               // run variables (mutable: `set` writes here)

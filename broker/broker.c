@@ -14,6 +14,7 @@
 #define S_MAX_SERVICES 16
 #define S_MAX_PREFIXES 16
 #define S_HWM          100000  // per socket; requests beyond it get `unavailable`
+#define S_EVENTS_HWM   10000   // events queued per in-process subscriber before drops
 
 enum { S_FE_INTERNAL = 0, S_FE_API, S_FE_ADMIN, S_FE_COUNT };
 static const char s_fe_tag[S_FE_COUNT] = {'I', 'A', 'D'};
@@ -46,10 +47,12 @@ typedef struct {
     zsock_t *fe[S_FE_COUNT];               // front-end routers (NULL if not configured)
     zsock_t *svc;                          // service router
     zsock_t *tap;                          // XPUB, or NULL
+    zsock_t *events;                       // XPUB on ZF_EVENTS_ENDPOINT, or NULL
     zpoller_t *poller;                     // all of the above
     s_service_t services[S_MAX_SERVICES];  // registered services
     int nservices;                         // used entries
     int tap_subs;                          // live subscriptions on the tap
+    int events_subs;                       // live subscriptions on events
     char version[32];                      // for ping
     zf_broker_t *owner;                    // stats
     bool terminated;                       // $TERM received
@@ -192,19 +195,34 @@ s_tap_publish(self_t *self, const zf_msg_t *msg)
 }
 
 //  XPUB delivers (un)subscriptions as messages: byte 1/0 then the topic.
+//  Counting them lets the publishers skip all work while nobody listens.
 static void
-s_handle_tap(self_t *self)
+s_handle_subs(zsock_t *xpub, int *subs)
 {
-    zframe_t *f = zframe_recv(self->tap);
+    zframe_t *f = zframe_recv(xpub);
     if (!f) return;
     if (zframe_size(f) >= 1) {
         byte first = zframe_data(f)[0];
         if (first == 1)
-            self->tap_subs++;
-        else if (first == 0 && self->tap_subs > 0)
-            self->tap_subs--;
+            (*subs)++;
+        else if (first == 0 && *subs > 0)
+            (*subs)--;
     }
     zframe_destroy(&f);
+}
+
+//  In-process front ends (the HTTP server's WebSocket) get every event as
+//  [type][header][body], unredacted: *raw_p is the service's message
+//  [""][header][body] (taken). Best effort: a full queue drops the event.
+static void
+s_events_publish(self_t *self, const char *type, zmsg_t **raw_p)
+{
+    zmsg_t *raw = *raw_p;
+    *raw_p = NULL;
+    zframe_t *delim = zmsg_pop(raw);
+    zframe_destroy(&delim);
+    zmsg_pushstr(raw, type);
+    s_send_all(self->events, &raw, true);
 }
 
 /* ---- replies from the broker itself ---------------------------------------- */
@@ -423,12 +441,16 @@ s_handle_service(self_t *self)
                 atomic_fetch_add(&self->owner->replies, 1);
         }
     } else if (identity) {
+        zmsg_t *raw = self->events && self->events_subs > 0 ? zmsg_dup(m) : NULL;
         zf_msg_t *msg = zf_msg_decode(&m, true, NULL, NULL);
         if (msg && strcmp(msg->type, "svc.ready") == 0)
             s_register(self, identity, msg);
-        else if (msg && s_has_prefix(msg->type, "event."))
+        else if (msg && s_has_prefix(msg->type, "event.")) {
             s_tap_publish(self, msg);
+            if (raw) s_events_publish(self, msg->type, &raw);
+        }
         zf_msg_destroy(&msg);
+        zmsg_destroy(&raw);
     }
     zframe_destroy(&identity);
     zmsg_destroy(&m);
@@ -446,10 +468,29 @@ s_self_destroy(self_t **self_p)
         zsock_destroy(&self->fe[i]);
     zsock_destroy(&self->svc);
     zsock_destroy(&self->tap);
+    zsock_destroy(&self->events);
     for (int i = 0; i < self->nservices; i++)
         zframe_destroy(&self->services[i].identity);
     free(self);
     *self_p = NULL;
+}
+
+//  The events XPUB (one per process: the name is fixed, like the service
+//  endpoint's). NULL and *err set if it cannot be bound.
+static zsock_t *
+s_events_bind(char **err)
+{
+    zsock_t *s = zsock_new(ZMQ_XPUB);
+    zsock_set_sndhwm(s, S_EVENTS_HWM);
+    zsock_set_maxmsgsize(s, 4096);  // subscriptions only
+    zsock_set_linger(s, 0);
+    if (zsock_bind(s, "%s", ZF_EVENTS_ENDPOINT) < 0) {
+        if (!*err)
+            *err =
+                zsys_sprintf("cannot bind %s: %s", ZF_EVENTS_ENDPOINT, zmq_strerror(zmq_errno()));
+        zsock_destroy(&s);
+    }
+    return s;
 }
 
 //  Binds everything; on any failure returns NULL with args->err set.
@@ -484,11 +525,13 @@ s_self_new(zsock_t *pipe, s_args_t *args)
             goto err;
         }
     }
+    if (!(self->events = s_events_bind(&args->err))) goto err;
     self->poller = zpoller_new(pipe, self->svc, NULL);
     for (int i = 0; i < S_FE_COUNT; i++) {
         if (self->fe[i]) zpoller_add(self->poller, self->fe[i]);
     }
     if (self->tap) zpoller_add(self->poller, self->tap);
+    if (self->events) zpoller_add(self->poller, self->events);
     return self;
 err:
     s_self_destroy(&self);
@@ -511,7 +554,10 @@ s_drain(self_t *self)
         }
         for (int i = 0; self->tap && i < 32 && (zsock_events(self->tap) & ZMQ_POLLIN);
              i++, handled++)
-            s_handle_tap(self);
+            s_handle_subs(self->tap, &self->tap_subs);
+        for (int i = 0; self->events && i < 32 && (zsock_events(self->events) & ZMQ_POLLIN);
+             i++, handled++)
+            s_handle_subs(self->events, &self->events_subs);
         if (!handled) break;
     }
 }

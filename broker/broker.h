@@ -14,7 +14,15 @@
     what that origin may send, and forwarded to the service owning the
     longest matching type prefix. The service's reply is forwarded back to
     the front end it came from. Messages of type "event.*" sent by services
-    are published on the tap only. "ping" is answered by the broker itself.
+    are published on the tap (redacted) and on the in-process events socket
+    (below); nobody answers them. "ping" is answered by the broker itself.
+
+    Events for in-process front ends: an XPUB bound at ZF_EVENTS_ENDPOINT
+    publishes every event.* message as [type][header][body] (msgpack maps,
+    unredacted: only code in this process can connect to inproc). Connect
+    a SUB and subscribe to "event." (or a narrower prefix). Best effort like
+    the tap: nothing is encoded while nobody subscribes, and a subscriber
+    more than its high-water mark behind loses events; runs never wait.
 
     Nothing is dropped silently: routers are ROUTER_MANDATORY; a request that
     cannot be forwarded (no service, service queue full) gets an error
@@ -25,6 +33,9 @@
 #define ZF_BROKER_H
 
 #include <stdint.h>
+
+//  In-process PUB of every event (see above). One per process.
+#define ZF_EVENTS_ENDPOINT "inproc://zf-events"
 
 typedef struct zf_broker_t zf_broker_t;
 

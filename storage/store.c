@@ -26,7 +26,7 @@
 //  Column family names, indexed by zf_cf_t. "default" is META.
 static const char *const s_cf_names[ZF_CF_COUNT] = {
     "default", "workflows", "wf_names", "runs",      "run_state", "run_logs", "run_index",
-    "active",  "timers",    "keys",     "schedules", "records",   "indexes"};
+    "active",  "timers",    "keys",     "schedules", "records",   "indexes",  "idem"};
 
 struct zf_store_t {
     rocksdb_t *db;                               // the database

@@ -25,6 +25,8 @@
       timers      due_ms(u64 BE)tenant\0run_id     -> {kind}
       keys        sha256(key)(32 bytes)            -> {id, tenant, role, created_at, revoked}
       meta        name                             -> value
+      idem        tenant\0scope\0key                -> idempotency record, and its
+                  \0 expires(u64 BE)tenant\0scope\0key -> "" expiry index (storage/idem.h)
 */
 #ifndef ZF_STORE_H
 #define ZF_STORE_H
@@ -48,6 +50,7 @@ typedef enum {
     ZF_CF_SCHEDULES,
     ZF_CF_RECORDS,
     ZF_CF_INDEXES,
+    ZF_CF_IDEM,
     ZF_CF_COUNT
 } zf_cf_t;
 

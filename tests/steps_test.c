@@ -1,10 +1,13 @@
-/*  tests/steps_test.c — step kinds: set, condition, delay, http_request.
+/*  tests/steps_test.c — step kinds: set, condition, delay, http_request,
+    integration, agent.
 
     http_request runs against tests/http_sink.py, a real HTTP server on
     127.0.0.1 started once for the whole file. Positive tests allow
     127.0.0.1/32 through the egress guard; negative ones do not.
 */
 #include "tests/step_fixture.h"
+
+#include "actors/definition.h"
 
 #include <time.h>
 
@@ -16,8 +19,8 @@ static void
 test_registry_lists_kinds(void **state)
 {
     (void)state;
-    const char *names[] = {"set", "condition", "delay", "http_request"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *names[] = {"set", "condition", "delay", "http_request", "integration", "agent"};
+    for (size_t i = 0; i < 6; i++) {
         const zf_step_kind_t *k = zf_step_find(names[i]);
         assert_non_null(k);
         assert_string_equal(k->name, names[i]);
@@ -29,7 +32,7 @@ test_registry_lists_kinds(void **state)
     size_t n = 0;
     for (const zf_step_kind_t *const *k = zf_step_kinds(); *k; k++)
         n++;
-    assert_true(n >= 4);
+    assert_true(n >= 6);
     zf_step_result_t res = {0};
     res.output = json_object();
     zf_step_fail(&res, ZF_STEP_FAIL, "x=%d", 7);
@@ -649,6 +652,173 @@ test_http_exec_rechecks_config(void **state)
     s_env_free(&env);
 }
 
+// =========================================================================
+//  integration, agent (seed 002 node types)
+// =========================================================================
+
+//  Runs kind `type` as node (JSON text, consumed) with that node's config.
+static zf_step_result_t
+s_run_node(s_env_t *env, const char *type, json_t *node)
+{
+    json_t *config = json_object_get(node, "config");
+    env->ctx.node = node;
+    zf_step_result_t res = s_run(env, type, config ? json_incref(config) : json_object());
+    env->ctx.node = NULL;
+    json_decref(node);
+    return res;
+}
+
+static void
+test_integration_http_request_uses_http_kind(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_env_init(&env, "127.0.0.1/32");
+    //  Node-level action (the seed's form).
+    zf_step_result_t res =
+        s_run_node(&env, "integration",
+                   s_cfg("{\"id\":\"node-1\",\"type\":\"integration\",\"action\":\"http.request\","
+                         "\"config\":{\"method\":\"POST\",\"url\":\"http://127.0.0.1:%d/echo\","
+                         "\"headers\":{\"X-From\":\"integration\"},\"body\":{\"n\":1}}}",
+                         s_port));
+    assert_int_equal(res.status, ZF_STEP_OK);
+    assert_int_equal(json_integer_value(json_object_get(res.output, "status")), 200);
+    json_t *body = json_object_get(res.output, "body");
+    assert_string_equal(s_str(body, "method"), "POST");
+    assert_string_equal(s_str(json_object_get(body, "headers"), "x-from"), "integration");
+    assert_string_equal(s_str(json_object_get(body, "headers"), "idempotency-key"), "run-1.node-1");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(body, "json"), "n")), 1);
+    zf_step_result_clear(&res);
+    //  config.action works too; outcomes are the http kind's (404 is final).
+    res = s_run_node(&env, "integration",
+                     s_cfg("{\"id\":\"n2\",\"config\":{\"action\":\"http.request\","
+                           "\"url\":\"http://127.0.0.1:%d/status/404\"}}",
+                           s_port));
+    assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
+    assert_string_equal(res.error, "HTTP 404 from 127.0.0.1");
+    zf_step_result_clear(&res);
+    res = s_run_node(&env, "integration",
+                     s_cfg("{\"id\":\"n3\",\"action\":\"http.request\","
+                           "\"config\":{\"url\":\"http://127.0.0.1:%d/status/503\"}}",
+                           s_port));
+    assert_int_equal(res.status, ZF_STEP_FAIL);
+    zf_step_result_clear(&res);
+    //  The http config is re-checked at run time (node-level action).
+    res = s_run_node(&env, "integration",
+                     s_json("{\"id\":\"n4\",\"action\":\"http.request\",\"config\":{}}"));
+    assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
+    assert_non_null(strstr(res.error, "config.url"));
+    zf_step_result_clear(&res);
+    s_env_free(&env);
+}
+
+static void
+test_integration_unconfigured_connectors_fail_final(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_env_init(&env, NULL);
+    const char *actions[] = {"slack.post_message", "email.send", "salesforce.query"};
+    for (size_t i = 0; i < 3; i++) {
+        char want[128];
+        zf_step_result_t res = s_run_node(
+            &env, "integration",
+            s_cfg("{\"id\":\"s\",\"action\":\"%s\",\"config\":{\"channel\":\"#x\"}}", actions[i]));
+        snprintf(want, sizeof want, "connector \"%s\" is not configured", actions[i]);
+        assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
+        assert_string_equal(res.error, want);
+        assert_null(res.output);
+        zf_step_result_clear(&res);
+    }
+    //  The node-level action wins over config.action.
+    zf_step_result_t res = s_run_node(
+        &env, "integration",
+        s_json(
+            "{\"id\":\"s\",\"action\":\"email.send\",\"config\":{\"action\":\"http.request\"}}"));
+    assert_string_equal(res.error, "connector \"email.send\" is not configured");
+    zf_step_result_clear(&res);
+    res = s_run_node(&env, "integration", s_json("{\"id\":\"s\"}"));
+    assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
+    assert_non_null(strstr(res.error, "action: required"));
+    zf_step_result_clear(&res);
+    res = s_run_node(&env, "integration", s_json("{\"id\":\"s\",\"action\":7}"));
+    assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
+    assert_non_null(strstr(res.error, "action: must be a string"));
+    zf_step_result_clear(&res);
+    s_env_free(&env);
+}
+
+static void
+test_integration_validate(void **state)
+{
+    (void)state;
+    static const s_vcase_t cases[] = {
+        {"{}", NULL},
+        {"{'channel':'#deployments','message':'hi'}", NULL},
+        {"{'action':'slack.post_message','channel':'#x'}", NULL},
+        {"{'action':'http.request','url':'https://example.com/hook','method':'POST'}", NULL},
+        {"{'action':5}", "config.action: must be a string"},
+        {"{'action':''}", "config.action: must be a string"},
+        {"{'action':'http.request'}", "config.url"},
+        {"{'action':'http.request','url':'ftp://x'}", "config.url"},
+        {"{'action':'http.request','url':'http://x.io','method':'BREW'}", "config.method"},
+    };
+    CHECK_VALIDATE("integration", cases);
+}
+
+static void
+test_agent_accepted_but_not_available(void **state)
+{
+    (void)state;
+    static const s_vcase_t cases[] = {{"{}", NULL}, {"{'model':'x','prompt':'y'}", NULL}};
+    CHECK_VALIDATE("agent", cases);
+    s_env_t env;
+    s_env_init(&env, NULL);
+    zf_step_result_t res =
+        s_run_node(&env, "agent",
+                   s_json("{\"id\":\"step_2\",\"type\":\"agent\",\"action\":\"generate_report\"}"));
+    assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
+    assert_string_equal(res.error,
+                        "agent steps are not available yet (action \"generate_report\")");
+    zf_step_result_clear(&res);
+    res = s_run_node(&env, "agent", s_json("{\"id\":\"a\"}"));
+    assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
+    assert_string_equal(res.error, "agent steps are not available yet");
+    zf_step_result_clear(&res);
+    s_env_free(&env);
+}
+
+//  The seed 002 definitions validate as they are; a bad config.action is
+//  reported with the node's index and id.
+static void
+test_seed_definitions_validate(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    json_t *def =
+        s_json("{\"nodes\":[{\"id\":\"step_1\",\"type\":\"condition\",\"action\":\"check_status\","
+               "\"config\":{\"field\":\"$.deployment.status\",\"operator\":\"equals\",\"value\":"
+               "\"success\"}},{\"id\":\"step_2\",\"type\":\"integration\",\"action\":"
+               "\"slack.post_message\",\"input_from\":\"step_1\",\"config\":{\"channel\":"
+               "\"#deployments\",\"message\":\"Deployment completed successfully!\"}}],"
+               "\"inputs\":{},\"outputs\":{}}");
+    assert_int_equal(zf_def_validate(def, err, sizeof err), 0);
+    json_decref(def);
+    def = s_json("{\"nodes\":[{\"id\":\"step_1\",\"type\":\"integration\",\"action\":"
+                 "\"salesforce.query\"},{\"id\":\"step_2\",\"type\":\"agent\",\"action\":"
+                 "\"generate_report\",\"input_from\":\"step_1\"},{\"id\":\"step_3\",\"type\":"
+                 "\"integration\",\"action\":\"email.send\",\"input_from\":\"step_2\"}]}");
+    assert_int_equal(zf_def_validate(def, err, sizeof err), 0);
+    json_decref(def);
+    def =
+        s_json("{\"nodes\":[{\"id\":\"a\",\"type\":\"set\",\"config\":{\"values\":{\"x\":1}}},"
+               "{\"id\":\"call\",\"type\":\"integration\",\"config\":{\"action\":\"http.request\","
+               "\"url\":\"nope\"}}]}");
+    assert_int_not_equal(zf_def_validate(def, err, sizeof err), 0);
+    assert_non_null(strstr(err, "nodes[1] (id \"call\"): config.url"));
+    json_decref(def);
+}
+
 int
 main(void)
 {
@@ -675,6 +845,11 @@ main(void)
         cmocka_unit_test(test_http_breaker_blocks_after_failures),
         cmocka_unit_test(test_http_validate_errors),
         cmocka_unit_test(test_http_exec_rechecks_config),
+        cmocka_unit_test(test_integration_http_request_uses_http_kind),
+        cmocka_unit_test(test_integration_unconfigured_connectors_fail_final),
+        cmocka_unit_test(test_integration_validate),
+        cmocka_unit_test(test_agent_accepted_but_not_available),
+        cmocka_unit_test(test_seed_definitions_validate),
     };
     return cmocka_run_group_tests(tests, s_start_sink, s_stop_sink);
 }

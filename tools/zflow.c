@@ -1,13 +1,15 @@
 /*  tools/zflow.c — the zflow executable: `serve` and `keys`.
 
     serve wires the whole system into one process (the embedded default):
-    store -> group-commit writer -> broker -> engine. It prints one line
-    starting "zflow ready" once every socket is bound and recovery has
-    started, and shuts down cleanly (exit 0) on SIGTERM or SIGINT.
+    store -> group-commit writer -> broker -> engine -> HTTP front end. It
+    prints one line starting "zflow ready" once every socket is bound and
+    recovery has started, and shuts down cleanly (exit 0) on SIGTERM or
+    SIGINT.
 */
 #include "actors/egress.h"
 #include "actors/engine.h"
 #include "broker/broker.h"
+#include "http/http.h"
 #include "storage/store.h"
 #include "storage/writer.h"
 #include "tools/cli.h"
@@ -18,14 +20,21 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#define ZF_MAX_BODY_LIMIT (16u * 1024u * 1024u)  // --max-body at most: one broker frame
+
 typedef struct {
-    const char *http;    // --http ADDR:PORT
-    const char *data;    // --data DIR
-    const char *api;     // --api ENDPOINT
-    const char *tap;     // --tap ENDPOINT
-    bool sync;           // --durability sync|relaxed
-    int max_active;      // --max-active N
-    const char *egress;  // --egress-allow CIDR,...
+    const char *http;                            // --http ADDR:PORT
+    const char *mounts[ZF_HTTP_MAX_MOUNTS + 1];  // --mount NAME=PREFIX, NULL-terminated
+    int nmounts;                                 // entries in mounts
+    const char *jwt_secret;                      // --jwt-secret SECRET
+    int rate_limit;                              // --rate-limit N per user per minute
+    long long max_body;                          // --max-body BYTES
+    const char *data;                            // --data DIR
+    const char *api;                             // --api ENDPOINT
+    const char *tap;                             // --tap ENDPOINT
+    bool sync;                                   // --durability sync|relaxed
+    int max_active;                              // --max-active N
+    const char *egress;                          // --egress-allow CIDR,...
 } s_serve_opts_t;
 
 static void
@@ -45,7 +54,49 @@ s_usage(FILE *out)
             "  --tap ENDPOINT          zmq tap endpoint (default tcp://127.0.0.1:5561)\n"
             "  --durability MODE       sync (default: fsync per group commit) or relaxed\n"
             "  --max-active N          run actor threads at most (default 64)\n"
-            "  --egress-allow CIDRS    let http_request reach these private/loopback ranges\n");
+            "  --egress-allow CIDRS    let http_request reach these private/loopback ranges\n"
+            "  --mount NAME=PREFIX     serve an HTTP dialect at PREFIX (repeatable;\n"
+            "                          default v2=/api/v2/workflows)\n"
+            "  --jwt-secret SECRET     accept HS256 JWTs signed with SECRET\n"
+            "  --rate-limit N          HTTP requests per user per minute (default 100, 0 = off)\n"
+            "  --max-body BYTES        largest HTTP request body (default 1048576)\n");
+}
+
+//  The HTTP front end's options (--mount, --jwt-secret, --rate-limit,
+//  --max-body).
+static int
+s_parse_http_opt(int c, const char *arg, s_serve_opts_t *o)
+{
+    char err[256], *end = NULL;
+    if (c == 'M') {
+        if (zf_http_mount_check(arg, err, sizeof err) < 0 || o->nmounts == ZF_HTTP_MAX_MOUNTS) {
+            fprintf(stderr, "zflow: %s\n",
+                    o->nmounts == ZF_HTTP_MAX_MOUNTS ? "too many --mount" : err);
+            return -1;
+        }
+        o->mounts[o->nmounts++] = arg;
+    } else if (c == 'j') {
+        if (!*arg) {
+            fprintf(stderr, "zflow: --jwt-secret must not be empty\n");
+            return -1;
+        }
+        o->jwt_secret = arg;
+    } else if (c == 'r') {
+        long v = strtol(arg, &end, 10);
+        if (!end || *end || !*arg || v < 0 || v > 100000000) {
+            fprintf(stderr, "zflow: --rate-limit must be 0..100000000\n");
+            return -1;
+        }
+        o->rate_limit = (int)v;
+    } else {
+        long long v = strtoll(arg, &end, 10);
+        if (!end || *end || !*arg || v < 1 || v > (long long)ZF_MAX_BODY_LIMIT) {
+            fprintf(stderr, "zflow: --max-body must be 1..%u\n", ZF_MAX_BODY_LIMIT);
+            return -1;
+        }
+        o->max_body = v;
+    }
+    return 0;
 }
 
 static int
@@ -58,15 +109,20 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
                                              {"durability", required_argument, NULL, 'D'},
                                              {"max-active", required_argument, NULL, 'm'},
                                              {"egress-allow", required_argument, NULL, 'e'},
+                                             {"mount", required_argument, NULL, 'M'},
+                                             {"jwt-secret", required_argument, NULL, 'j'},
+                                             {"rate-limit", required_argument, NULL, 'r'},
+                                             {"max-body", required_argument, NULL, 'b'},
                                              {"help", no_argument, NULL, 'H'},
                                              {NULL, 0, NULL, 0}};
-    *o = (s_serve_opts_t){"127.0.0.1:8080",
-                          "./zflow-data",
-                          "tcp://127.0.0.1:5559",
-                          "tcp://127.0.0.1:5561",
-                          true,
-                          64,
-                          NULL};
+    *o = (s_serve_opts_t){.http = "127.0.0.1:8080",
+                          .rate_limit = 100,
+                          .max_body = 1048576,
+                          .data = "./zflow-data",
+                          .api = "tcp://127.0.0.1:5559",
+                          .tap = "tcp://127.0.0.1:5561",
+                          .sync = true,
+                          .max_active = 64};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -86,6 +142,12 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
             break;
         case 'e':
             o->egress = optarg;
+            break;
+        case 'M':
+        case 'j':
+        case 'r':
+        case 'b':
+            if (s_parse_http_opt(c, optarg, o) < 0) return -1;
             break;
         case 'H':
             s_usage(stdout);
@@ -181,22 +243,34 @@ s_serve(int argc, char **argv)
                            .egress = egress,
                            .version = ZF_VERSION};
     zf_engine_t *engine = broker ? zf_engine_new(&ec, &err) : NULL;
+    zf_http_conf_t hc = {.listen = o.http,
+                         .broker_endpoint = bc.internal_endpoint,
+                         .events_endpoint = "inproc://zf-events",
+                         .mounts = o.nmounts ? o.mounts : NULL,
+                         .jwt_secret = o.jwt_secret,
+                         .rate_limit = o.rate_limit,
+                         .max_body = (size_t)o.max_body};
+    zf_http_t *http = engine ? zf_http_new(&hc, &err) : NULL;
     int rc = 0;
-    if (!engine) {
+    if (!http) {
         fprintf(stderr, "zflow: start-up failed: %s\n", err ? err : "writer could not start");
         rc = 1;
     } else {
+        char mounts[512];
+        zf_http_describe(http, mounts, sizeof mounts);
         printf("zflow ready api=%s tap=%s admin=%s data=%s durability=%s max-active=%d "
-               "http=%s (the HTTP front end is not part of this build yet)\n",
-               o.api, o.tap, admin, data_abs, o.sync ? "sync" : "relaxed", o.max_active, o.http);
+               "http=%s mounts=%s\n",
+               o.api, o.tap, admin, data_abs, o.sync ? "sync" : "relaxed", o.max_active, o.http,
+               mounts);
         fflush(stdout);
         int sig = 0;
         sigwait(&sigs, &sig);
         fprintf(stderr, "zflow: signal %d, shutting down\n", sig);
     }
     free(err);
-    //  Order matters: stop intake, then runs (they need the writer for
-    //  their last snapshot), then the writer, then the store.
+    //  Order matters: stop intake (HTTP, then the broker), then runs (they
+    //  need the writer for their last snapshot), then the writer, the store.
+    zf_http_destroy(&http);
     zf_broker_destroy(&broker);
     zf_engine_destroy(&engine);
     zf_writer_destroy(&writer);

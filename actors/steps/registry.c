@@ -10,12 +10,16 @@ extern const zf_step_kind_t zf_step_kind_set;
 extern const zf_step_kind_t zf_step_kind_condition;
 extern const zf_step_kind_t zf_step_kind_delay;
 extern const zf_step_kind_t zf_step_kind_http_request;
+extern const zf_step_kind_t zf_step_kind_integration;
+extern const zf_step_kind_t zf_step_kind_agent;
 
 static const zf_step_kind_t *const s_kinds[] = {
     &zf_step_kind_set,
     &zf_step_kind_condition,
     &zf_step_kind_delay,
     &zf_step_kind_http_request,
+    &zf_step_kind_integration,
+    &zf_step_kind_agent,
     NULL,
 };
 

@@ -1,0 +1,9 @@
+/*  http/dialects/dialects.h — the dialect tables, one per file here. */
+#ifndef ZF_HTTP_DIALECTS_H
+#define ZF_HTTP_DIALECTS_H
+
+#include "http/dialect.h"
+
+extern const zf_http_dialect_t zf_dialect_v2;  // seed 002, dialects/v2.c
+
+#endif

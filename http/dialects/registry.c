@@ -1,0 +1,9 @@
+/*  http/dialects/registry.c — every dialect the server mounts. Adding a
+    seed API: one file in this folder, one line here, one in CMakeLists. */
+#include "http/dialects/dialects.h"
+#include "http/http_int.h"
+
+const zf_http_dialect_t *const zf_http_dialects[] = {
+    &zf_dialect_v2,
+    NULL,
+};

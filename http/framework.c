@@ -1,0 +1,239 @@
+/*  http/framework.c — the helpers dialects use (dialect.h): accessors,
+    broker calls, answers, the shared status table and time formatting.
+*/
+#include "http/http_int.h"
+
+#include "broker/ids.h"
+
+#include <assert.h>
+#include <stdarg.h>
+
+/* ---- request accessors ---------------------------------------------------- */
+
+const char *
+zf_http_param(const zf_http_req_t *req, const char *name)
+{
+    return zf_route_param(&req->params, name);
+}
+
+int
+zf_http_query(const zf_http_req_t *req, const char *name, char *out, size_t outlen)
+{
+    const char *qs = req->ri ? req->ri->query_string : NULL;
+    if (!qs) return -1;
+    int n = mg_get_var(qs, strlen(qs), name, out, outlen);
+    return n >= 0 ? n : -1;
+}
+
+int
+zf_http_query_int(const zf_http_req_t *req, const char *name, int64_t def, int64_t min, int64_t max,
+                  int64_t *out)
+{
+    char buf[32], *end = NULL;
+    *out = def;
+    int n = zf_http_query(req, name, buf, sizeof buf);
+    if (n < 0) {
+        //  present but too long for buf is still an error, not "absent"
+        const char *qs = req->ri ? req->ri->query_string : NULL;
+        char probe[2];
+        return qs && mg_get_var(qs, strlen(qs), name, probe, sizeof probe) == -2 ? ZF_EINVAL : 0;
+    }
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (n == 0 || errno || *end || v < min || v > max) return ZF_EINVAL;
+    *out = v;
+    return 0;
+}
+
+json_t *
+zf_http_body(const zf_http_req_t *req)
+{
+    return req->body;
+}
+
+const zf_http_identity_t *
+zf_http_who(const zf_http_req_t *req)
+{
+    return &req->who;
+}
+
+/* ---- broker ---------------------------------------------------------------- */
+
+int
+zf_http_call(zf_http_req_t *req, const char *type, json_t *body, int64_t timeout_ms,
+             json_t **result, char *msg, size_t msglen)
+{
+    *result = NULL;
+    if (msg && msglen) msg[0] = '\0';
+    zf_msg_t *m = zf_msg_new(type), *rep = NULL;
+    zf_msg_set_body(m, body ? body : json_object());
+    int rc = zf_http_broker_call(req->dealer, &m, &req->who, timeout_ms, &rep);
+    if (rc) return rc;
+    const char *code = zf_msg_error_code(rep);
+    if (code) {
+        rc = zf_err_from_name(code);
+        const char *text = zf_msg_error_message(rep);
+        if (msg && msglen) snprintf(msg, msglen, "%s", text ? text : "");
+    } else {
+        *result = json_incref(rep->body);
+    }
+    zf_msg_destroy(&rep);
+    return rc;
+}
+
+/* ---- answers ---------------------------------------------------------------- */
+
+void
+zf_http_respond(zf_http_req_t *req, int status, json_t *body)
+{
+    assert(req->status == 0);  // one answer per request
+    req->status = status;
+    req->text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    assert(req->text);
+}
+
+char *
+zf_http_error_text(const zf_http_mount_t *mount, const char *code, const char *message, int *status)
+{
+    const zf_http_dialect_t *d = mount->dialect;
+    *status = d->status_for ? d->status_for(code) : zf_http_status_for(code);
+    if (*status >= 500 && strcmp(code, "unavailable") && strcmp(code, "timeout") &&
+        strcmp(code, "not_implemented"))
+        message = "internal server error";
+    json_t *body = d->render_error(*status, code, message);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    assert(text);
+    return text;
+}
+
+//  Keeps messages printable ASCII/UTF-8 for JSON: bytes that are control
+//  characters or not valid UTF-8 become '?'.
+static void
+s_sanitize(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p >= 0x80) *p = '?';
+    }
+}
+
+static void
+s_vfail(zf_http_req_t *req, int status, const char *code, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    s_sanitize(msg);
+    int st = 0;
+    assert(req->status == 0);
+    req->text = zf_http_error_text(req->mount, code, msg, &st);
+    req->status = status ? status : st;
+}
+
+void
+zf_http_fail(zf_http_req_t *req, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vfail(req, 0, zf_err_name(err), fmt, ap);
+    va_end(ap);
+}
+
+void
+zf_http_fail_code(zf_http_req_t *req, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vfail(req, status, code, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- shared helpers ------------------------------------------------------- */
+
+typedef struct {
+    const char *code;  // wire error code
+    int status;        // HTTP status
+} s_status_t;
+
+static const s_status_t s_statuses[] = {
+    {"validation", 400},      {"unauthorized", 401},
+    {"forbidden", 403},       {"not_found", 404},
+    {"conflict", 409},        {"idempotency_in_progress", 409},
+    {"too_large", 413},       {"idempotency_mismatch", 422},
+    {"rate_limited", 429},    {"internal", 500},
+    {"not_implemented", 501}, {"unavailable", 503},
+    {"timeout", 504},
+};
+
+int
+zf_http_status_for(const char *code)
+{
+    for (size_t i = 0; i < sizeof s_statuses / sizeof s_statuses[0]; i++) {
+        if (strcmp(s_statuses[i].code, code) == 0) return s_statuses[i].status;
+    }
+    return 500;
+}
+
+const char *
+zf_http_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return status < 400 ? "OK" : "Error";
+    }
+}
+
+void
+zf_http_iso(int64_t ms, char out[32])
+{
+    zf_iso8601(ms, out);
+}
+
+json_t *
+zf_http_time_json(const json_t *ms)
+{
+    if (!json_is_integer(ms)) return json_null();
+    char buf[32];
+    zf_http_iso(json_integer_value(ms), buf);
+    return json_string(buf);
+}
+
+json_t *
+zf_http_or_null(const json_t *src)
+{
+    return src ? json_deep_copy(src) : json_null();
+}

@@ -1,0 +1,102 @@
+/*  http/http_int.h — the front end's internal structures, shared by
+    server.c (civetweb, mounts, threads), pipeline.c (one request),
+    framework.c (dialect helpers) and ws.c (events). Not for dialects:
+    they see only dialect.h.
+*/
+#ifndef ZF_HTTP_INT_H
+#define ZF_HTTP_INT_H
+
+#include "http/auth.h"
+#include "http/dialect.h"
+#include "http/http.h"
+#include "http/ratelimit.h"
+#include "http/router.h"
+
+#include <civetweb.h>
+#include <stdbool.h>
+
+#define ZF_HTTP_PREFIX_MAX 128  // bytes of a mount prefix, with NUL
+
+typedef struct zf_http_ws_t zf_http_ws_t;
+
+typedef struct {
+    const zf_http_dialect_t *dialect;  // what is served here
+    char prefix[ZF_HTTP_PREFIX_MAX];   // "/api/v2/workflows": no trailing slash
+    size_t prefix_len;                 // strlen(prefix)
+} zf_http_mount_t;
+
+struct zf_http_t {
+    struct mg_context *ctx;                      // civetweb; NULL once stopped
+    char *broker_endpoint;                       // where worker DEALERs connect
+    char listen[128];                            // ADDR:PORT served (IPv4)
+    zf_http_auth_t *auth;                        // API keys, JWTs
+    zf_ratelimit_t *ratelimit;                   // NULL = no limit
+    size_t max_body;                             // request body limit, bytes
+    zf_http_mount_t mounts[ZF_HTTP_MAX_MOUNTS];  // longest prefix first
+    int nmounts;                                 // mounts in use
+    zf_http_ws_t *ws;                            // event fan-out
+};
+
+//  Per worker thread (civetweb init_thread): its broker socket.
+typedef struct {
+    zsock_t *dealer;  // DEALER to the broker's internal endpoint
+} zf_http_thread_t;
+
+struct zf_http_req_t {
+    zf_http_t *srv;                    // the server
+    struct mg_connection *conn;        // civetweb connection
+    const struct mg_request_info *ri;  // method, uri, headers
+    const zf_http_mount_t *mount;      // matched mount (or a fallback for errors)
+    const zf_http_route_t *route;      // matched route, NULL before routing
+    zsock_t *dealer;                   // this thread's broker socket
+    zf_route_params_t params;          // path parameters
+    bool body_read;                    // the body was consumed (or there was none)
+    char *raw;                         // request body bytes (malloc), NULL = none
+    size_t raw_len;                    // bytes in raw
+    json_t *body;                      // parsed body object ({} when none)
+    zf_http_identity_t who;            // caller, set by authentication
+    char request_id[65];               // echoed or generated X-Request-Id
+    bool rl_set;                       // rl holds rate-limit headers
+    zf_ratelimit_info_t rl;            // this request's rate-limit state
+    bool replayed;                     // answer is a stored idempotent one
+    bool idem_claimed;                 // this request holds an idempotency claim
+    char idem_key[256];                // Idempotency-Key header
+    char idem_fp[65];                  // sha256 hex of method, path and body
+    bool close;                        // close the connection after answering
+    int status;                        // 0 until answered
+    char *text;                        // answer body (malloc), set with status
+};
+
+//  civetweb request handler of every path (cbdata: zf_http_t).
+int zf_http_pipeline(struct mg_connection *conn, void *cbdata);
+
+//  Resolves the Bearer credentials of a connection (header or ?token=,
+//  the latter only when allow_query). Returns 0 or an error code; used
+//  by the pipeline and by the WebSocket handshake.
+int zf_http_authenticate(zf_http_t *srv, zsock_t *dealer, const struct mg_request_info *ri,
+                         bool allow_query, zf_http_identity_t *who, const char **why);
+
+//  Dialect error body for code with the mount's renderer, JSON text
+//  (malloc'd) and its HTTP status (for code paths without a request).
+char *zf_http_error_text(const zf_http_mount_t *mount, const char *code, const char *message,
+                         int *status);
+
+//  Event fan-out (ws.c): registers <prefix>/events for every mount whose
+//  dialect has events and starts the SUB thread.
+//  Stopping is separate from destroying: the forwarding thread stops
+//  before civetweb does, the registry goes after civetweb has run every
+//  close handler.
+zf_http_ws_t *zf_http_ws_new(zf_http_t *srv, const char *events_endpoint, char **err);
+void zf_http_ws_stop(zf_http_ws_t *self);
+void zf_http_ws_destroy(zf_http_ws_t **self_p);
+
+//  Idempotency (idem.c): true when the request was answered here (a
+//  replay, a conflict or an error); else the handler runs and
+//  zf_http_idem_finish records its answer.
+bool zf_http_idem_begin(zf_http_req_t *req);
+void zf_http_idem_finish(zf_http_req_t *req);
+
+//  The registered dialects (dialects/registry.c), NULL-terminated.
+extern const zf_http_dialect_t *const zf_http_dialects[];
+
+#endif

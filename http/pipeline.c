@@ -1,0 +1,276 @@
+/*  http/pipeline.c — one HTTP request, start to finish.
+
+    mount + route -> body size limit -> strict JSON -> authentication ->
+    rate limit -> role -> idempotency claim -> dialect handler (its broker
+    round trip) -> idempotency record -> one write of head and body.
+    Every answer carries X-Request-Id and Content-Type: application/json;
+    authenticated ones carry the X-RateLimit-* headers.
+*/
+#include "http/http_int.h"
+
+#include "broker/ids.h"
+#include "http/json.h"
+
+#include <assert.h>
+
+/* ---- request id, mount, route ---------------------------------------------- */
+
+//  Echoes a sane incoming X-Request-Id (1..64 of [A-Za-z0-9._-]), else
+//  makes a new one.
+static void
+s_request_id(zf_http_req_t *req)
+{
+    const char *in = mg_get_header(req->conn, "X-Request-Id");
+    size_t n = in ? strlen(in) : 0;
+    if (n >= 1 && n <= 64 &&
+        strspn(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n)
+        memcpy(req->request_id, in, n + 1);
+    else
+        zf_uuid7(req->request_id);
+}
+
+//  The mount serving path (longest prefix wins: mounts are kept sorted),
+//  and the rest of the path after the prefix, without a trailing slash.
+static const zf_http_mount_t *
+s_find_mount(zf_http_t *srv, const char *path, char *rest, size_t restlen)
+{
+    for (int i = 0; i < srv->nmounts; i++) {
+        const zf_http_mount_t *m = &srv->mounts[i];
+        if (strncmp(path, m->prefix, m->prefix_len) != 0) continue;
+        const char *r = path + m->prefix_len;
+        if (*r != '\0' && *r != '/') continue;
+        size_t len = strlen(r);
+        if (len > 0 && r[len - 1] == '/') len--;
+        if (len >= restlen) return NULL;
+        memcpy(rest, r, len);
+        rest[len] = '\0';
+        return m;
+    }
+    return NULL;
+}
+
+static bool
+s_route(zf_http_req_t *req)
+{
+    const char *path = req->ri->local_uri ? req->ri->local_uri : "";
+    char rest[512];
+    const zf_http_mount_t *m = s_find_mount(req->srv, path, rest, sizeof rest);
+    if (m) req->mount = m;
+    for (const zf_http_route_t *r = m ? m->dialect->routes : NULL; r && r->method; r++) {
+        if (strcmp(r->method, req->ri->request_method) == 0 &&
+            zf_route_match(r->pattern, rest, &req->params)) {
+            req->route = r;
+            return true;
+        }
+    }
+    zf_http_fail(req, ZF_ENOTFOUND, "Route not found");
+    return false;
+}
+
+/* ---- body ------------------------------------------------------------------ */
+
+//  Reads the body, refusing it from Content-Length before reading a byte,
+//  and while reading when it is chunked. A refused body is left unread
+//  and the connection is closed after the answer.
+static bool
+s_read_body(zf_http_req_t *req)
+{
+    long long cl = req->ri->content_length;
+    const char *te = mg_get_header(req->conn, "Transfer-Encoding");
+    size_t max = req->srv->max_body;
+    req->body_read = true;
+    if (cl < 0 && !te) return true;  // no Content-Length, not chunked: no body (RFC 9112)
+    if (cl > (long long)max) {
+        req->body_read = false;
+        zf_http_fail(req, ZF_ELIMIT, "Request body exceeds the limit of %zu bytes", max);
+        return false;
+    }
+    size_t cap = cl >= 0 ? (size_t)cl : max + 1, len = 0, alloc = cl >= 0 ? cap + 1 : 65536;
+    char *buf = malloc(alloc);
+    assert(buf);
+    while (len < cap) {
+        if (len == alloc - 1) buf = realloc(buf, alloc = alloc * 2 > cap + 1 ? cap + 1 : alloc * 2);
+        assert(buf);
+        int n = mg_read(req->conn, buf + len, alloc - 1 - len);
+        if (n <= 0) break;
+        len += (size_t)n;
+    }
+    req->raw = buf;
+    req->raw_len = len;
+    if (len > max) {
+        req->close = true;
+        zf_http_fail(req, ZF_ELIMIT, "Request body exceeds the limit of %zu bytes", max);
+        return false;
+    }
+    if (cl >= 0 && len < (size_t)cl) {
+        req->close = true;
+        zf_http_fail(req, ZF_EINVAL, "Request body is shorter than its Content-Length");
+        return false;
+    }
+    return true;
+}
+
+static bool
+s_parse_body(zf_http_req_t *req)
+{
+    if (!req->raw || req->raw_len == 0) {
+        req->body = json_object();
+        return true;
+    }
+    char msg[160];
+    req->body = zf_http_json_parse(req->raw, req->raw_len, ZF_HTTP_JSON_MAX_DEPTH, msg, sizeof msg);
+    if (!req->body) {
+        zf_http_fail(req, ZF_EINVAL, "%s", msg);
+        return false;
+    }
+    if (!json_is_object(req->body)) {
+        zf_http_fail(req, ZF_EINVAL, "Request body must be a JSON object");
+        return false;
+    }
+    return true;
+}
+
+/* ---- auth, limits, roles ---------------------------------------------------- */
+
+int
+zf_http_authenticate(zf_http_t *srv, zsock_t *dealer, const struct mg_request_info *ri,
+                     bool allow_query, zf_http_identity_t *who, const char **why)
+{
+    char token[ZF_HTTP_TOKEN_MAX + 1];
+    const char *header = NULL;
+    for (int i = 0; i < ri->num_headers; i++) {
+        if (strcasecmp(ri->http_headers[i].name, "Authorization") == 0)
+            header = ri->http_headers[i].value;
+    }
+    *why = "missing credentials: send Authorization: Bearer <api key or token>";
+    bool have = header ? zf_http_auth_bearer(header, token) : false;
+    if (!header && allow_query && ri->query_string) {
+        const char *qs = ri->query_string;
+        have = mg_get_var(qs, strlen(qs), "token", token, sizeof token) > 0;
+    }
+    if (!have) {
+        if (header) *why = "malformed Authorization header: expected Bearer <token>";
+        return ZF_EUNAUTH;
+    }
+    int rc = zf_http_auth_resolve(srv->auth, dealer, token, who, why);
+    explicit_bzero(token, sizeof token);
+    return rc;
+}
+
+static bool
+s_authenticate(zf_http_req_t *req)
+{
+    const char *why = NULL;
+    int rc = zf_http_authenticate(req->srv, req->dealer, req->ri, false, &req->who, &why);
+    if (rc == ZF_EUNAUTH)
+        zf_http_fail(req, rc, "%s", why ? why : "invalid credentials");
+    else if (rc)
+        zf_http_fail(req, rc, "%s",
+                     rc == ZF_ETIMEOUT ? "authentication timed out, retry"
+                                       : "authentication is unavailable, retry");
+    return rc == 0;
+}
+
+static bool
+s_rate_limit(zf_http_req_t *req)
+{
+    if (!req->srv->ratelimit) return true;
+    char key[sizeof req->who.tenant + sizeof req->who.user + 2];
+    snprintf(key, sizeof key, "%s\x1f%s", req->who.tenant, req->who.user);
+    req->rl_set = true;
+    if (zf_ratelimit_hit(req->srv->ratelimit, key, zf_now_ms(), &req->rl)) return true;
+    zf_http_fail(req, ZF_ERATE, "Rate limit of %d requests per minute exceeded; retry in %lld s",
+                 req->rl.limit, (long long)req->rl.retry_after);
+    return false;
+}
+
+static bool
+s_authorize(zf_http_req_t *req)
+{
+    if (zf_http_role_level(req->who.role) >= req->route->min_role) return true;
+    zf_http_fail(req, ZF_EFORBIDDEN, "Your role (%s) does not allow this operation", req->who.role);
+    return false;
+}
+
+/* ---- the answer ------------------------------------------------------------ */
+
+//  Writes status line, headers and body in one mg_write.
+static void
+s_write(zf_http_req_t *req)
+{
+    char head[1024], date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    size_t blen = strlen(req->text);
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nDate: %s\r\nCache-Control: no-store\r\n"
+                     "X-Request-Id: %s\r\n%s",
+                     req->status, zf_http_reason(req->status), blen, date, req->request_id,
+                     req->close ? "Connection: close\r\n" : "");
+    if (req->rl_set)
+        n += snprintf(head + n, sizeof head - (size_t)n,
+                      "X-RateLimit-Limit: %d\r\nX-RateLimit-Remaining: %d\r\n"
+                      "X-RateLimit-Reset: %lld\r\n",
+                      req->rl.limit, req->rl.remaining, (long long)req->rl.reset_s);
+    if (req->status == 429 && req->rl_set)
+        n += snprintf(head + n, sizeof head - (size_t)n, "Retry-After: %lld\r\n",
+                      (long long)req->rl.retry_after);
+    if (req->replayed)
+        n += snprintf(head + n, sizeof head - (size_t)n, "Idempotent-Replayed: true\r\n");
+    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+    char *all = malloc((size_t)n + blen);
+    assert(all);
+    memcpy(all, head, (size_t)n);
+    memcpy(all + n, req->text, blen);
+    mg_write(req->conn, all, (size_t)n + blen);
+    free(all);
+    if (req->close) mg_disable_connection_keep_alive(req->conn);
+}
+
+//  Runs the steps; each either passes or answers. Credentials come
+//  before the body: nothing from an unauthenticated client is parsed,
+//  and every authenticated answer (even a 413 or a 400 for bad JSON) is
+//  counted by the rate limiter and carries its headers.
+static void
+s_process(zf_http_req_t *req)
+{
+    if (!s_route(req)) return;
+    bool public = req->route->min_role == ZF_HTTP_PUBLIC;
+    if (!public) {
+        if (!req->dealer) {
+            zf_http_fail(req, ZF_EUNAVAIL, "Service unavailable, retry");
+            return;
+        }
+        if (!s_authenticate(req) || !s_rate_limit(req) || !s_authorize(req)) return;
+    }
+    if (!s_read_body(req) || !s_parse_body(req)) return;
+    if (!public && zf_http_idem_begin(req)) return;
+    req->route->handler(req);
+    if (!req->status) zf_http_fail(req, ZF_EIO, "no answer");
+    if (!public) zf_http_idem_finish(req);
+}
+
+int
+zf_http_pipeline(struct mg_connection *conn, void *cbdata)
+{
+    zf_http_t *srv = cbdata;
+    zf_http_thread_t *thr = mg_get_thread_pointer(conn);
+    zf_http_req_t req = {.srv = srv,
+                         .conn = conn,
+                         .ri = mg_get_request_info(conn),
+                         .mount = &srv->mounts[0],
+                         .dealer = thr ? thr->dealer : NULL};
+    s_request_id(&req);
+    s_process(&req);
+    if (!req.body_read && (req.ri->content_length > 0 || mg_get_header(conn, "Transfer-Encoding")))
+        req.close = true;  // an unread body would be taken for the next request
+    s_write(&req);
+    int status = req.status;
+    json_decref(req.body);
+    free(req.raw);
+    free(req.text);
+    return status;
+}
