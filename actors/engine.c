@@ -202,24 +202,56 @@ zf_eng_wf_stage(engine_t *e, zf_batch_t *b, cont_t *c, const char *tenant, json_
 
 /* ---- supervisor ---------------------------------------------------------------- */
 
-//  Gives the task to an idle actor, a new actor (under the cap), or the queue.
+//  Gives the task to the least loaded shared host, or queues it when
+//  max_active runs are in hosts already.
 static void
 s_dispatch(engine_t *e, zf_run_task_t *t)
 {
-    int slot = -1;
-    if (e->nidle > 0)
-        slot = e->idle[--e->nidle];
-    else if (e->nactors < e->max_active) {
-        slot = e->nactors;
-        e->actors[slot] = zactor_new(zf_run_actor, &e->env);
-        e->nactors++;
-    }
-    if (slot < 0) {
+    if (e->nrunning >= e->max_active) {
+        t->slot = -1;
         zlistx_add_end(e->queue, t);
         return;
     }
+    int slot = 0;
+    for (int i = 1; i < e->nshared; i++)
+        if (e->load[i] < e->load[slot]) slot = i;
+    e->load[slot]++;
+    e->nrunning++;
     t->slot = slot;
     zsock_send(e->actors[slot], "sp", "RUN", t);
+}
+
+//  A run whose next step blocks moves to a dedicated host. It is counted
+//  in nrunning already, so at most max_active - 1 dedicated hosts are busy
+//  and one is always free or can be started.
+static void
+s_dispatch_dedicated(engine_t *e, zf_run_task_t *t)
+{
+    int slot;
+    if (e->nidle > 0)
+        slot = e->idle[--e->nidle];
+    else {
+        assert(e->nactors < e->nshared + e->max_active);
+        slot = e->nactors++;
+        e->actors[slot] = zactor_new(zf_run_actor, &e->host_single);
+    }
+    t->slot = slot;
+    zsock_send(e->actors[slot], "sp", "RUN", t);
+}
+
+//  A host gave a run back: free its place and start queued runs.
+static void
+s_release_slot(engine_t *e, zf_run_task_t *t)
+{
+    if (t->slot < e->nshared)
+        e->load[t->slot]--;
+    else
+        e->idle[e->nidle++] = t->slot;
+    t->slot = -1;
+    e->nrunning--;
+    zf_run_task_t *next;
+    while (e->nrunning < e->max_active && (next = zlistx_detach(e->queue, NULL)))
+        s_dispatch(e, next);
 }
 
 //  Takes ownership of a task whose run record is durable.
@@ -273,13 +305,12 @@ s_handle_done(engine_t *e)
     zstr_free(&cmd);
     zf_run_task_t *t = ptr;
     if (!t) return;
-    //  The hosting actor is free again: give it the oldest queued run.
-    zf_run_task_t *next = zlistx_detach(e->queue, NULL);
-    if (next) {
-        next->slot = t->slot;
-        zsock_send(e->actors[t->slot], "sp", "RUN", next);
-    } else
-        e->idle[e->nidle++] = t->slot;
+    if (t->migrate) {
+        e->load[t->slot]--;
+        s_dispatch_dedicated(e, t);
+        return;
+    }
+    s_release_slot(e, t);
     const char *status = json_string_value(json_object_get(t->run, "status"));
     json_t *wf = zf_eng_wf_load(e, t->tenant, t->wf_id);
     bool wf_exists = wf != NULL;
@@ -513,6 +544,7 @@ s_self_destroy(engine_t **e_p)
     zsock_destroy(&e->done);
     zf_breakers_destroy(&e->breakers);
     free(e->actors);
+    free(e->load);
     free(e->idle);
     free(e);
     *e_p = NULL;
@@ -538,7 +570,9 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     e->pipe = pipe;
     e->store = conf->store;
     e->max_active = conf->max_active > 0 ? conf->max_active : 1;
-    e->actors = calloc((size_t)e->max_active, sizeof(zactor_t *));
+    e->nshared = conf->shared_hosts > 0 ? conf->shared_hosts : 2;
+    e->actors = calloc((size_t)(e->nshared + e->max_active), sizeof(zactor_t *));
+    e->load = calloc((size_t)e->nshared, sizeof(int));
     e->idle = calloc((size_t)e->max_active, sizeof(int));
     e->next_timer = 0;  // scan once at start
     e->conts = zhashx_new();
@@ -573,6 +607,10 @@ s_self_new(zsock_t *pipe, s_args_t *args)
                             .events_endpoint = conf->service_endpoint,
                             .egress = conf->egress,
                             .breakers = e->breakers};
+    e->host_shared = (zf_run_host_t){.env = &e->env, .shared = 1};
+    e->host_single = (zf_run_host_t){.env = &e->env, .shared = 0};
+    for (; e->nactors < e->nshared; e->nactors++)
+        e->actors[e->nactors] = zactor_new(zf_run_actor, &e->host_shared);
     e->poller = zpoller_new(pipe, e->broker, e->writer, e->done, NULL);
     static const char *const prefixes[] = {"wf.", "run.", "key.", "auth.", "idem.", NULL};
     zf_broker_announce(zsock_resolve(e->broker), "engine", prefixes);
@@ -605,6 +643,7 @@ s_engine_actor(zsock_t *pipe, void *arg)
 {
     s_args_t *args = arg;
     engine_t *e = s_self_new(pipe, args);
+    zf_actor_name("zf-engine");
     zsock_signal(pipe, 0);
     if (!e) return;
     while (!e->terminated) {

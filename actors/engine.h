@@ -4,8 +4,10 @@
     auth.* messages. It is one actor thread that:
       * answers reads straight from the store and stages writes into the
         group-commit writer, replying only after the durable ack;
-      * owns the run actors (up to max_active threads, reused), a durable
-        queue of runs waiting for a thread, the due-timer loop that wakes
+      * owns the run actors: up to max_active runs at once, hosted by
+        `shared_hosts` threads that multiplex runs whose steps only compute
+        and by dedicated threads (reused) for runs in a blocking step; a
+        durable queue holds the runs over the cap; the due-timer loop that wakes
         passivated runs, and the per-workflow circuit breaker;
       * recovers every unfinished run from its last snapshot at start-up.
 */
@@ -21,7 +23,8 @@ typedef struct {
     zf_store_t *store;             // borrowed; outlives the engine
     const char *service_endpoint;  // broker's service ROUTER
     const char *writer_endpoint;   // group-commit writer
-    int max_active;                // run actor threads at most (>= 1)
+    int max_active;                // runs active at once, at most (>= 1)
+    int shared_hosts;              // threads multiplexing cpu-only steps (0 = 2)
     const zf_egress_t *egress;     // outbound policy for http_request (borrowed)
     const char *version;           // reported in replies where useful
 } zf_engine_conf_t;

@@ -44,11 +44,16 @@ struct engine_t {
     zhashx_t *waiters;          // run_id -> zlist of zf_msg_t* waiting for the run to settle
     zhashx_t *key_cache;        // sha256 hex -> json {tenant, role, id, at}
     zlistx_t *queue;            // zf_run_task_t* waiting for a free actor (durably "queued")
-    zactor_t **actors;          // run actor threads
-    int nactors;                // started
-    int *idle;                  // stack of idle actor indexes
+    zactor_t **actors;          // run hosts: [0, nshared) shared, then dedicated
+    int nactors;                // started (shared ones at start, dedicated lazily)
+    int nshared;                // shared hosts
+    int *load;                  // runs on each shared host
+    int *idle;                  // stack of idle dedicated host indexes
     int nidle;                  // entries on the stack
-    int max_active;             // thread cap
+    int max_active;             // cap on runs in hosts; the rest queue
+    int nrunning;               // runs in hosts now
+    zf_run_host_t host_shared;  // args of shared hosts
+    zf_run_host_t host_single;  // args of dedicated hosts
     int64_t next_timer;         // earliest known due timer (INT64_MAX none)
     zf_breakers_t *breakers;    // per-host breakers shared by actors
     zf_run_env_t env;           // what actors get

@@ -2,6 +2,7 @@
 #include "actors/run.h"
 #include "actors/definition.h"
 #include "actors/step.h"
+#include "broker/actor.h"
 #include "broker/codec.h"
 #include "broker/ids.h"
 #include "broker/msg.h"
@@ -11,13 +12,31 @@
 #define S_LOG_OUTPUT_MAX 500    // log entries keep this many chars of output
 #define S_ACK_TIMEOUT_MS 60000  // a writer that does not ack in a minute is broken
 
+//  A snapshot sent to the writer, waiting for its durable ack.
 typedef struct {
-    zsock_t *pipe;            // engine -> actor commands
+    zf_run_task_t *task;      // run that waits (owned by the engine)
+    int64_t sent;             // when the snapshot left (monotonic ms)
+    int64_t timer_due;        // timer armed by this snapshot (0 = none)
+    bool has_log;             // the snapshot carried a log entry
+    bool advance;             // status stays running: the run has more steps
+    char status[16];          // status the snapshot stores
+    char node_id[72];         // step event to publish once durable ("" = none)
+    const char *step_status;  // its log status (static string)
+    char error[256];          // its error ("" = none)
+} s_pending_t;
+
+typedef struct {
+    zsock_t *pipe;            // engine -> host commands
     zsock_t *writer;          // DEALER to the group-commit writer
     zsock_t *done;            // PUSH to the engine
     zsock_t *events;          // DEALER to the broker: step events (NULL = none)
+    zpoller_t *poller;        // pipe, writer
     const zf_run_env_t *env;  // shared configuration
-    bool terminated;          // $TERM seen
+    bool shared;              // hosts many runs; blocking steps migrate
+    zlistx_t *ready;          // zf_run_task_t* to advance (tasks are the engine's)
+    zhashx_t *pending;        // snapshot message id -> s_pending_t* (owned)
+    int64_t next_sweep;       // next check for acks that never came (monotonic ms)
+    bool terminated;          // $TERM seen: finish acks in flight, then hand back
 } self_t;
 
 /* ---- task ----------------------------------------------------------------- */
@@ -168,10 +187,18 @@ s_set_status(zf_run_task_t *t, const char *status, int64_t now)
 
 /* ---- snapshots ------------------------------------------------------------- */
 
-//  Sends record + state (+ log entry) to the writer and waits for the
-//  durable ack. Returns 0 when on disk. timer_due > 0 arms a wake-up.
+static void
+s_hand_back(self_t *self, zf_run_task_t *t)
+{
+    zsock_send(self->done, "sp", "DONE", t);
+}
+
+//  Sends record + state (+ log entry) to the writer; the run continues
+//  when the durable ack arrives (s_on_ack). Takes p. timer_due > 0 arms a
+//  wake-up. Returns 0 when sent.
 static int
-s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const char *timer_kind)
+s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const char *timer_kind,
+           s_pending_t *p)
 {
     zf_msg_t *m = zf_msg_new("run.snapshot");
     snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
@@ -198,24 +225,31 @@ s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const
         zmsg_addmem(m->extra, buf, len);
         free(buf);
     }
+    p->task = t;
+    p->sent = zclock_mono();
+    p->timer_due = timer_due;
+    p->has_log = log != NULL;
+    snprintf(p->status, sizeof p->status, "%s", status);
     char id[40];
     snprintf(id, sizeof id, "%s", m->id);
-    if (zf_msg_send(&m, self->writer, 0) < 0) return -1;
-    for (;;) {
-        zsock_set_rcvtimeo(self->writer, S_ACK_TIMEOUT_MS);
-        zf_msg_t *r = zf_msg_recv(self->writer, true, NULL, NULL);
-        if (!r) return -1;
-        bool mine = strcmp(r->corr, id) == 0;
-        bool ok = r->kind == ZF_MSG_REPLY_OK;
-        if (mine && !ok)
-            zsys_error("run %s: snapshot refused: %s", t->run_id, zf_msg_error_message(r));
-        zf_msg_destroy(&r);
-        if (!mine) continue;  // a stale ack from a timed-out earlier request
-        if (!ok) return -1;
-        if (log) t->log_seq++;
-        snprintf(t->stored_status, sizeof t->stored_status, "%s", status);
-        t->timer_due = timer_due;  // the armed timer (if any) is the one to clear next
-        return 0;
+    if (zf_msg_send(&m, self->writer, 0) < 0) {
+        zf_msg_destroy(&m);
+        free(p);
+        return -1;
+    }
+    zhashx_insert(self->pending, id, p);
+    return 0;
+}
+
+//  A snapshot whose step produced no event (cancel, empty tail).
+static void
+s_snapshot_final(self_t *self, zf_run_task_t *t)
+{
+    s_pending_t *p = calloc(1, sizeof *p);
+    assert(p);
+    if (s_snapshot(self, t, NULL, 0, "", p) < 0) {
+        t->persist_failed = 1;
+        s_hand_back(self, t);
     }
 }
 
@@ -357,9 +391,9 @@ s_step_event(self_t *self, zf_run_task_t *t, const char *node_id, const char *st
     zf_msg_send(&m, self->events, ZMQ_DONTWAIT);
 }
 
-//  Runs one node to its outcome and persists it. Returns false when the
-//  task leaves this actor (finished, waiting, or persistence failed).
-static bool
+//  Runs one node to its outcome and sends the snapshot; the run goes on
+//  when the ack arrives.
+static void
 s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
 {
     s_step_t st = {.node = json_array_get(nodes, (size_t)idx)};
@@ -401,60 +435,194 @@ s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
     const char *err = res.error[0] ? res.error : NULL;
     json_t *log = s_log_entry(t, st.node, log_status, st.attempt, st.started, now, res.output, err);
     json_decref(res.output);
-    int rc = s_snapshot(self, t, log, wake, kind ? kind : "");
-    json_decref(log);
-    if (rc == 0) s_step_event(self, t, st.id, log_status, err);
-    if (rc < 0) t->persist_failed = 1;
-    return rc == 0 && strcmp(status, "running") == 0;
-}
-
-//  Checks the pipe between steps: $TERM leaves the run for recovery.
-static void
-s_poll_pipe(self_t *self)
-{
-    while (zsock_events(self->pipe) & ZMQ_POLLIN) {
-        char *cmd = zstr_recv(self->pipe);
-        if (!cmd || streq(cmd, "$TERM")) self->terminated = true;
-        zstr_free(&cmd);
+    s_pending_t *p = calloc(1, sizeof *p);
+    assert(p);
+    p->advance = strcmp(status, "running") == 0;
+    snprintf(p->node_id, sizeof p->node_id, "%s", st.id);
+    p->step_status = log_status;
+    snprintf(p->error, sizeof p->error, "%s", err ? err : "");
+    if (s_snapshot(self, t, log, wake, kind ? kind : "", p) < 0) {
+        t->persist_failed = 1;
+        s_hand_back(self, t);
     }
+    json_decref(log);
 }
 
+//  Takes the run one step further: cancel, finish, migrate, or execute
+//  the next node.
 static void
-s_execute(self_t *self, zf_run_task_t *t)
+s_advance(self_t *self, zf_run_task_t *t)
 {
     const json_t *nodes = json_object_get(json_object_get(t->workflow, "definition"), "nodes");
+    if (atomic_load(&t->cancel)) {
+        s_set_status(t, "cancelled", zf_now_ms());
+        s_snapshot_final(self, t);
+        return;
+    }
+    int idx = s_next_node(t, nodes);
+    if (idx < 0) {  // nothing (left) to run: e.g. an empty workflow
+        s_set_status(t, "completed", zf_now_ms());
+        s_snapshot_final(self, t);
+        return;
+    }
+    const json_t *node = json_array_get(nodes, (size_t)idx);
+    const zf_step_kind_t *kind = zf_step_find(json_string_value(json_object_get(node, "type")));
+    if (self->shared && kind && !kind->cpu_only) {
+        t->migrate = 1;
+        s_hand_back(self, t);
+        return;
+    }
+    s_step(self, t, nodes, idx);
+}
+
+//  The writer's ack for one snapshot: the step is durable, so publish it
+//  and let the run go on (or hand it back when it left the running state).
+static void
+s_on_ack(self_t *self)
+{
+    zf_msg_t *r = zf_msg_recv(self->writer, true, NULL, NULL);
+    if (!r) return;
+    s_pending_t *p = zhashx_lookup(self->pending, r->corr);
+    if (!p) {  // swept as lost; the engine already has the run back
+        zf_msg_destroy(&r);
+        return;
+    }
+    zf_run_task_t *t = p->task;
+    if (r->kind != ZF_MSG_REPLY_OK) {
+        zsys_error("run %s: snapshot refused: %s", t->run_id, zf_msg_error_message(r));
+        t->persist_failed = 1;
+        s_hand_back(self, t);
+    } else {
+        if (p->has_log) t->log_seq++;
+        snprintf(t->stored_status, sizeof t->stored_status, "%s", p->status);
+        t->timer_due = p->timer_due;  // the armed timer (if any) is the one to clear next
+        if (p->node_id[0])
+            s_step_event(self, t, p->node_id, p->step_status, p->error[0] ? p->error : NULL);
+        if (p->advance)
+            zlistx_add_end(self->ready, t);
+        else
+            s_hand_back(self, t);
+    }
+    zhashx_delete(self->pending, r->corr);  // frees p
+    zf_msg_destroy(&r);
+}
+
+//  A writer that does not ack within S_ACK_TIMEOUT_MS is broken: the run
+//  goes back to the engine as it was last stored.
+static void
+s_sweep_lost(self_t *self)
+{
+    int64_t now = zclock_mono();
+    if (now < self->next_sweep) return;
+    self->next_sweep = now + 1000;
+    zlistx_t *lost = zlistx_new();
+    zlistx_set_duplicator(lost, (zlistx_duplicator_fn *)strdup);
+    zlistx_set_destructor(lost, (zlistx_destructor_fn *)zstr_free);
+    s_pending_t *p;
+    for (p = zhashx_first(self->pending); p; p = zhashx_next(self->pending))
+        if (now - p->sent > S_ACK_TIMEOUT_MS)
+            zlistx_add_end(lost, (void *)zhashx_cursor(self->pending));
+    for (const char *id = zlistx_first(lost); id; id = zlistx_next(lost)) {
+        p = zhashx_lookup(self->pending, id);
+        zsys_error("run %s: no snapshot ack in %d ms", p->task->run_id, S_ACK_TIMEOUT_MS);
+        p->task->persist_failed = 1;
+        s_hand_back(self, p->task);
+        zhashx_delete(self->pending, id);
+    }
+    zlistx_destroy(&lost);
+}
+
+//  A run arrives (new, woken, recovered or migrated).
+static void
+s_begin(self_t *self, zf_run_task_t *t)
+{
     int64_t now = zf_now_ms();
     if (!json_is_integer(json_object_get(t->run, "started_at")))
         json_object_set_new(t->run, "started_at", json_integer(now));
     s_set_status(t, "running", now);
-    for (;;) {
-        s_poll_pipe(self);
-        if (self->terminated) {
-            t->interrupted = 1;
-            return;
-        }
-        if (atomic_load(&t->cancel)) {
-            s_set_status(t, "cancelled", zf_now_ms());
-            if (s_snapshot(self, t, NULL, 0, "") < 0) t->persist_failed = 1;
-            return;
-        }
-        int idx = s_next_node(t, nodes);
-        if (idx < 0) {  // nothing (left) to run: e.g. an empty workflow
-            s_set_status(t, "completed", zf_now_ms());
-            if (s_snapshot(self, t, NULL, 0, "") < 0) t->persist_failed = 1;
-            return;
-        }
-        if (!s_step(self, t, nodes, idx)) return;
+    t->migrate = 0;
+    zlistx_add_end(self->ready, t);
+}
+
+static void
+s_handle_pipe(self_t *self)
+{
+    char *name = NULL;
+    void *ptr = NULL;
+    if (zsock_recv(self->pipe, "sp", &name, &ptr) < 0) {
+        self->terminated = true;
+        return;
     }
+    if (name && streq(name, "RUN") && ptr)
+        s_begin(self, ptr);
+    else if (!name || streq(name, "$TERM"))
+        self->terminated = true;
+    zstr_free(&name);
 }
 
 /* ---- actor ---------------------------------------------------------------- */
 
+static void
+s_pending_destructor(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+//  Stopping: every run still here goes back unfinished; each is on disk as
+//  its last acked snapshot left it, and recovery resumes it from there.
+static void
+s_hand_back_all(self_t *self)
+{
+    zf_run_task_t *t;
+    while ((t = zlistx_detach(self->ready, NULL))) {
+        t->interrupted = 1;
+        s_hand_back(self, t);
+    }
+    s_pending_t *p;
+    for (p = zhashx_first(self->pending); p; p = zhashx_next(self->pending)) {
+        p->task->interrupted = 1;
+        s_hand_back(self, p->task);
+    }
+    zhashx_purge(self->pending);
+}
+
+//  Drains what is queued on the sockets, advances every ready run (so their
+//  snapshots meet in one group commit), and sleeps only when idle.
+static void
+s_loop(self_t *self)
+{
+    int64_t stop_by = 0;
+    for (;;) {
+        while (!self->terminated && (zsock_events(self->pipe) & ZMQ_POLLIN))
+            s_handle_pipe(self);
+        for (int i = 0; i < 1024 && (zsock_events(self->writer) & ZMQ_POLLIN); i++)
+            s_on_ack(self);
+        if (self->terminated) {
+            //  Let snapshots in flight land (briefly), then stop.
+            if (!stop_by) stop_by = zclock_mono() + 1000;
+            if (zhashx_size(self->pending) == 0 || zclock_mono() > stop_by) break;
+        } else if (zlistx_size(self->ready) > 0) {
+            for (int i = 0; i < 256; i++) {
+                zf_run_task_t *t = zlistx_detach(self->ready, NULL);
+                if (!t) break;
+                s_advance(self, t);
+            }
+            continue;
+        }
+        s_sweep_lost(self);
+        zpoller_wait(self->poller, self->terminated ? 50 : 1000);
+        if (zpoller_terminated(self->poller)) self->terminated = true;
+    }
+    s_hand_back_all(self);
+}
+
 void
 zf_run_actor(zsock_t *pipe, void *arg)
 {
-    const zf_run_env_t *env = arg;
-    self_t self = {.pipe = pipe, .env = env};
+    const zf_run_host_t *host = arg;
+    const zf_run_env_t *env = host->env;
+    self_t self = {.pipe = pipe, .env = env, .shared = host->shared};
     self.writer = zsock_new_dealer(env->writer_endpoint);
     self.done = zsock_new_push(env->done_endpoint);
     if (env->events_endpoint) {
@@ -464,19 +632,16 @@ zf_run_actor(zsock_t *pipe, void *arg)
     }
     assert(self.writer && self.done);
     zsock_set_sndhwm(self.done, 0);  // never drop a finished task
+    self.poller = zpoller_new(pipe, self.writer, NULL);
+    self.ready = zlistx_new();
+    self.pending = zhashx_new();
+    zhashx_set_destructor(self.pending, s_pending_destructor);
+    zf_actor_name(host->shared ? "zf-run-shared" : "zf-run");
     zsock_signal(pipe, 0);
-    while (!self.terminated) {
-        char *name = NULL;
-        void *ptr = NULL;
-        if (zsock_recv(pipe, "sp", &name, &ptr) < 0) break;
-        if (name && streq(name, "RUN") && ptr) {
-            zf_run_task_t *t = ptr;
-            s_execute(&self, t);
-            zsock_send(self.done, "sp", "DONE", t);
-        } else if (!name || streq(name, "$TERM"))
-            self.terminated = true;
-        zstr_free(&name);
-    }
+    s_loop(&self);
+    zhashx_destroy(&self.pending);
+    zlistx_destroy(&self.ready);
+    zpoller_destroy(&self.poller);
     zsock_destroy(&self.writer);
     zsock_destroy(&self.done);
     zsock_destroy(&self.events);

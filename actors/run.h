@@ -1,17 +1,28 @@
 /*  actors/run.h — the run actor.
 
-    A run actor is a thread that executes one run at a time (threads are
-    reused for the next run: thread start-up would otherwise show in the
-    profile). It owns the run's record and state while active, executes the
-    nodes in order, and after every step sends a `run.snapshot` to the
-    group-commit writer and waits for the durable ack before the next step
-    starts. It never touches RocksDB: the same code can host runs on a
-    remote worker whose snapshots travel over tcp.
+    Every run is an actor: it owns its record and state while active,
+    executes its nodes in order, talks to the rest only by messages, and
+    after every step sends a `run.snapshot` to the group-commit writer and
+    waits for the durable ack before its next step starts. It never touches
+    RocksDB: the same code can host runs on a remote worker whose snapshots
+    travel over tcp.
 
-    When the run ends, waits (delay, retry back-off, open host breaker) or
-    the actor is told to stop, the task goes back to the engine on the
-    `done` PUSH socket: [ "DONE" ][ zf_run_task_t* ]. A waiting run is then
-    passivated: its thread is free, its state is on disk, a timer wakes it.
+    Run actors are hosted by threads of two kinds (see engine.c):
+    * shared hosts (one per core) multiplex many runs whose next step only
+      computes (`cpu_only` kinds: set, condition, delay). While one run
+      waits for its snapshot ack the thread advances others, so one wake-up
+      of the thread serves a whole group commit's worth of acks. Measured:
+      a thread per run made every ack a context switch and capped W1 at
+      ~6.7k runs/s on 2 cores (BENCHMARKS.md).
+    * dedicated hosts run one run at a time, for steps that block
+      (http_request, ...). A shared host hands such a run back with
+      `migrate` set and the engine moves it to a dedicated host.
+
+    When a run ends, waits (delay, retry back-off, open host breaker), must
+    migrate, or its host is told to stop, the task goes back to the engine
+    on the `done` PUSH socket: [ "DONE" ][ zf_run_task_t* ]. A waiting run
+    is then passivated: no thread holds it, its state is on disk, a timer
+    wakes it.
 */
 #ifndef ZF_RUN_H
 #define ZF_RUN_H
@@ -36,7 +47,8 @@ typedef struct {
     _Atomic int cancel;      // set by the engine: stop at the next step boundary
     int interrupted;         // set by the actor: left unfinished because of shutdown
     int persist_failed;      // the writer refused a snapshot: run left as last stored
-    int slot;                // engine bookkeeping: index of the hosting actor, -1 none
+    int migrate;             // set by a shared host: the next step blocks, move the run
+    int slot;                // engine bookkeeping: index of the hosting thread, -1 none
     char stored_status[16];  // status of the record on disk (index entries match it)
 } zf_run_task_t;
 
@@ -56,9 +68,14 @@ void zf_run_task_destroy(zf_run_task_t **self_p);
 //  Fresh state object for a new run.
 json_t *zf_run_state_new(void);
 
-//  The actor body (for zactor_new with a zf_run_env_t* that outlives it).
-//  Pipe commands: "RUN" + pointer (task taken), "$TERM".
-void zf_run_actor(zsock_t *pipe, void *env);
+typedef struct {
+    const zf_run_env_t *env;  // shared configuration (borrowed)
+    int shared;               // 1: a shared host (cpu_only steps, many runs)
+} zf_run_host_t;
+
+//  The host thread body (for zactor_new with a zf_run_host_t* that
+//  outlives it). Pipe commands: "RUN" + pointer (task taken), "$TERM".
+void zf_run_actor(zsock_t *pipe, void *host);
 
 //  Is status terminal (completed, failed, cancelled)?
 int zf_run_status_terminal(const char *status);

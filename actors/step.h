@@ -57,6 +57,10 @@ typedef struct {
     //  0 if config is valid; else fills err ("config.url: must be a string").
     int (*validate)(const json_t *config, char *err, size_t errlen);
     void (*exec)(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res);
+    //  1: exec only computes (never blocks on I/O or sleeps), so it may run
+    //  on a shared run-actor thread that hosts many runs. 0 (the safe
+    //  default): the run moves to a dedicated thread for this step.
+    int cpu_only;
 } zf_step_kind_t;
 
 //  Kind by type name, or NULL if unknown (an unknown type is a validation error).

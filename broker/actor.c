@@ -1,6 +1,9 @@
 /*  broker/actor.c — see actor.h. */
 #include "broker/actor.h"
 
+#include <pthread.h>
+#include <stdio.h>
+
 zactor_t *
 zf_actor_start(zactor_fn *fn, void *args, char **err_slot, char **err)
 {
@@ -15,4 +18,12 @@ zf_actor_start(zactor_fn *fn, void *args, char **err_slot, char **err)
         zactor_destroy(&actor);
     }
     return actor;
+}
+
+void
+zf_actor_name(const char *name)
+{
+    char buf[16];
+    snprintf(buf, sizeof buf, "%s", name);
+    pthread_setname_np(pthread_self(), buf);
 }

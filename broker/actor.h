@@ -14,4 +14,8 @@
 //  On failure returns NULL and moves the reason to *err (or frees it).
 zactor_t *zf_actor_start(zactor_fn *fn, void *args, char **err_slot, char **err);
 
+//  Names the calling thread (≤ 15 chars shown) so top -H and perf tell
+//  the broker, writer, engine and run hosts apart.
+void zf_actor_name(const char *name);
+
 #endif

@@ -567,6 +567,7 @@ s_broker_actor(zsock_t *pipe, void *arg)
 {
     s_args_t *args = arg;
     self_t *self = s_self_new(pipe, args);
+    zf_actor_name("zf-broker");
     zsock_signal(pipe, self ? 0 : 1);
     if (!self) return;
     while (!self->terminated) {

@@ -13,6 +13,7 @@
     round is answered with ZF_EIO: all of them, because they were one
     atomic WriteBatch.
 */
+#include "broker/actor.h"
 #include "storage/writer.h"
 #include "broker/codec.h"
 #include "broker/errors.h"
@@ -329,6 +330,7 @@ s_writer_actor(zsock_t *pipe, void *args)
     zf_writer_t *owner = args;
     self_t *self = s_self_new(pipe, owner);
     atomic_store(&owner->bound, self != NULL);
+    zf_actor_name("zf-writer");
     zsock_signal(pipe, 0);
     if (!self) return;
     while (!self->terminated) {

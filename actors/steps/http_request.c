@@ -538,4 +538,4 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     s_perform(ctx, config, res, host);
 }
 
-const zf_step_kind_t zf_step_kind_http_request = {"http_request", s_validate, s_exec};
+const zf_step_kind_t zf_step_kind_http_request = {"http_request", s_validate, s_exec, 0};

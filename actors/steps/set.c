@@ -98,4 +98,4 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     res->output = out;
 }
 
-const zf_step_kind_t zf_step_kind_set = {"set", s_validate, s_exec};
+const zf_step_kind_t zf_step_kind_set = {"set", s_validate, s_exec, 1};
