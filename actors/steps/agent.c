@@ -28,4 +28,4 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
         zf_step_fail(res, ZF_STEP_FAIL_FINAL, "agent steps are not available yet");
 }
 
-const zf_step_kind_t zf_step_kind_agent = {"agent", s_validate, s_exec};
+const zf_step_kind_t zf_step_kind_agent = {"agent", s_validate, s_exec, 0};

@@ -86,4 +86,4 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
         zf_step_fail(res, ZF_STEP_FAIL_FINAL, "connector \"%s\" is not configured", action);
 }
 
-const zf_step_kind_t zf_step_kind_integration = {"integration", s_validate, s_exec};
+const zf_step_kind_t zf_step_kind_integration = {"integration", s_validate, s_exec, 0};
