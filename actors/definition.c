@@ -138,10 +138,18 @@ s_validate_node(const json_t *nodes, size_t idx, char *err, size_t errlen)
     if (!kind) return S_NODE_FAIL("type \"%s\" is not a known step type", json_string_value(jtype));
     json_t *config = json_object_get(node, "config");
     if (config && !json_is_object(config)) return S_NODE_FAIL("%s", "config: must be an object");
-    json_t *empty = json_object();
+    //  Seed 002 puts `action` on the node (a connector for `integration`,
+    //  a label elsewhere): the kind checks it as part of its config, the
+    //  node-level value winning, so create-time errors name it.
+    json_t *action = json_object_get(node, "action");
+    if (action && !(json_is_string(action) && json_string_length(action) >= 1 &&
+                    json_string_length(action) <= 128))
+        return S_NODE_FAIL("%s", "action: must be a string of 1 to 128 characters");
+    json_t *cfg = config ? json_copy(config) : json_object();
+    if (action) json_object_set(cfg, "action", action);
     char kerr[256] = "";
-    int rc = kind->validate(config ? config : empty, kerr, sizeof kerr);
-    json_decref(empty);
+    int rc = kind->validate(cfg, kerr, sizeof kerr);
+    json_decref(cfg);
     if (rc) return S_NODE_FAIL("%s", kerr[0] ? kerr : "config: invalid");
     json_t *retry = json_object_get(node, "retry");
     if (retry && (rc = s_validate_retry(retry, idx, id, err, errlen))) return rc;

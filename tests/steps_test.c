@@ -753,8 +753,8 @@ test_integration_validate(void **state)
 {
     (void)state;
     static const s_vcase_t cases[] = {
-        {"{}", NULL},
-        {"{'channel':'#deployments','message':'hi'}", NULL},
+        {"{}", "action: required"},
+        {"{'channel':'#deployments','message':'hi'}", "action: required"},
         {"{'action':'slack.post_message','channel':'#x'}", NULL},
         {"{'action':'http.request','url':'https://example.com/hook','method':'POST'}", NULL},
         {"{'action':5}", "config.action: must be a string"},

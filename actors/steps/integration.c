@@ -13,9 +13,10 @@
       anything else fails the step FINAL (no retries) with
                     `connector "<action>" is not configured`.
 
-    validate() sees only the config, so it checks config.action when
-    present (and the http config when that action is http.request); a
-    missing or invalid node-level action fails the step at run time, FINAL.
+    At create time the definition validator hands validate() the config
+    with the node-level action merged in, so a missing action or a bad
+    http.request config is a validation error naming the node; exec()
+    re-checks (stored definitions may predate a rule) and fails FINAL.
 */
 #include "actors/step.h"
 
@@ -40,7 +41,10 @@ static int
 s_validate(const json_t *config, char *err, size_t errlen)
 {
     const json_t *a = json_object_get(config, "action");
-    if (!a) return 0;
+    if (!a) {
+        snprintf(err, errlen, "action: required (the connector, e.g. \"http.request\")");
+        return -1;
+    }
     if (!s_action_ok(a)) {
         snprintf(err, errlen, "config.action: must be a string of 1 to %d characters",
                  S_ACTION_MAX);
