@@ -53,7 +53,7 @@ s_usage(FILE *out)
             "  --api ENDPOINT          zmq API endpoint (default tcp://127.0.0.1:5559)\n"
             "  --tap ENDPOINT          zmq tap endpoint (default tcp://127.0.0.1:5561)\n"
             "  --durability MODE       sync (default: fsync per group commit) or relaxed\n"
-            "  --max-active N          run actor threads at most (default 64)\n"
+            "  --max-active N          runs active at once at most (default 64)\n"
             "  --egress-allow CIDRS    let http_request reach these private/loopback ranges\n"
             "  --mount NAME=PREFIX     serve an HTTP dialect at PREFIX (repeatable;\n"
             "                          default v2=/api/v2/workflows)\n"
