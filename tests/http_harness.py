@@ -39,6 +39,16 @@ ERROR_CODES = ("validation", "unauthorized", "forbidden", "not_found", "conflict
 VOLATILE_HEADERS = ("x-request-id", "x-ratelimit-limit", "x-ratelimit-remaining",
                     "x-ratelimit-reset", "date")
 # Substrings an error message must never contain (internals).
+DEPLOY_DEF = {  # the seed's "Deploy Notification" definition, verbatim
+    "nodes": [
+        {"id": "step_1", "type": "condition", "action": "check_status",
+         "config": {"field": "$.deployment.status", "operator": "equals", "value": "success"}},
+        {"id": "step_2", "type": "integration", "action": "slack.post_message",
+         "input_from": "step_1",
+         "config": {"channel": "#deployments", "message": "Deployment completed successfully!"}},
+    ],
+    "inputs": {}, "outputs": {},
+}
 LEAK_MARKERS = ("/work/", "/tmp/", ".c:", "rocksdb", "errno", "segfault", "assert", "0x")
 
 

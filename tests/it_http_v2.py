@@ -16,22 +16,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zf_harness as zh  # noqa: E402
-from http_harness import (V2, Http, check_iso, check_run_view, check_wf_view,  # noqa: E402
+from http_harness import (DEPLOY_DEF, V2, Http, check_iso, check_run_view, check_wf_view,  # noqa: E402
                           create, delay_node, execute, expect, expect_status_in, fake_id,
                           get_run, set_node, uniq, wait_run, wf_body)
 
 S = {}  # server, sink, keys, HTTP clients (filled in main)
 
-DEPLOY_DEF = {  # the seed's "Deploy Notification" definition, verbatim
-    "nodes": [
-        {"id": "step_1", "type": "condition", "action": "check_status",
-         "config": {"field": "$.deployment.status", "operator": "equals", "value": "success"}},
-        {"id": "step_2", "type": "integration", "action": "slack.post_message",
-         "input_from": "step_1",
-         "config": {"channel": "#deployments", "message": "Deployment completed successfully!"}},
-    ],
-    "inputs": {}, "outputs": {},
-}
 SALES_DEF = {  # the seed's "Weekly Sales Report" definition (GET example), verbatim
     "nodes": [
         {"id": "step_1", "type": "integration", "action": "salesforce.query"},

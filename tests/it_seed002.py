@@ -29,7 +29,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import zf_harness as zh  # noqa: E402
-from http_harness import (RUN_VIEW, V2, WF_VIEW, Http, check_run_view,  # noqa: E402
+from http_harness import (DEPLOY_DEF, RUN_VIEW, V2, WF_VIEW, Http, check_run_view,  # noqa: E402
                           check_wf_view, create, execute, expect, fake_id, get_run)
 
 SCRIPT = os.path.join(HERE, "seed002_curls.sh")
@@ -47,16 +47,6 @@ SCHEMA_IN = {"type": "object", "properties": {
                    "description": "Override default email recipients"}}}
 SCHEMA_OUT = {"type": "object", "properties": {"report": {"type": "string"},
                                                "email_sent": {"type": "boolean"}}}
-DEPLOY_DEF = {
-    "nodes": [
-        {"id": "step_1", "type": "condition", "action": "check_status",
-         "config": {"field": "$.deployment.status", "operator": "equals", "value": "success"}},
-        {"id": "step_2", "type": "integration", "action": "slack.post_message",
-         "input_from": "step_1",
-         "config": {"channel": "#deployments", "message": "Deployment completed successfully!"}},
-    ],
-    "inputs": {}, "outputs": {},
-}
 EXEC_INPUTS = {"date_range": "LAST_MONTH", "recipients": ["ceo@company.com",
                                                           "sales-lead@company.com"]}
 
