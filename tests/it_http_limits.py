@@ -611,6 +611,15 @@ def test_jwt_without_secret_is_just_an_unknown_key():
     alive(srv, "JWT on a server without --jwt-secret")
 
 
+def test_jwt_secret_from_environment():
+    # ZFLOW_JWT_SECRET keeps the secret out of `ps`; it acts like --jwt-secret.
+    with zh.Server(extra_args=["--rate-limit", "0"], env={"ZFLOW_JWT_SECRET": SECRET}) as srv:
+        assert SECRET not in " ".join(srv.argv())
+        with Http(srv.http, _jwt(sub="env", customer_id="jenv", role="admin")) as a:
+            assert create(a)["customer_id"] == "jenv"
+        with Http(srv.http, jwt_token("another-secret", **jwt_claims(customer_id="jenv"))) as b:
+            expect(b.get(V2), 401, "unauthorized")
+
 def test_mount_flag_moves_the_dialect():
     with zh.Server(extra_args=["--mount", "v2=/custom/flows", "--rate-limit", "5"]) as srv:
         key = fresh_key(srv, "M")

@@ -57,7 +57,8 @@ s_usage(FILE *out)
             "  --egress-allow CIDRS    let http_request reach these private/loopback ranges\n"
             "  --mount NAME=PREFIX     serve an HTTP dialect at PREFIX (repeatable;\n"
             "                          default v2=/api/v2/workflows)\n"
-            "  --jwt-secret SECRET     accept HS256 JWTs signed with SECRET\n"
+            "  --jwt-secret SECRET     accept HS256 JWTs signed with SECRET (or set\n"
+            "                          ZFLOW_JWT_SECRET: not visible in ps)\n"
             "  --rate-limit N          HTTP requests per user per minute (default 100, 0 = off)\n"
             "  --max-body BYTES        largest HTTP request body (default 1048576)\n");
 }
@@ -247,7 +248,10 @@ s_serve(int argc, char **argv)
                          .broker_endpoint = bc.internal_endpoint,
                          .events_endpoint = "inproc://zf-events",
                          .mounts = o.nmounts ? o.mounts : NULL,
-                         .jwt_secret = o.jwt_secret,
+                         .jwt_secret = o.jwt_secret ? o.jwt_secret
+                                       : getenv("ZFLOW_JWT_SECRET") && *getenv("ZFLOW_JWT_SECRET")
+                                           ? getenv("ZFLOW_JWT_SECRET")
+                                           : NULL,
                          .rate_limit = o.rate_limit,
                          .max_body = (size_t)o.max_body};
     zf_http_t *http = engine ? zf_http_new(&hc, &err) : NULL;
