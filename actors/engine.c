@@ -2,6 +2,7 @@
     Request handlers are in engine_api.c.
 */
 #include "actors/engine_int.h"
+#include "actors/keys.h"
 #include "broker/actor.h"
 #include "broker/broker.h"
 #include "broker/errors.h"
@@ -666,6 +667,7 @@ s_engine_actor(zsock_t *pipe, void *arg)
             s_drain(e);
     }
     s_self_destroy(&e);
+    zf_keys_thread_end();
 }
 
 zf_engine_t *

@@ -2,6 +2,7 @@
 #include "actors/keys.h"
 #include "broker/ids.h"
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,4 +76,10 @@ zf_keys_new(const char *tenant, const char *role, const json_t *name, char key_o
     return json_pack("{s:s, s:s, s:s, s:O?, s:I, s:b}", "id", id, "tenant", tenant, "role", role,
                      "name", json_is_string(name) ? name : NULL, "created_at",
                      (json_int_t)zf_now_ms(), "revoked", 0);
+}
+
+void
+zf_keys_thread_end(void)
+{
+    OPENSSL_thread_stop();
 }

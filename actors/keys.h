@@ -25,4 +25,10 @@ void zf_keys_hex(const unsigned char *in, size_t n, char *out);
 //  1..4 for viewer, member, admin, owner; 0 for anything else.
 int zf_keys_role_level(const char *role);
 
+//  Frees the calling thread's OpenSSL state (hashing here, TLS in curl).
+//  Threads that used OpenSSL call it last: otherwise a thread still
+//  exiting when the process ends leaves that state behind (LeakSanitizer
+//  reports it).
+void zf_keys_thread_end(void);
+
 #endif

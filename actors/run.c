@@ -1,6 +1,7 @@
 /*  actors/run.c — the run actor: executes nodes, snapshots after each. */
 #include "actors/run.h"
 #include "actors/definition.h"
+#include "actors/keys.h"
 #include "actors/step.h"
 #include "broker/actor.h"
 #include "broker/codec.h"
@@ -645,4 +646,5 @@ zf_run_actor(zsock_t *pipe, void *arg)
     zsock_destroy(&self.writer);
     zsock_destroy(&self.done);
     zsock_destroy(&self.events);
+    zf_keys_thread_end();
 }

@@ -280,3 +280,9 @@ zf_http_auth_resolve(zf_http_auth_t *self, zsock_t *dealer, const char *token,
     if (rc == 0) s_cache_put(self, digest, out);
     return rc;
 }
+
+void
+zf_http_auth_thread_end(void)
+{
+    OPENSSL_thread_stop();
+}

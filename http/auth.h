@@ -28,6 +28,10 @@ typedef struct zf_http_auth_t zf_http_auth_t;
 zf_http_auth_t *zf_http_auth_new(const char *jwt_secret, int64_t cache_ms, size_t cache_max);
 void zf_http_auth_destroy(zf_http_auth_t **self_p);
 
+//  Frees the calling thread's OpenSSL state; worker threads call it as
+//  they exit (else LeakSanitizer may see it when the process ends first).
+void zf_http_auth_thread_end(void);
+
 //  Copies the token of an "Authorization: Bearer <token>" value into
 //  out[ZF_HTTP_TOKEN_MAX + 1]. Returns false if absent or malformed.
 bool zf_http_auth_bearer(const char *header, char *out);

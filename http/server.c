@@ -134,6 +134,7 @@ s_exit_thread(const struct mg_context *ctx, int thread_type, void *ptr)
     if (!t) return;
     zsock_destroy(&t->dealer);
     free(t);
+    zf_http_auth_thread_end();
 }
 
 //  civetweb's own messages can quote request lines (and so ?token=):
