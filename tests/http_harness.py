@@ -19,7 +19,6 @@ import re
 import socket
 import time
 import urllib.parse
-import uuid
 
 import zf_harness as zh
 
@@ -49,6 +48,14 @@ DEPLOY_DEF = {  # the seed's "Deploy Notification" definition, verbatim
     ],
     "inputs": {}, "outputs": {},
 }
+# The seed's schema example (GET /:id/schema), verbatim.
+SCHEMA_IN = {"type": "object", "properties": {
+    "date_range": {"type": "string", "description": "Override the default date range",
+                   "default": "LAST_WEEK"},
+    "recipients": {"type": "array", "items": {"type": "string"},
+                   "description": "Override default email recipients"}}}
+SCHEMA_OUT = {"type": "object", "properties": {"report": {"type": "string"},
+                                               "email_sent": {"type": "boolean"}}}
 LEAK_MARKERS = ("/work/", "/tmp/", ".c:", "rocksdb", "errno", "segfault", "assert", "0x")
 
 
@@ -367,18 +374,7 @@ def alive(srv, what="request"):
         f"/health after a hostile {what}: {r!r}"
 
 
-def uniq(prefix="wf"):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def fake_id():
-    """A well-formed id (UUIDv7 shape) that does not exist."""
-    h = uuid.uuid4().hex
-    return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-8{h[17:20]}-{h[20:32]}"
-
-
-def set_node(nid, **values):
-    return {"id": nid, "type": "set", "config": {"values": values}}
+uniq, fake_id, set_node = zh.uniq, zh.fake_id, zh.set_node  # re-exported for the HTTP tests
 
 
 def delay_node(nid, seconds=60):

@@ -9,7 +9,6 @@ uses its own workflow names (and tenants where counts matter).
 import os
 import sys
 import threading
-import uuid
 
 import msgpack
 
@@ -29,18 +28,7 @@ LOG_FIELDS = ("seq", "nodeId", "nodeType", "status", "attempt", "startedAt", "fi
               "durationMs", "output", "error")
 
 
-def uniq(prefix="wf"):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def fake_id():
-    """A well-formed id that does not exist (UUIDv7 shape)."""
-    h = uuid.uuid4().hex
-    return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-8{h[17:20]}-{h[20:32]}"
-
-
-def set_node(nid, **values):
-    return {"id": nid, "type": "set", "config": {"values": values}}
+uniq, fake_id, set_node = zh.uniq, zh.fake_id, zh.set_node
 
 
 def wf_input(name=None, nodes=None, **extra):

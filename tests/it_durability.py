@@ -223,12 +223,7 @@ def test_kill9_mid_run_resumes_without_repeating_completed_steps():
 
 
 def main():
-    global SINK
-    SINK = h.Sink()
-    try:
-        return h.run_tests(globals())
-    finally:
-        SINK.stop()
+    return h.run_tests_with_sink(globals())
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zf_harness as zh  # noqa: E402
-from http_harness import (DEPLOY_DEF, V2, Http, check_iso, check_run_view, check_wf_view,  # noqa: E402
+from http_harness import (DEPLOY_DEF, SCHEMA_IN, SCHEMA_OUT, V2, Http, check_iso, check_run_view, check_wf_view,  # noqa: E402
                           create, delay_node, execute, expect, expect_status_in, fake_id,
                           get_run, set_node, uniq, wait_run, wf_body)
 
@@ -30,13 +30,6 @@ SALES_DEF = {  # the seed's "Weekly Sales Report" definition (GET example), verb
     ],
     "inputs": {}, "outputs": {},
 }
-SCHEMA_IN = {"type": "object", "properties": {
-    "date_range": {"type": "string", "description": "Override the default date range",
-                   "default": "LAST_WEEK"},
-    "recipients": {"type": "array", "items": {"type": "string"},
-                   "description": "Override default email recipients"}}}
-SCHEMA_OUT = {"type": "object", "properties": {"report": {"type": "string"},
-                                               "email_sent": {"type": "boolean"}}}
 BAD_JSON = ["{", '{"name":', "nul", "{'a': 1}", '{"a":1} trailing', '{"a":1,}', "\x00"]
 NOT_OBJECT = ["[]", "[1,2]", '"text"', "42", "null", "true"]
 

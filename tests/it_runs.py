@@ -372,12 +372,7 @@ def test_max_active_bounds_concurrency():
 
 
 def main():
-    global SINK
-    SINK = h.Sink()
-    try:
-        return h.run_tests(globals())
-    finally:
-        SINK.stop()
+    return h.run_tests_with_sink(globals())
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import zf_harness as zh  # noqa: E402
-from http_harness import (DEPLOY_DEF, RUN_VIEW, V2, WF_VIEW, Http, check_run_view,  # noqa: E402
+from http_harness import (DEPLOY_DEF, RUN_VIEW, SCHEMA_IN, SCHEMA_OUT, V2, WF_VIEW, Http, check_run_view,  # noqa: E402
                           check_wf_view, create, execute, expect, fake_id, get_run)
 
 SCRIPT = os.path.join(HERE, "seed002_curls.sh")
@@ -40,13 +40,6 @@ DOC = os.path.join(SOURCE, "docs", "api", "v2.md")
 TENANT = "8f3a2b1c-4d5e-6f7a-8b9c-0d1e2f3a4b5c"
 S = {}
 
-SCHEMA_IN = {"type": "object", "properties": {
-    "date_range": {"type": "string", "description": "Override the default date range",
-                   "default": "LAST_WEEK"},
-    "recipients": {"type": "array", "items": {"type": "string"},
-                   "description": "Override default email recipients"}}}
-SCHEMA_OUT = {"type": "object", "properties": {"report": {"type": "string"},
-                                               "email_sent": {"type": "boolean"}}}
 EXEC_INPUTS = {"date_range": "LAST_MONTH", "recipients": ["ceo@company.com",
                                                           "sales-lead@company.com"]}
 

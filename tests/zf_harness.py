@@ -520,6 +520,30 @@ def rss_kb(pid):
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def uniq(prefix="wf"):
+    """A workflow name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def fake_id():
+    """A well-formed id (UUIDv7 shape) that does not exist."""
+    h = uuid.uuid4().hex
+    return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-8{h[17:20]}-{h[20:32]}"
+
+
+def set_node(nid, **values):
+    return {"id": nid, "type": "set", "config": {"values": values}}
+
+
+def run_tests_with_sink(namespace):
+    """run_tests with a counting HTTP sink in namespace["SINK"] for the run."""
+    namespace["SINK"] = Sink()
+    try:
+        return run_tests(namespace)
+    finally:
+        namespace["SINK"].stop()
+
+
 def run_tests(namespace, only=None):
     """Runs every callable test_* in namespace (sorted by name), each in turn.
 
