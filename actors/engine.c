@@ -42,6 +42,18 @@ zf_eng_verror(engine_t *e, zf_msg_t *req, int err, const char *fmt, va_list ap)
 }
 
 void
+zf_eng_error_detail(engine_t *e, zf_msg_t *req, int err, const char *detail, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    zf_msg_t *r = zf_msg_error(req, err, text, detail ? json_string(detail) : NULL);
+    zf_msg_send(&r, e->broker, 0);
+}
+
+void
 zf_eng_error(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
 {
     va_list ap;
@@ -97,7 +109,12 @@ s_cont_destroy(cont_t **c_p)
     if (!c) return;
     zf_msg_destroy(&c->req);
     json_decref(c->data);
+    json_decref(c->events);
     zf_run_task_destroy(&c->task);
+    zf_run_task_t *t;
+    while (c->tasks && (t = zlist_pop(c->tasks)))
+        zf_run_task_destroy(&t);
+    zlist_destroy(&c->tasks);
     free(c);
     *c_p = NULL;
 }
@@ -138,6 +155,8 @@ s_handle_writer(engine_t *e)
         if (rc) zsys_error("engine: commit failed: %s", zf_msg_error_message(r));
         c->fn(e, c, rc);
         if (c->wf_key[0]) s_overlay_release(e, c->wf_key);
+        if (c->rec_key[0]) zf_eng_rec_release(e, c->rec_key);
+        if (c->sched_key[0]) zf_eng_sched_release(e, c->sched_key);
         s_cont_destroy(&c);
     }
     zf_msg_destroy(&r);
@@ -192,6 +211,14 @@ zf_eng_wf_stage(engine_t *e, zf_batch_t *b, cont_t *c, const char *tenant, json_
 {
     const char *id = json_string_value(json_object_get(wf, "id"));
     s_wf_key(c->wf_key, tenant, id);
+    json_t *old = zf_eng_wf_load(e, tenant, id);
+    zf_eng_trig_update(e, tenant, old, deleted ? NULL : wf);
+    zf_eng_sched_wf_changed(e, b, tenant, old, deleted ? NULL : wf);
+    if (deleted) {
+        zf_eng_sched_wf_deleted(e, b, tenant, id);
+        zf_eng_stats_forget(e, b, tenant, id);
+    }
+    json_decref(old);
     if (deleted)
         zf_rec_wf_del(e->store, b, tenant, wf);
     else
@@ -333,6 +360,7 @@ s_handle_done(engine_t *e)
             zf_eng_event(e, "event.run.failed", t->tenant, t->run, NULL);
             s_wf_breaker(e, t, true);
         }
+        if (zf_run_status_terminal(status)) zf_eng_stats_run_end(e, t);
     }
     if (!t->interrupted) s_wake_waiters(e, t);
     zhashx_delete(e->active, t->run_id);  // destroys the task
@@ -360,6 +388,8 @@ s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed)
     json_object_set_new(copy, "consecutive_failures", json_integer(count));
     json_t *eh = json_object_get(copy, "error_handling");
     json_int_t threshold = json_integer_value(json_object_get(eh, "breaker_threshold"));
+    if (threshold <= 0)
+        threshold = json_integer_value(json_object_get(eh, "disable_after_failures"));
     if (threshold <= 0) threshold = 5;
     bool trip = failed && count >= threshold && json_is_true(json_object_get(copy, "enabled"));
     if (trip) {
@@ -408,14 +438,18 @@ s_load_task(engine_t *e, const char *tenant, const char *run_id)
 typedef struct {
     engine_t *e;        // engine
     zf_batch_t *stale;  // timers that no longer match their run
+    bool retry;         // a due timer must wait for a commit in flight
 } s_timer_scan_t;
 
 static void
 s_timer_due(int64_t due, const char *tenant, const char *run_id, const char *kind, void *arg)
 {
-    (void)kind;
     s_timer_scan_t *scan = arg;
     engine_t *e = scan->e;
+    if (kind && strcmp(kind, "schedule") == 0) {  // run_id is a schedule id here
+        if (zf_eng_sched_fire(e, scan->stale, due, tenant, run_id)) scan->retry = true;
+        return;
+    }
     if (zhashx_lookup(e->active, run_id)) return;  // already being woken
     zf_run_task_t *t = s_load_task(e, tenant, run_id);
     const char *status = t ? json_string_value(json_object_get(t->run, "status")) : NULL;
@@ -437,7 +471,8 @@ s_fire_timers(engine_t *e)
     s_timer_scan_t scan = {.e = e, .stale = zf_batch_new()};
     int64_t next = INT64_MAX;
     zf_rec_timers_due(e->store, now, 1024, s_timer_due, &scan, &next);
-    e->next_timer = next;
+    if (scan.retry && next > now + 20) next = now + 20;
+    if (e->next_timer > next || e->next_timer <= now) e->next_timer = next;
     if (zf_batch_count(scan.stale) > 0)
         zf_eng_commit(e, &scan.stale, zf_eng_cont(s_ignore_ack, NULL));
     zf_batch_destroy(&scan.stale);
@@ -539,6 +574,8 @@ s_self_destroy(engine_t **e_p)
     zhashx_destroy(&e->waiters);
     zhashx_destroy(&e->key_cache);
     zhashx_destroy(&e->idem);
+    zf_eng_data_stop(e);
+    zf_eng_sched_stop(e);
     zpoller_destroy(&e->poller);
     zsock_destroy(&e->broker);
     zsock_destroy(&e->writer);
@@ -607,13 +644,19 @@ s_self_new(zsock_t *pipe, s_args_t *args)
                             .done_endpoint = e->done_endpoint,
                             .events_endpoint = conf->service_endpoint,
                             .egress = conf->egress,
-                            .breakers = e->breakers};
+                            .breakers = e->breakers,
+                            .internal_endpoint = conf->internal_endpoint,
+                            .smtp_url = conf->smtp_url,
+                            .smtp_from = conf->smtp_from};
     e->host_shared = (zf_run_host_t){.env = &e->env, .shared = 1};
     e->host_single = (zf_run_host_t){.env = &e->env, .shared = 0};
     for (; e->nactors < e->nshared; e->nactors++)
         e->actors[e->nactors] = zactor_new(zf_run_actor, &e->host_shared);
     e->poller = zpoller_new(pipe, e->broker, e->writer, e->done, NULL);
-    static const char *const prefixes[] = {"wf.", "run.", "key.", "auth.", "idem.", NULL};
+    static const char *const prefixes[] = {"wf.",  "run.",    "key.",    "auth.",  "idem.",
+                                           "rec.", "events.", "notify.", "sched.", NULL};
+    zf_eng_data_start(e);
+    zf_eng_sched_start(e);
     zf_broker_announce(zsock_resolve(e->broker), "engine", prefixes);
     zf_rec_active_each(e->store, s_recover_one, e);
     return e;
@@ -637,6 +680,7 @@ s_drain(engine_t *e)
         }
         if (!handled) break;
     }
+    zf_eng_stats_flush(e);
 }
 
 static void
@@ -666,6 +710,7 @@ s_engine_actor(zsock_t *pipe, void *arg)
         } else if (which)
             s_drain(e);
     }
+    zf_eng_stats_flush(e);  // best effort: the writer may already be stopping
     s_self_destroy(&e);
     zf_keys_thread_end();
 }

@@ -20,13 +20,16 @@
 typedef struct zf_engine_t zf_engine_t;
 
 typedef struct {
-    zf_store_t *store;             // borrowed; outlives the engine
-    const char *service_endpoint;  // broker's service ROUTER
-    const char *writer_endpoint;   // group-commit writer
-    int max_active;                // runs active at once, at most (>= 1)
-    int shared_hosts;              // threads multiplexing cpu-only steps (0 = 2)
-    const zf_egress_t *egress;     // outbound policy for http_request (borrowed)
-    const char *version;           // reported in replies where useful
+    zf_store_t *store;              // borrowed; outlives the engine
+    const char *service_endpoint;   // broker's service ROUTER
+    const char *writer_endpoint;    // group-commit writer
+    int max_active;                 // runs active at once, at most (>= 1)
+    int shared_hosts;               // threads multiplexing cpu-only steps (0 = 2)
+    const zf_egress_t *egress;      // outbound policy for http_request (borrowed)
+    const char *version;            // reported in replies where useful
+    const char *internal_endpoint;  // broker's in-process client endpoint (for steps)
+    const char *smtp_url;           // --smtp-url (NULL = no mail)
+    const char *smtp_from;          // --smtp-from (NULL = zflow@localhost)
 } zf_engine_conf_t;
 
 //  Starts the engine (recovery included). NULL + *err on failure.

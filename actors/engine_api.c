@@ -3,6 +3,7 @@
     a batch and replies from the commit continuation (writes), so a success
     reply always means "on disk".
 */
+#include "actors/automation.h"
 #include "actors/definition.h"
 #include "actors/engine_int.h"
 #include "actors/keys.h"
@@ -13,7 +14,9 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 
-enum { S_VIEWER = 1, S_MEMBER, S_ADMIN, S_OWNER, S_ADMIN_SOCKET, S_INTERNAL };
+enum { S_VIEWER = 1, S_MEMBER, S_ADMIN, S_OWNER, S_ADMIN_SOCKET, S_INTERNAL, S_PUBLIC_INTERNAL };
+//  S_PUBLIC_INTERNAL: from in-process front ends only, without a tenant
+//  (public routes such as webhooks; the handler finds the tenant).
 
 #define S_KEY_CACHE_MS 60000  // positive key lookups are cached this long
 
@@ -223,14 +226,13 @@ s_wf_check_fields(const json_t *in, char *why, size_t whylen)
         snprintf(why, whylen, "enabled: must be a boolean");
         return ZF_EINVAL;
     }
-    if ((v = json_object_get(in, "trigger")) && !json_is_object(v)) {
-        snprintf(why, whylen, "trigger: must be an object");
+    if ((v = json_object_get(in, "trigger")) && zf_auto_trigger_check(v, why, whylen))
         return ZF_EINVAL;
-    }
-    if ((v = json_object_get(in, "error_handling")) && !json_is_object(v)) {
-        snprintf(why, whylen, "error_handling: must be an object");
+    if ((v = json_object_get(in, "conditions")) && !json_is_null(v) &&
+        zf_auto_conditions_check(v, why, whylen))
         return ZF_EINVAL;
-    }
+    if ((v = json_object_get(in, "error_handling")) && zf_auto_error_handling_check(v, why, whylen))
+        return ZF_EINVAL;
     if ((v = json_object_get(in, "definition")) && zf_def_validate(v, why, whylen))
         return ZF_EINVAL;
     return 0;
@@ -244,7 +246,7 @@ s_wf_written(engine_t *e, cont_t *c, int rc)
     s_name_key(nk, s_str(wf, "tenant"), s_str(wf, "name"));
     const char *pending = zhashx_lookup(e->names, nk);
     if (pending && strcmp(pending, s_str(wf, "id")) == 0) zhashx_delete(e->names, nk);
-    c->data = json_pack("{s:O}", "workflow", wf);
+    c->data = json_pack("{s:o}", "workflow", zf_eng_wf_with_stats(e, s_str(wf, "tenant"), wf));
     json_decref(wf);
     s_reply_data(e, c, rc);
 }
@@ -285,6 +287,9 @@ s_wf_create(engine_t *e, zf_msg_t *req)
         json_object_set_new(wf, "trigger", json_pack("{s:s}", "type", "manual"));
     if (!json_is_object(json_object_get(wf, "error_handling")))
         json_object_set_new(wf, "error_handling", json_object());
+    json_t *conds = json_object_get(in, "conditions");
+    json_object_set_new(wf, "conditions",
+                        json_is_array(conds) ? json_deep_copy(conds) : json_array());
     char nk[320];
     s_name_key(nk, req->tenant, name);
     zhashx_update(e->names, nk, id);
@@ -304,44 +309,66 @@ s_wf_get(engine_t *e, zf_msg_t *req)
     json_t *wf = zf_eng_wf_load(e, req->tenant, id);
     if (!wf)
         zf_eng_error(e, req, ZF_ENOTFOUND, "workflow not found");
-    else
-        zf_eng_reply(e, req, json_pack("{s:o}", "workflow", wf));
+    else {
+        zf_eng_reply(e, req,
+                     json_pack("{s:o}", "workflow", zf_eng_wf_with_stats(e, req->tenant, wf)));
+        json_decref(wf);
+    }
     return 0;
+}
+
+//  Does wf pass the list filters of the request (status, module, enabled,
+//  trigger_type)?
+static bool
+s_wf_matches(const json_t *wf, const json_t *body)
+{
+    const json_t *st = json_object_get(body, "status"), *en = json_object_get(body, "enabled");
+    const json_t *trig = json_object_get(wf, "trigger");
+    const char *module = s_str(body, "module"), *ttype = s_str(body, "trigger_type");
+    if (st && strcmp(s_str(wf, "status"), json_string_value(st)) != 0) return false;
+    if (en && json_is_true(en) != json_is_true(json_object_get(wf, "enabled"))) return false;
+    if (module && (!s_str(trig, "module") || strcmp(s_str(trig, "module"), module) != 0))
+        return false;
+    return !ttype || (s_str(trig, "type") && strcmp(s_str(trig, "type"), ttype) == 0);
 }
 
 static int
 s_wf_list(engine_t *e, zf_msg_t *req)
 {
     json_int_t limit, offset;
-    json_t *st = json_object_get(req->body, "status");
+    json_t *st = json_object_get(req->body, "status"), *en = json_object_get(req->body, "enabled");
+    json_t *module = json_object_get(req->body, "module");
+    json_t *ttype = json_object_get(req->body, "trigger_type");
     if (s_int_field(req->body, "limit", 50, 0, 500, &limit) ||
-        s_int_field(req->body, "offset", 0, 0, INT32_MAX, &offset)) {
-        zf_eng_error(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
-    } else if (st && !s_in_set(json_string_value(st), s_wf_statuses)) {
-        zf_eng_error(e, req, ZF_EINVAL, "status: must be one of draft, active, paused, archived");
-    } else {
-        json_t *all = zf_rec_wf_list(e->store, req->tenant);
-        json_t *out = json_array();
-        size_t i, total = 0;
-        json_t *wf;
-        json_array_foreach (all, i, wf) {
-            json_t *cur = zf_eng_wf_load(e, req->tenant, s_str(wf, "id"));  // staged version wins
-            if (cur && (!st || strcmp(s_str(cur, "status"), json_string_value(st)) == 0)) {
-                if (total >= (size_t)offset && json_array_size(out) < (size_t)limit)
-                    json_array_append(out, cur);
-                total++;
-            }
-            json_decref(cur);
+        s_int_field(req->body, "offset", 0, 0, INT32_MAX, &offset))
+        return s_fail(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
+    if (st && !s_in_set(json_string_value(st), s_wf_statuses))
+        return s_fail(e, req, ZF_EINVAL, "status: must be one of draft, active, paused, archived");
+    if ((en && !json_is_boolean(en)) || (module && !json_is_string(module)) ||
+        (ttype && !json_is_string(ttype)))
+        return s_fail(e, req, ZF_EINVAL,
+                      "enabled must be a boolean; module and trigger_type must be strings");
+    json_t *all = zf_rec_wf_list(e->store, req->tenant);
+    json_t *out = json_array();
+    size_t i, total = 0;
+    json_t *wf;
+    json_array_foreach (all, i, wf) {
+        json_t *cur = zf_eng_wf_load(e, req->tenant, s_str(wf, "id"));  // staged version wins
+        if (cur && s_wf_matches(cur, req->body)) {
+            if (total >= (size_t)offset && json_array_size(out) < (size_t)limit)
+                json_array_append_new(out, zf_eng_wf_with_stats(e, req->tenant, cur));
+            total++;
         }
-        json_decref(all);
-        zf_eng_reply(e, req, json_pack("{s:o, s:I}", "workflows", out, "total", (json_int_t)total));
+        json_decref(cur);
     }
+    json_decref(all);
+    zf_eng_reply(e, req, json_pack("{s:o, s:I}", "workflows", out, "total", (json_int_t)total));
     return 0;
 }
 
-static const char *const s_patchable[] = {"name",    "description",    "definition",
-                                          "version", "status",         "enabled",
-                                          "trigger", "error_handling", NULL};
+static const char *const s_patchable[] = {
+    "name",    "description", "definition", "version",        "status",
+    "enabled", "trigger",     "conditions", "error_handling", NULL};
 
 static int
 s_wf_update(engine_t *e, zf_msg_t *req)
@@ -357,7 +384,7 @@ s_wf_update(engine_t *e, zf_msg_t *req)
     if (!known)
         return s_fail(e, req, ZF_EINVAL,
                       "no valid field to update (name, description, definition, version, status, "
-                      "enabled, trigger, error_handling)");
+                      "enabled, trigger, conditions, error_handling)");
     if (s_wf_check_fields(patch, why, sizeof why)) return s_fail(e, req, ZF_EINVAL, "%s", why);
     json_t *cur = id ? zf_eng_wf_load(e, req->tenant, id) : NULL;
     if (!cur) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
@@ -370,7 +397,10 @@ s_wf_update(engine_t *e, zf_msg_t *req)
     json_t *wf = json_deep_copy(cur);
     for (int i = 0; s_patchable[i]; i++) {
         json_t *v = json_object_get(patch, s_patchable[i]);
-        if (v) json_object_set(wf, s_patchable[i], v);
+        if (v)
+            json_object_set(
+                wf, s_patchable[i],
+                json_is_null(v) && strcmp(s_patchable[i], "conditions") == 0 ? json_array() : v);
     }
     if (json_is_true(json_object_get(patch, "enabled"))) {  // re-arming resets the breaker
         json_object_set_new(wf, "consecutive_failures", json_integer(0));
@@ -414,6 +444,77 @@ s_wf_delete(engine_t *e, zf_msg_t *req)
 
 /* ---- runs ------------------------------------------------------------------------ */
 
+bool
+zf_eng_wf_startable(const json_t *wf)
+{
+    const char *status = s_str(wf, "status");
+    return json_is_true(json_object_get(wf, "enabled")) && status && strcmp(status, "active") == 0;
+}
+
+zf_run_task_t *
+zf_eng_run_new(engine_t *e, zf_batch_t *b, const char *tenant, const json_t *wf,
+               const json_t *inputs, json_t *trigger, const char *user)
+{
+    (void)e;
+    char id[ZF_UUID_LEN + 1];
+    zf_uuid7(id);
+    int64_t now = zf_now_ms();
+    json_t *run = json_pack(
+        "{s:s, s:O, s:O, s:s, s:s, s:o, s:n, s:n, s:I, s:n, s:I, s:n, s:n, s:n, s:s?, s:o}", "id",
+        id, "workflow_id", json_object_get(wf, "id"), "workflow_version",
+        json_object_get(wf, "version"), "tenant", tenant, "status", "queued", "inputs",
+        json_is_object(inputs) ? json_deep_copy(inputs) : json_object(), "outputs", "error",
+        "created_at", (json_int_t)now, "started_at", "updated_at", (json_int_t)now, "finished_at",
+        "wake_at", "parent_run_id", "created_by", user && user[0] ? user : NULL, "trigger",
+        trigger ? trigger : json_pack("{s:s}", "type", "manual"));
+    if (!json_object_get(run, "created_by")) json_object_set_new(run, "created_by", json_null());
+    json_t *state = zf_run_state_new();
+    size_t i;
+    json_t *node;
+    json_array_foreach (json_object_get(json_object_get(wf, "definition"), "nodes"), i, node)
+        json_array_append(json_object_get(state, "pendingNodeIds"), json_object_get(node, "id"));
+    zf_rec_run_put(b, tenant, run);
+    size_t slen;
+    void *sbuf = zf_codec_encode(state, &slen);
+    zf_rec_state_put_raw(b, tenant, id, sbuf, slen);
+    free(sbuf);
+    return zf_run_task_new(tenant, (json_t *)wf, run, state);
+}
+
+void
+zf_eng_runs_started(engine_t *e, cont_t *c, int rc)
+{
+    zf_run_task_t *t;
+    while (c->tasks && (t = zlist_pop(c->tasks))) {
+        if (rc)
+            zf_run_task_destroy(&t);
+        else {
+            zf_eng_event(e, "event.run.started", t->tenant, t->run, NULL);
+            zf_eng_start_task(e, t);
+        }
+    }
+    if ((t = c->task)) {
+        c->task = NULL;
+        if (rc)
+            zf_run_task_destroy(&t);
+        else {
+            zf_eng_event(e, "event.run.started", t->tenant, t->run, NULL);
+            zf_eng_start_task(e, t);
+        }
+    }
+    size_t i;
+    json_t *ev;
+    json_array_foreach (rc ? NULL : c->events, i, ev) {
+        zf_msg_t *m = zf_msg_new(s_str(ev, "type"));
+        json_t *body = json_object_get(ev, "body");
+        snprintf(m->tenant, sizeof m->tenant, "%s", s_str(body, "tenant"));
+        zf_msg_set_body(m, json_incref(body));
+        m->route = zmsg_new();
+        zmsg_addmem(m->route, "", 0);
+        zf_msg_send(&m, e->broker, ZMQ_DONTWAIT);
+    }
+}
+
 static void
 s_run_created(engine_t *e, cont_t *c, int rc)
 {
@@ -422,14 +523,41 @@ s_run_created(engine_t *e, cont_t *c, int rc)
         return;
     }
     zf_run_task_t *t = c->task;
-    c->task = NULL;
-    zf_eng_event(e, "event.run.started", t->tenant, t->run, NULL);
     if (c->req->deadline > 0) {  // wait=true: answer when the run settles
         zf_eng_add_waiter(e, t->run_id, c->req);
         c->req = NULL;
     } else
         zf_eng_reply(e, c->req, json_pack("{s:O}", "run", t->run));
-    zf_eng_start_task(e, t);
+    zf_eng_runs_started(e, c, 0);
+}
+
+//  The trigger context of a manual start: who started it and, with
+//  record_id, the record (error reply and -1 when it does not exist).
+static int
+s_manual_trigger(engine_t *e, zf_msg_t *req, const json_t *wf, json_t **trigger)
+{
+    const char *rid = s_str(req->body, "record_id");
+    json_t *r = json_object_get(req->body, "record_id");
+    *trigger = json_pack("{s:s}", "type", "manual");
+    if (req->user[0]) json_object_set_new(*trigger, "user", json_pack("{s:s}", "id", req->user));
+    if (!r) return 0;
+    const char *module = s_str(req->body, "module");
+    if (!module) module = s_str(json_object_get(wf, "trigger"), "module");
+    int bad = !rid || !rid[0] || strlen(rid) > 64 ? 1 : !zf_auto_module_valid(module) ? 2 : 0;
+    json_t *rec = bad ? NULL : zf_eng_rec_load(e, req->tenant, module, rid);
+    if (!rec) {
+        json_decref(*trigger);
+        if (bad == 1) s_fail(e, req, ZF_EINVAL, "record_id: must be a string of 1 to 64 bytes");
+        if (bad == 2) s_fail(e, req, ZF_EINVAL, "module: required to look up record_id");
+        if (!bad)
+            zf_eng_error_detail(e, req, ZF_ENOTFOUND, "record_not_found",
+                                "record %s not found in %s", rid, module);
+        return -1;
+    }
+    json_object_set_new(*trigger, "module", json_string(module));
+    json_object_set_new(*trigger, "record_id", json_string(rid));
+    json_object_set_new(*trigger, "record", rec);
+    return 0;
 }
 
 static int
@@ -448,39 +576,20 @@ s_run_start(engine_t *e, zf_msg_t *req)
     json_t *wf = zf_eng_wf_load(e, req->tenant, wf_id);
     if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
     const char *status = s_str(wf, "status");
+    json_t *trigger = NULL;
     int rc = 0;
     if (strcmp(status, "archived") == 0 || strcmp(status, "paused") == 0)
         rc = s_fail(e, req, ZF_ECONFLICT, "workflow is %s; set status to active to run it", status);
     else if (json_is_false(json_object_get(wf, "enabled"))) {
         const char *why = s_str(wf, "disabled_reason");
-        rc = s_fail(e, req, ZF_ECONFLICT, "workflow is disabled%s%s; enable it to run it",
-                    why ? ": " : "", why ? why : "");
-    } else {
-        char id[ZF_UUID_LEN + 1];
-        zf_uuid7(id);
-        int64_t now = zf_now_ms();
-        json_t *run = json_pack(
-            "{s:s, s:s, s:O, s:s, s:s, s:o, s:n, s:n, s:I, s:n, s:I, s:n, s:n, s:n, s:s}", "id", id,
-            "workflow_id", wf_id, "workflow_version", json_object_get(wf, "version"), "tenant",
-            req->tenant, "status", "queued", "inputs",
-            json_is_object(inputs) ? json_deep_copy(inputs) : json_object(), "outputs", "error",
-            "created_at", (json_int_t)now, "started_at", "updated_at", (json_int_t)now,
-            "finished_at", "wake_at", "parent_run_id", "created_by", req->user);
-        json_t *state = zf_run_state_new();
-        size_t i;
-        json_t *node;
-        json_array_foreach (json_object_get(json_object_get(wf, "definition"), "nodes"), i, node)
-            json_array_append(json_object_get(state, "pendingNodeIds"),
-                              json_object_get(node, "id"));
+        zf_eng_error_detail(e, req, ZF_ECONFLICT, "automation_disabled",
+                            "workflow is disabled%s%s; enable it to run it", why ? ": " : "",
+                            why ? why : "");
+    } else if (s_manual_trigger(e, req, wf, &trigger) == 0) {
         zf_batch_t *b = zf_batch_new();
-        zf_rec_run_put(b, req->tenant, run);
-        size_t slen;
-        void *sbuf = zf_codec_encode(state, &slen);
-        zf_rec_state_put_raw(b, req->tenant, id, sbuf, slen);
-        free(sbuf);
-        req->deadline = json_is_true(wait) ? now + wait_ms : 0;
+        req->deadline = json_is_true(wait) ? zf_now_ms() + wait_ms : 0;
         cont_t *c = zf_eng_cont(s_run_created, req);
-        c->task = zf_run_task_new(req->tenant, wf, run, state);
+        c->task = zf_eng_run_new(e, b, req->tenant, wf, inputs, trigger, req->user);
         zf_eng_commit(e, &b, c);
         rc = 1;
     }
@@ -520,13 +629,25 @@ s_run_list(engine_t *e, zf_msg_t *req)
     if (s_int_field(req->body, "limit", 50, 0, 500, &limit) ||
         s_int_field(req->body, "offset", 0, 0, INT32_MAX, &offset))
         return s_fail(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
+    json_int_t since;
+    json_t *logs = json_object_get(req->body, "with_logs");
     if (st && !json_is_string(st)) return s_fail(e, req, ZF_EINVAL, "status: must be a string");
+    if (s_int_field(req->body, "since", 0, 0, INT64_MAX, &since))
+        return s_fail(e, req, ZF_EINVAL, "since: must be a Unix time in ms");
+    if (logs && !json_is_boolean(logs))
+        return s_fail(e, req, ZF_EINVAL, "with_logs: must be a boolean");
     json_t *wf = zf_eng_wf_load(e, req->tenant, wf_id);
     if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
     json_decref(wf);
     size_t total = 0;
-    json_t *runs = zf_rec_runs_list(e->store, req->tenant, wf_id, json_string_value(st),
-                                    (size_t)offset, (size_t)limit, &total);
+    json_t *runs = zf_rec_runs_list_since(e->store, req->tenant, wf_id, json_string_value(st),
+                                          since, (size_t)offset, (size_t)limit, &total);
+    size_t i;
+    json_t *run;
+    json_array_foreach (json_is_true(logs) ? runs : NULL, i, run) {
+        json_t *l = zf_rec_logs_get(e->store, req->tenant, s_str(run, "id"));
+        json_object_set_new(run, "logs", l ? l : json_array());
+    }
     zf_eng_reply(
         e, req,
         json_pack("{s:o, s:I}", "runs", runs ? runs : json_array(), "total", (json_int_t)total));
@@ -678,6 +799,20 @@ static const s_route_t s_routes[] = {
     {"idem.claim", S_VIEWER, zf_eng_idem_claim},
     {"idem.store", S_VIEWER, zf_eng_idem_store},
     {"idem.release", S_VIEWER, zf_eng_idem_release},
+    {"rec.create", S_MEMBER, zf_eng_rec_create},
+    {"rec.get", S_VIEWER, zf_eng_rec_get},
+    {"rec.list", S_VIEWER, zf_eng_rec_list},
+    {"rec.update", S_MEMBER, zf_eng_rec_update},
+    {"rec.delete", S_MEMBER, zf_eng_rec_delete},
+    {"events.ingest", S_MEMBER, zf_eng_events_ingest},
+    {"wf.test", S_MEMBER, zf_eng_wf_test},
+    {"wf.webhook", S_PUBLIC_INTERNAL, zf_eng_wf_webhook},
+    {"notify.create", S_MEMBER, zf_eng_notify_create},
+    {"notify.list", S_VIEWER, zf_eng_notify_list},
+    {"sched.create", S_ADMIN, zf_eng_sched_create},
+    {"sched.list", S_VIEWER, zf_eng_sched_list},
+    {"sched.update", S_ADMIN, zf_eng_sched_update},
+    {"sched.delete", S_ADMIN, zf_eng_sched_delete},
 };
 
 //  Checks who may send what: admin-socket and internal-only types by
@@ -690,7 +825,7 @@ s_authorize(const s_route_t *r, zf_msg_t *req, const char **why)
         *why = "key management is only available on the local admin socket";
         return admin ? 0 : ZF_EFORBIDDEN;
     }
-    if (r->level == S_INTERNAL) {
+    if (r->level == S_INTERNAL || r->level == S_PUBLIC_INTERNAL) {
         *why = "internal message";
         return strcmp(req->origin, "internal") == 0 ? 0 : ZF_EFORBIDDEN;
     }

@@ -27,6 +27,10 @@ struct cont_t {
     json_t *data;         // handler data (owned), may be NULL
     zf_run_task_t *task;  // run to dispatch after the ack (owned), may be NULL
     char wf_key[128];     // workflow overlay entry to release ("" = none)
+    char rec_key[224];    // record overlay entry to release ("" = none)
+    char sched_key[128];  // schedule with this commit in flight ("" = none)
+    zlist_t *tasks;       // more runs to dispatch after the ack (owned), may be NULL
+    json_t *events;       // event.* messages to publish after the ack [{type, body}], may be NULL
 };
 
 struct engine_t {
@@ -60,7 +64,15 @@ struct engine_t {
     char done_endpoint[64];     // inproc endpoint of `done`
     zhashx_t *idem;             // engine_idem.c: staged idempotency records (NULL until used)
     int64_t idem_purge_at;      // engine_idem.c: next purge of expired idempotency records
-    bool terminated;            // $TERM seen
+    zhashx_t *triggers;     // engine_data.c: "tenant\x1ftype\x1fmodule" -> json set {wf_id: true}
+    zhashx_t *hooks;        // engine_data.c: wf_id -> json tenant (webhook-triggered workflows)
+    zhashx_t *stats;        // engine_data.c: "tenant\x1fwf_id" -> json stats (cache)
+    zhashx_t *stats_dirty;  // engine_data.c: keys of stats to flush
+    zhashx_t
+        *rec_overlay;  // engine_data.c: "tenant\x1fmodule\x1fid" -> staged record (null = deleted)
+    zhashx_t *rec_pending;  // engine_data.c: same key -> commits in flight
+    zhashx_t *sched_busy;   // engine_sched.c: "tenant\x1fsched_id" -> commits in flight
+    bool terminated;        // $TERM seen
 };
 
 /* engine.c */
@@ -80,8 +92,62 @@ void zf_eng_event(engine_t *e, const char *type, const char *tenant, const json_
                   const char *node_id);
 json_t *zf_eng_run_view(engine_t *e, const char *tenant, const char *run_id);
 
+void zf_eng_error_detail(engine_t *e, zf_msg_t *req, int err, const char *detail, const char *fmt,
+                         ...) __attribute__((format(printf, 5, 6)));
+
 /* engine_api.c */
 void zf_eng_handle_request(engine_t *e, zf_msg_t *req);
+//  Stages a new queued run of wf (record + fresh state) into b and returns
+//  its task (start it after the ack). trigger (taken, may be NULL) is the
+//  run's trigger context; inputs borrowed (NULL = {}).
+zf_run_task_t *zf_eng_run_new(engine_t *e, zf_batch_t *b, const char *tenant, const json_t *wf,
+                              const json_t *inputs, json_t *trigger, const char *user);
+//  Continuation that starts c->task and c->tasks and publishes c->events.
+void zf_eng_runs_started(engine_t *e, cont_t *c, int rc);
+//  Whether events/schedules/webhooks may start wf (enabled and active).
+bool zf_eng_wf_startable(const json_t *wf);
+
+/* engine_data.c: records, events, triggers, webhooks, dry runs, stats */
+void zf_eng_data_start(engine_t *e);
+void zf_eng_data_stop(engine_t *e);
+//  Keeps the trigger index in step with a staged workflow (old/new may be NULL).
+void zf_eng_trig_update(engine_t *e, const char *tenant, const json_t *old_wf,
+                        const json_t *new_wf);
+//  A workflow with its stats attached (new reference).
+json_t *zf_eng_wf_with_stats(engine_t *e, const char *tenant, const json_t *wf);
+void zf_eng_stats_run_end(engine_t *e, zf_run_task_t *t);
+void zf_eng_stats_flush(engine_t *e);
+void zf_eng_stats_forget(engine_t *e, zf_batch_t *b, const char *tenant, const char *wf_id);
+void zf_eng_rec_release(engine_t *e, const char *key);
+int zf_eng_rec_create(engine_t *e, zf_msg_t *req);
+int zf_eng_rec_get(engine_t *e, zf_msg_t *req);
+int zf_eng_rec_list(engine_t *e, zf_msg_t *req);
+int zf_eng_rec_update(engine_t *e, zf_msg_t *req);
+int zf_eng_rec_delete(engine_t *e, zf_msg_t *req);
+int zf_eng_events_ingest(engine_t *e, zf_msg_t *req);
+int zf_eng_wf_test(engine_t *e, zf_msg_t *req);
+int zf_eng_wf_webhook(engine_t *e, zf_msg_t *req);
+int zf_eng_notify_create(engine_t *e, zf_msg_t *req);
+int zf_eng_notify_list(engine_t *e, zf_msg_t *req);
+/* engine_sched.c: schedules */
+int zf_eng_sched_create(engine_t *e, zf_msg_t *req);
+int zf_eng_sched_list(engine_t *e, zf_msg_t *req);
+int zf_eng_sched_update(engine_t *e, zf_msg_t *req);
+int zf_eng_sched_delete(engine_t *e, zf_msg_t *req);
+//  Keeps a workflow's own schedule (trigger.type "schedule") in step.
+void zf_eng_sched_wf_changed(engine_t *e, zf_batch_t *b, const char *tenant, const json_t *old_wf,
+                             const json_t *new_wf);
+void zf_eng_sched_wf_deleted(engine_t *e, zf_batch_t *b, const char *tenant, const char *wf_id);
+//  A schedule timer is due. Returns 0 if handled (fired or found stale),
+//  1 if the schedule has a commit in flight (try again shortly).
+int zf_eng_sched_fire(engine_t *e, zf_batch_t *stale, int64_t due, const char *tenant,
+                      const char *sched_id);
+void zf_eng_sched_release(engine_t *e, const char *key);
+void zf_eng_sched_start(engine_t *e);
+void zf_eng_sched_stop(engine_t *e);
+
+//  Loads a record, staged version first (new reference or NULL).
+json_t *zf_eng_rec_load(engine_t *e, const char *tenant, const char *module, const char *id);
 
 /* engine_idem.c: idem.* handlers (return 1 if they kept req) and the purge tick */
 int zf_eng_idem_claim(engine_t *e, zf_msg_t *req);

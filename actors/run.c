@@ -3,6 +3,9 @@
 #include "actors/definition.h"
 #include "actors/keys.h"
 #include "actors/step.h"
+#include "actors/template.h"
+#include "broker/client.h"
+#include "broker/errors.h"
 #include "broker/actor.h"
 #include "broker/codec.h"
 #include "broker/ids.h"
@@ -31,6 +34,7 @@ typedef struct {
     zsock_t *writer;          // DEALER to the group-commit writer
     zsock_t *done;            // PUSH to the engine
     zsock_t *events;          // DEALER to the broker: step events (NULL = none)
+    zsock_t *client;          // DEALER to the broker for steps' requests (lazy)
     zpoller_t *poller;        // pipe, writer
     const zf_run_env_t *env;  // shared configuration
     bool shared;              // hosts many runs; blocking steps migrate
@@ -288,6 +292,87 @@ typedef struct {
     int64_t started;     // ms
 } s_step_t;
 
+/* ---- steps' requests and templates -------------------------------------------- */
+
+typedef struct {
+    self_t *self;         // host
+    zf_run_task_t *task;  // run making the request
+} s_call_t;
+
+//  ctx->call: one request to a service as the run's tenant (role admin: the
+//  automation acts with the rights its creator needed to define it).
+static int
+s_call(void *arg, const char *type, json_t *body, json_t **reply, char *err, size_t errlen)
+{
+    s_call_t *c = arg;
+    self_t *self = c->self;
+    *reply = NULL;
+    if (!self->client && self->env->internal_endpoint)
+        self->client = zf_client_dealer_new(self->env->internal_endpoint);
+    if (!self->client) {
+        json_decref(body);
+        snprintf(err, errlen, "no service connection");
+        return ZF_EUNAVAIL;
+    }
+    zf_msg_t *m = zf_msg_new(type), *rep = NULL;
+    zf_msg_set_body(m, body);
+    snprintf(m->tenant, sizeof m->tenant, "%s", c->task->tenant);
+    snprintf(m->role, sizeof m->role, "admin");
+    const char *user = json_string_value(json_object_get(c->task->run, "created_by"));
+    snprintf(m->user, sizeof m->user, "%s", user ? user : "");
+    int rc = zf_client_call(self->client, &m, 15000, &rep);
+    if (rc) {
+        snprintf(err, errlen, "%s",
+                 rc == ZF_ETIMEOUT ? "service timed out" : "service unavailable");
+        return rc;
+    }
+    const char *code = zf_msg_error_code(rep);
+    if (code) {
+        rc = zf_err_from_name(code);
+        const char *detail = json_string_value(json_object_get(rep->body, "detail"));
+        snprintf(err, errlen, "%s%s%s", detail ? detail : "", detail ? ": " : "",
+                 zf_msg_error_message(rep) ? zf_msg_error_message(rep) : code);
+    } else
+        *reply = json_incref(rep->body);
+    zf_msg_destroy(&rep);
+    return rc;
+}
+
+static bool
+s_has_template(const json_t *v, int depth)
+{
+    if (depth > 32) return false;
+    if (json_is_string(v)) return zf_tpl_has(json_string_value(v));
+    size_t i;
+    const char *k;
+    json_t *x;
+    if (json_is_array(v)) {
+        json_array_foreach (v, i, x)
+            if (s_has_template(x, depth + 1)) return true;
+    } else if (json_is_object(v)) {
+        json_object_foreach ((json_t *)v, k, x)
+            if (s_has_template(x, depth + 1)) return true;
+    }
+    return false;
+}
+
+//  The node's config with {{templates}} rendered (new ref), or NULL with err.
+static json_t *
+s_render_config(zf_run_task_t *t, const json_t *cfg, int64_t now, char *err, size_t errlen)
+{
+    if (!s_has_template(cfg, 0)) return json_incref((json_t *)cfg);
+    const json_t *trig = json_object_get(t->run, "trigger");
+    json_t *root = json_pack(
+        "{s:O?, s:O?, s:O?, s:O?, s:O, s:O, s:O}", "record", json_object_get(trig, "record"),
+        "previous", json_object_get(trig, "previous"), "user", json_object_get(trig, "user"),
+        "trigger", trig, "steps", s_st(t, "stepOutputs"), "vars", s_st(t, "variables"), "inputs",
+        json_object_get(t->run, "inputs"));
+    zf_tpl_scope_t scope = {.root = root, .now_ms = now};
+    json_t *out = zf_tpl_render_value(&scope, cfg, err, errlen);
+    json_decref(root);
+    return out;
+}
+
 //  Fills the context for one node and executes its kind.
 static void
 s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
@@ -300,7 +385,7 @@ s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
     const char *wait_node = json_string_value(json_object_get(wait, "node_id"));
     const char *wait_kind = json_string_value(json_object_get(wait, "kind"));
     json_t *cfg = json_object_get(node, "config");
-    json_t *empty = cfg ? NULL : json_object();
+    s_call_t call = {.self = self, .task = t};
     zf_step_ctx_t ctx = {
         .tenant = t->tenant,
         .run_id = t->run_id,
@@ -317,14 +402,23 @@ s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
         .timeout_ms = json_integer_value(json_object_get(node, "timeout_ms")),
         .egress = self->env->egress,
         .breakers = self->env->breakers,
+        .smtp_url = self->env->smtp_url,
+        .smtp_from = self->env->smtp_from,
+        .trigger = json_object_get(t->run, "trigger"),
+        .call = s_call,
+        .call_arg = &call,
     };
     zf_step_result_clear(res);
     const zf_step_kind_t *kind = zf_step_find(json_string_value(json_object_get(node, "type")));
-    if (kind)
-        kind->exec(&ctx, cfg ? cfg : empty, res);
-    else
+    char err[200];
+    json_t *rendered = cfg ? s_render_config(t, cfg, st->started, err, sizeof err) : json_object();
+    if (!kind)
         zf_step_fail(res, ZF_STEP_FAIL_FINAL, "unknown step type");
-    json_decref(empty);
+    else if (!rendered)
+        zf_step_fail(res, ZF_STEP_FAIL_FINAL, "template: %s", err);
+    else
+        kind->exec(&ctx, rendered, res);
+    json_decref(rendered);
 }
 
 //  Records a completed (or stopping) node; returns the next status.
@@ -353,6 +447,12 @@ s_on_failure(zf_run_task_t *t, s_step_t *st, zf_step_result_t *res, int64_t *wak
 {
     zf_retry_t policy;
     zf_def_retry(st->node, &policy);
+    //  A workflow-wide retry schedule (error_handling.retry_delays_s, seed
+    //  003: 1, 5, 30 minutes) applies to nodes without their own policy.
+    const json_t *delays =
+        json_object_get(json_object_get(t->workflow, "error_handling"), "retry_delays_s");
+    bool fixed = json_is_array(delays) && !json_object_get(st->node, "retry");
+    if (fixed) policy.max_attempts = (int)json_array_size(delays) + 1;
     json_object_set_new(s_st(t, "retryCount"), st->id, json_integer(st->attempt));
     bool retry = res->status == ZF_STEP_FAIL && st->attempt < policy.max_attempts;
     size_t i;
@@ -363,7 +463,10 @@ s_on_failure(zf_run_task_t *t, s_step_t *st, zf_step_result_t *res, int64_t *wak
     }
     if (retry) {
         double rnd = (double)(zf_now_ms() % 1000) / 1000.0;
-        int64_t back = zf_def_backoff_ms(&policy, st->attempt, rnd);
+        int64_t back =
+            fixed ? (int64_t)(json_number_value(json_array_get(delays, (size_t)st->attempt - 1)) *
+                              1000)
+                  : zf_def_backoff_ms(&policy, st->attempt, rnd);
         if (res->retry_after_ms > back) back = res->retry_after_ms;
         *wake = zf_now_ms() + back;
         return "waiting";
@@ -646,5 +749,6 @@ zf_run_actor(zsock_t *pipe, void *arg)
     zsock_destroy(&self.writer);
     zsock_destroy(&self.done);
     zsock_destroy(&self.events);
+    zsock_destroy(&self.client);
     zf_keys_thread_end();
 }

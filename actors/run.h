@@ -53,11 +53,14 @@ typedef struct {
 } zf_run_task_t;
 
 typedef struct {
-    const char *writer_endpoint;  // group-commit writer ROUTER
-    const char *done_endpoint;    // engine PULL for finished tasks
-    const char *events_endpoint;  // broker service router: event.run.step (best effort)
-    const zf_egress_t *egress;    // outbound address policy (borrowed)
-    zf_breakers_t *breakers;      // shared host breakers (borrowed)
+    const char *writer_endpoint;    // group-commit writer ROUTER
+    const char *done_endpoint;      // engine PULL for finished tasks
+    const char *events_endpoint;    // broker service router: event.run.step (best effort)
+    const zf_egress_t *egress;      // outbound address policy (borrowed)
+    zf_breakers_t *breakers;        // shared host breakers (borrowed)
+    const char *internal_endpoint;  // broker's in-process client endpoint (steps' requests)
+    const char *smtp_url;           // outgoing mail server (NULL = none)
+    const char *smtp_from;          // sender of outgoing mail (NULL = default)
 } zf_run_env_t;
 
 //  New task; takes the references to run and state (state may be NULL =

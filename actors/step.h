@@ -41,6 +41,15 @@ typedef struct {
     int64_t timeout_ms;         // node timeout (0 = kind default)
     const zf_egress_t *egress;  // outbound address policy (may be NULL = deny private)
     zf_breakers_t *breakers;    // per-host circuit breakers (may be NULL)
+    const char *smtp_url;       // --smtp-url, e.g. "smtp://127.0.0.1:2525" (NULL/"" = no mail)
+    const char *smtp_from;      // sender address of outgoing mail (NULL = "zflow@localhost")
+    const json_t *trigger;      // the run's trigger context (record, previous, user, ...)
+    //  One request to the engine as this run's tenant (records, notifications):
+    //  returns 0 and *reply (new ref) or an error code with the message in err.
+    //  NULL when the kind runs without an engine (unit tests).
+    int (*call)(void *call_arg, const char *type, json_t *body, json_t **reply, char *err,
+                size_t errlen);
+    void *call_arg;  // first argument of call
 } zf_step_ctx_t;
 
 typedef struct {

@@ -91,6 +91,9 @@ const zf_http_identity_t *zf_http_who(const zf_http_req_t *req);
 //  msg (if not NULL) holds the reply's message ("" when none).
 int zf_http_call(zf_http_req_t *req, const char *type, json_t *body, int64_t timeout_ms,
                  json_t **result, char *msg, size_t msglen);
+//  The string `detail` of the last error reply of zf_http_call on this
+//  request (a finer code such as "record_not_found"), "" when none.
+const char *zf_http_last_detail(const zf_http_req_t *req);
 
 /* ---- answers ---------------------------------------------------------------- */
 

@@ -65,6 +65,7 @@ zf_http_call(zf_http_req_t *req, const char *type, json_t *body, int64_t timeout
 {
     *result = NULL;
     if (msg && msglen) msg[0] = '\0';
+    req->detail[0] = '\0';
     zf_msg_t *m = zf_msg_new(type), *rep = NULL;
     zf_msg_set_body(m, body ? body : json_object());
     int rc = zf_http_broker_call(req->dealer, &m, &req->who, timeout_ms, &rep);
@@ -74,11 +75,19 @@ zf_http_call(zf_http_req_t *req, const char *type, json_t *body, int64_t timeout
         rc = zf_err_from_name(code);
         const char *text = zf_msg_error_message(rep);
         if (msg && msglen) snprintf(msg, msglen, "%s", text ? text : "");
+        const char *detail = json_string_value(json_object_get(rep->body, "detail"));
+        if (detail) snprintf(req->detail, sizeof req->detail, "%s", detail);
     } else {
         *result = json_incref(rep->body);
     }
     zf_msg_destroy(&rep);
     return rc;
+}
+
+const char *
+zf_http_last_detail(const zf_http_req_t *req)
+{
+    return req->detail;
 }
 
 /* ---- answers ---------------------------------------------------------------- */

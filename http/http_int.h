@@ -65,6 +65,7 @@ struct zf_http_req_t {
     bool close;                        // close the connection after answering
     int status;                        // 0 until answered
     char *text;                        // answer body (malloc), set with status
+    char detail[64];                   // `detail` of the last error reply ("" none)
 };
 
 //  civetweb request handler of every path (cbdata: zf_http_t).

@@ -13,7 +13,7 @@ PACKAGES=(
     libcmocka-dev libjwt-dev uuid-dev
     python3 python3-zmq python3-msgpack python3-websockets
     python3-aiosmtpd python3-httpbin
-    wrk jq clang
+    wrk jq clang tzdata
 )
 
 missing=()

@@ -8,7 +8,7 @@
     shape) is reported on stderr and treated as absent; it never crashes a
     reader and never aborts a scan.
 */
-#include "storage/store.h"
+#include "storage/rec_int.h"
 #include "broker/codec.h"
 
 #include <assert.h>
@@ -17,170 +17,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ZF_CORRUPT_LOG_MAX 32  // corrupt values reported before going quiet
-
-/* ---- keys and values ------------------------------------------------------ */
-
-typedef struct {
-    unsigned char *p;  // malloc'd key bytes
-    size_t len;        // key length
-} s_key_t;
-
-//  Joins parts with \0 separators: a\0b, a\0b\0c. A NULL part ends the
-//  list; an empty last part gives a trailing separator (a prefix).
-static s_key_t
-s_key(const char *a, const char *b, const char *c)
-{
-    const char *parts[3] = {a, b, c};
-    size_t n = 0, len = 0;
-    while (n < 3 && parts[n])
-        len += strlen(parts[n++]) + 1;
-    s_key_t k = {.p = malloc(len + 8), .len = 0};  // + room for a binary suffix
-    if (!k.p) abort();
-    for (size_t i = 0; i < n; i++) {
-        size_t plen = strlen(parts[i]);
-        memcpy(k.p + k.len, parts[i], plen);
-        k.len += plen;
-        if (i + 1 < n) k.p[k.len++] = '\0';
-    }
-    return k;
-}
-
-static void
-s_be_put(unsigned char *out, uint64_t v, int bytes)
-{
-    for (int i = bytes - 1; i >= 0; i--) {
-        out[i] = (unsigned char)(v & 0xFF);
-        v >>= 8;
-    }
-}
-
-static uint64_t
-s_be_get(const unsigned char *in, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v = (v << 8) | in[i];
-    return v;
-}
-
-//  Reports a bad stored value (rate-limited so a scan over garbage cannot
-//  flood the log).
-static void
-s_corrupt(zf_cf_t cf, const char *why)
-{
-    static atomic_uint reported;
-    unsigned n = atomic_fetch_add(&reported, 1);
-    if (n < ZF_CORRUPT_LOG_MAX)
-        fprintf(stderr, "zf_store: corrupt value in %s (%s); treated as absent\n",
-                zf_store_cf_name(cf), why ? why : "wrong type");
-    else if (n == ZF_CORRUPT_LOG_MAX)
-        fprintf(stderr, "zf_store: more corrupt values; no longer reporting them\n");
-}
-
-//  Decodes a stored value; NULL (and one report) if it is not valid msgpack
-//  of the wanted json type.
-static json_t *
-s_decode(zf_cf_t cf, const void *val, size_t vlen, json_type want)
-{
-    const char *why = NULL;
-    json_t *v = zf_codec_decode(val, vlen, NULL, &why);
-    if (v && json_typeof(v) != want) {
-        json_decref(v);
-        v = NULL;
-        why = "unexpected type";
-    }
-    if (!v) s_corrupt(cf, why);
-    return v;
-}
-
-static json_t *
-s_get(zf_store_t *s, zf_cf_t cf, s_key_t k, json_type want)
-{
-    size_t vlen = 0;
-    void *val = zf_store_get(s, cf, k.p, k.len, &vlen);
-    free(k.p);
-    if (!val) return NULL;
-    json_t *v = s_decode(cf, val, vlen, want);
-    free(val);
-    return v;
-}
-
-static void
-s_put_json(zf_batch_t *b, zf_cf_t cf, s_key_t k, const json_t *v)
-{
-    size_t len = 0;
-    void *bytes = zf_codec_encode(v, &len);
-    zf_batch_put(b, cf, k.p, k.len, bytes, len);
-    free(bytes);
-    free(k.p);
-}
-
-static void
-s_put_str(zf_batch_t *b, zf_cf_t cf, s_key_t k, const char *str)
-{
-    json_t *v = json_string(str);
-    assert(v);  // programmer error: not UTF-8
-    s_put_json(b, cf, k, v);
-    json_decref(v);
-}
-
-static void
-s_del(zf_batch_t *b, zf_cf_t cf, s_key_t k)
-{
-    zf_batch_del(b, cf, k.p, k.len);
-    free(k.p);
-}
-
-static const char *
-s_field(const json_t *obj, const char *name)
-{
-    return json_string_value(json_object_get(obj, name));
-}
-
 /* ---- workflows ------------------------------------------------------------ */
 
 void
 zf_rec_wf_put(zf_batch_t *b, const char *tenant, const json_t *wf, const char *old_name)
 {
-    const char *id = s_field(wf, "id");
-    const char *name = s_field(wf, "name");
+    const char *id = zf_rk_field(wf, "id");
+    const char *name = zf_rk_field(wf, "name");
     assert(b && tenant && id && name);
-    s_put_json(b, ZF_CF_WORKFLOWS, s_key(tenant, id, NULL), wf);
+    zf_rk_put_json(b, ZF_CF_WORKFLOWS, zf_rkey(tenant, id, NULL), wf);
     if (old_name && strcmp(old_name, name) != 0)
-        s_del(b, ZF_CF_WF_NAMES, s_key(tenant, old_name, NULL));
-    s_put_str(b, ZF_CF_WF_NAMES, s_key(tenant, name, NULL), id);
+        zf_rk_del(b, ZF_CF_WF_NAMES, zf_rkey(tenant, old_name, NULL));
+    zf_rk_put_str(b, ZF_CF_WF_NAMES, zf_rkey(tenant, name, NULL), id);
 }
 
 json_t *
 zf_rec_wf_get(zf_store_t *s, const char *tenant, const char *wf_id)
 {
-    return s_get(s, ZF_CF_WORKFLOWS, s_key(tenant, wf_id, NULL), JSON_OBJECT);
+    return zf_rk_get(s, ZF_CF_WORKFLOWS, zf_rkey(tenant, wf_id, NULL), JSON_OBJECT);
 }
 
 char *
 zf_rec_wf_by_name(zf_store_t *s, const char *tenant, const char *name)
 {
-    json_t *v = s_get(s, ZF_CF_WF_NAMES, s_key(tenant, name, NULL), JSON_STRING);
+    json_t *v = zf_rk_get(s, ZF_CF_WF_NAMES, zf_rkey(tenant, name, NULL), JSON_STRING);
     char *id = v ? strdup(json_string_value(v)) : NULL;
     json_decref(v);
     return id;
-}
-
-//  Collects decoded objects of a scan into an array, skipping corrupt ones.
-typedef struct {
-    zf_cf_t cf;     // column family scanned (for reports)
-    json_t *items;  // array being filled
-} s_collect_t;
-
-static int
-s_collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-    (void)key, (void)klen;
-    s_collect_t *c = arg;
-    json_t *v = s_decode(c->cf, val, vlen, JSON_OBJECT);
-    if (v) json_array_append_new(c->items, v);
-    return 0;
 }
 
 //  UUIDv7 ids sort by creation time, so a reverse scan of the tenant's
@@ -188,9 +51,9 @@ s_collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 json_t *
 zf_rec_wf_list(zf_store_t *s, const char *tenant)
 {
-    s_key_t prefix = s_key(tenant, "", NULL);
-    s_collect_t c = {.cf = ZF_CF_WORKFLOWS, .items = json_array()};
-    zf_store_scan(s, ZF_CF_WORKFLOWS, prefix.p, prefix.len, true, s_collect, &c);
+    zf_rkey_t prefix = zf_rkey(tenant, "", NULL);
+    zf_rk_collect_t c = {.cf = ZF_CF_WORKFLOWS, .items = json_array()};
+    zf_store_scan(s, ZF_CF_WORKFLOWS, prefix.p, prefix.len, true, zf_rk_collect, &c);
     free(prefix.p);
     return c.items;
 }
@@ -201,7 +64,7 @@ static int
 s_collect_suffix(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
     (void)val, (void)vlen;
-    json_t *ids = ((s_collect_t *)arg)->items;
+    json_t *ids = ((zf_rk_collect_t *)arg)->items;
     const char *k = key;
     const char *sep = memrchr(k, '\0', klen);
     if (sep) json_array_append_new(ids, json_stringn(sep + 1, klen - (size_t)(sep + 1 - k)));
@@ -225,29 +88,30 @@ zf_rec_run_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char *wf_
     json_t *wake = json_object_get(run, "wake_at");
     if (json_is_integer(wake)) zf_rec_timer_del(b, json_integer_value(wake), tenant, run_id);
     json_decref(run);
-    s_key_t logs = s_key(tenant, run_id, "");
+    zf_rkey_t logs = zf_rkey(tenant, run_id, "");
     zf_store_scan(s, ZF_CF_RUN_LOGS, logs.p, logs.len, false, s_del_key, b);
     free(logs.p);
-    s_del(b, ZF_CF_RUNS, s_key(tenant, run_id, NULL));
-    s_del(b, ZF_CF_RUN_STATE, s_key(tenant, run_id, NULL));
-    s_del(b, ZF_CF_ACTIVE, s_key(tenant, run_id, NULL));
-    s_del(b, ZF_CF_RUN_INDEX, s_key(tenant, wf_id, run_id));
+    zf_rk_del(b, ZF_CF_RUNS, zf_rkey(tenant, run_id, NULL));
+    zf_rk_del(b, ZF_CF_RUN_STATE, zf_rkey(tenant, run_id, NULL));
+    zf_rk_del(b, ZF_CF_ACTIVE, zf_rkey(tenant, run_id, NULL));
+    zf_rk_del(b, ZF_CF_RUN_INDEX, zf_rkey(tenant, wf_id, run_id));
 }
 
 void
 zf_rec_wf_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const json_t *wf)
 {
-    const char *id = s_field(wf, "id");
-    const char *name = s_field(wf, "name");
+    const char *id = zf_rk_field(wf, "id");
+    const char *name = zf_rk_field(wf, "name");
     assert(s && b && tenant && id);
-    s_del(b, ZF_CF_WORKFLOWS, s_key(tenant, id, NULL));
+    zf_rk_del(b, ZF_CF_WORKFLOWS, zf_rkey(tenant, id, NULL));
     if (name) {  // only if the name still points at this workflow
         char *owner = zf_rec_wf_by_name(s, tenant, name);
-        if (owner && strcmp(owner, id) == 0) s_del(b, ZF_CF_WF_NAMES, s_key(tenant, name, NULL));
+        if (owner && strcmp(owner, id) == 0)
+            zf_rk_del(b, ZF_CF_WF_NAMES, zf_rkey(tenant, name, NULL));
         free(owner);
     }
-    s_key_t prefix = s_key(tenant, id, "");
-    s_collect_t c = {.cf = ZF_CF_RUN_INDEX, .items = json_array()};
+    zf_rkey_t prefix = zf_rkey(tenant, id, "");
+    zf_rk_collect_t c = {.cf = ZF_CF_RUN_INDEX, .items = json_array()};
     zf_store_scan(s, ZF_CF_RUN_INDEX, prefix.p, prefix.len, false, s_collect_suffix, &c);
     free(prefix.p);
     size_t i;
@@ -269,9 +133,9 @@ s_terminal(const char *status)
 void
 zf_rec_run_put(zf_batch_t *b, const char *tenant, const json_t *run)
 {
-    const char *id = s_field(run, "id");
-    const char *wf_id = s_field(run, "workflow_id");
-    const char *status = s_field(run, "status");
+    const char *id = zf_rk_field(run, "id");
+    const char *wf_id = zf_rk_field(run, "workflow_id");
+    const char *status = zf_rk_field(run, "status");
     assert(id && wf_id && status);
     size_t len = 0;
     void *rec = zf_codec_encode(run, &len);
@@ -286,7 +150,7 @@ zf_rec_run_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const 
                    const char *status, const char *prev_status, const void *rec, size_t len)
 {
     assert(b && tenant && run_id && wf_id && status && rec);
-    s_key_t k = s_key(tenant, run_id, NULL);
+    zf_rkey_t k = zf_rkey(tenant, run_id, NULL);
     zf_batch_put(b, ZF_CF_RUNS, k.p, k.len, rec, len);
     if (prev_status && strcmp(prev_status, status) == 0) {
         free(k.p);
@@ -297,13 +161,13 @@ zf_rec_run_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const 
     else
         zf_batch_put(b, ZF_CF_ACTIVE, k.p, k.len, "", 0);
     free(k.p);
-    s_put_str(b, ZF_CF_RUN_INDEX, s_key(tenant, wf_id, run_id), status);
+    zf_rk_put_str(b, ZF_CF_RUN_INDEX, zf_rkey(tenant, wf_id, run_id), status);
 }
 
 json_t *
 zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id)
 {
-    return s_get(s, ZF_CF_RUNS, s_key(tenant, run_id, NULL), JSON_OBJECT);
+    return zf_rk_get(s, ZF_CF_RUNS, zf_rkey(tenant, run_id, NULL), JSON_OBJECT);
 }
 
 void
@@ -311,7 +175,7 @@ zf_rec_state_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, cons
                      size_t len)
 {
     assert(b && tenant && run_id && state);
-    s_key_t k = s_key(tenant, run_id, NULL);
+    zf_rkey_t k = zf_rkey(tenant, run_id, NULL);
     zf_batch_put(b, ZF_CF_RUN_STATE, k.p, k.len, state, len);
     free(k.p);
 }
@@ -319,7 +183,7 @@ zf_rec_state_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, cons
 json_t *
 zf_rec_state_get(zf_store_t *s, const char *tenant, const char *run_id)
 {
-    return s_get(s, ZF_CF_RUN_STATE, s_key(tenant, run_id, NULL), JSON_OBJECT);
+    return zf_rk_get(s, ZF_CF_RUN_STATE, zf_rkey(tenant, run_id, NULL), JSON_OBJECT);
 }
 
 void
@@ -327,8 +191,8 @@ zf_rec_log_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, uint32
                    const void *entry, size_t len)
 {
     assert(b && tenant && run_id && entry);
-    s_key_t k = s_key(tenant, run_id, "");
-    s_be_put(k.p + k.len, seq, 4);
+    zf_rkey_t k = zf_rkey(tenant, run_id, "");
+    zf_rk_be_put(k.p + k.len, seq, 4);
     zf_batch_put(b, ZF_CF_RUN_LOGS, k.p, k.len + 4, entry, len);
     free(k.p);
 }
@@ -336,9 +200,9 @@ zf_rec_log_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, uint32
 json_t *
 zf_rec_logs_get(zf_store_t *s, const char *tenant, const char *run_id)
 {
-    s_key_t prefix = s_key(tenant, run_id, "");
-    s_collect_t c = {.cf = ZF_CF_RUN_LOGS, .items = json_array()};
-    zf_store_scan(s, ZF_CF_RUN_LOGS, prefix.p, prefix.len, false, s_collect, &c);
+    zf_rkey_t prefix = zf_rkey(tenant, run_id, "");
+    zf_rk_collect_t c = {.cf = ZF_CF_RUN_LOGS, .items = json_array()};
+    zf_store_scan(s, ZF_CF_RUN_LOGS, prefix.p, prefix.len, false, zf_rk_collect, &c);
     free(prefix.p);
     return c.items;
 }
@@ -350,16 +214,39 @@ typedef struct {
     size_t limit;      // matches to return
     size_t total;      // matches seen
     json_t *ids;       // run ids of the page
+    int64_t since_ms;  // stop at runs created before this (0 = no limit)
 } s_page_t;
+
+int64_t
+zf_rec_uuid7_ms(const char *id, size_t len)
+{
+    //  xxxxxxxx-xxxx-7...: the first 12 hex digits are the Unix ms.
+    int64_t ms = 0;
+    for (size_t i = 0, n = 0; i < len && n < 12; i++) {
+        char c = id[i];
+        if (c == '-') continue;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        ms = ms * 16 + d;
+        n++;
+    }
+    return ms;
+}
 
 static int
 s_page_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
     s_page_t *pg = arg;
     if (pg->want && (vlen != pg->want_len || memcmp(val, pg->want, vlen) != 0)) return 0;
+    if (pg->since_ms > 0) {  // newest first: stop at the first run created before since
+        const char *sep = memrchr(key, '\0', klen);
+        if (sep &&
+            zf_rec_uuid7_ms(sep + 1, klen - (size_t)(sep + 1 - (const char *)key)) < pg->since_ms)
+            return 1;
+    }
     size_t idx = pg->total++;
     if (idx >= pg->offset && idx - pg->offset < pg->limit) {
-        s_collect_t c = {.cf = ZF_CF_RUN_INDEX, .items = pg->ids};
+        zf_rk_collect_t c = {.cf = ZF_CF_RUN_INDEX, .items = pg->ids};
         s_collect_suffix(key, klen, val, vlen, &c);
     }
     return 0;
@@ -372,11 +259,18 @@ json_t *
 zf_rec_runs_list(zf_store_t *s, const char *tenant, const char *wf_id, const char *status,
                  size_t offset, size_t limit, size_t *total)
 {
-    s_page_t pg = {.offset = offset, .limit = limit, .ids = json_array()};
+    return zf_rec_runs_list_since(s, tenant, wf_id, status, 0, offset, limit, total);
+}
+
+json_t *
+zf_rec_runs_list_since(zf_store_t *s, const char *tenant, const char *wf_id, const char *status,
+                       int64_t since_ms, size_t offset, size_t limit, size_t *total)
+{
+    s_page_t pg = {.offset = offset, .limit = limit, .ids = json_array(), .since_ms = since_ms};
     json_t *want = status ? json_string(status) : NULL;
     void *enc = want ? zf_codec_encode(want, &pg.want_len) : NULL;
     pg.want = enc;
-    s_key_t prefix = s_key(tenant, wf_id, "");
+    zf_rkey_t prefix = zf_rkey(tenant, wf_id, "");
     zf_store_scan(s, ZF_CF_RUN_INDEX, prefix.p, prefix.len, true, s_page_visit, &pg);
     free(prefix.p);
     free(enc);
@@ -405,7 +299,7 @@ s_active_visit(const void *key, size_t klen, const void *val, size_t vlen, void 
     s_active_t *a = arg;
     const char *sep = memchr(key, '\0', klen);
     if (!sep) {
-        s_corrupt(ZF_CF_ACTIVE, "key without tenant");
+        zf_rk_corrupt(ZF_CF_ACTIVE, "key without tenant");
         return 0;
     }
     char *copy = strndup(key, klen);  // "tenant\0run_id" -> two C strings
@@ -430,13 +324,13 @@ zf_rec_active_each(zf_store_t *s, zf_rec_active_fn *fn, void *arg)
 
 //  Due times before the epoch sort as 0 so the unsigned key order is time
 //  order.
-static s_key_t
+static zf_rkey_t
 s_timer_key(int64_t due_ms, const char *tenant, const char *run_id)
 {
-    s_key_t tail = s_key(tenant, run_id, NULL);
-    s_key_t k = {.p = malloc(tail.len + 8), .len = tail.len + 8};
+    zf_rkey_t tail = zf_rkey(tenant, run_id, NULL);
+    zf_rkey_t k = {.p = malloc(tail.len + 8), .len = tail.len + 8};
     if (!k.p) abort();
-    s_be_put(k.p, due_ms < 0 ? 0 : (uint64_t)due_ms, 8);
+    zf_rk_be_put(k.p, due_ms < 0 ? 0 : (uint64_t)due_ms, 8);
     memcpy(k.p + 8, tail.p, tail.len);
     free(tail.p);
     return k;
@@ -449,7 +343,7 @@ zf_rec_timer_put(zf_batch_t *b, int64_t due_ms, const char *tenant, const char *
     assert(b && tenant && run_id && kind);
     json_t *v = json_pack("{s:s}", "kind", kind);
     assert(v);
-    s_put_json(b, ZF_CF_TIMERS, s_timer_key(due_ms, tenant, run_id), v);
+    zf_rk_put_json(b, ZF_CF_TIMERS, s_timer_key(due_ms, tenant, run_id), v);
     json_decref(v);
 }
 
@@ -457,7 +351,7 @@ void
 zf_rec_timer_del(zf_batch_t *b, int64_t due_ms, const char *tenant, const char *run_id)
 {
     assert(b && tenant && run_id);
-    s_del(b, ZF_CF_TIMERS, s_timer_key(due_ms, tenant, run_id));
+    zf_rk_del(b, ZF_CF_TIMERS, s_timer_key(due_ms, tenant, run_id));
 }
 
 typedef struct {
@@ -475,10 +369,10 @@ s_due_fire(s_due_t *d, int64_t due, const void *key, size_t klen, const void *va
     const char *tail = (const char *)key + 8;
     size_t tlen = klen - 8;
     const char *sep = memchr(tail, '\0', tlen);
-    json_t *v = s_decode(ZF_CF_TIMERS, val, vlen, JSON_OBJECT);
-    const char *kind = s_field(v, "kind");
+    json_t *v = zf_rk_decode(ZF_CF_TIMERS, val, vlen, JSON_OBJECT);
+    const char *kind = zf_rk_field(v, "kind");
     if (!sep || !kind) {
-        if (v) s_corrupt(ZF_CF_TIMERS, "timer without tenant or kind");
+        if (v) zf_rk_corrupt(ZF_CF_TIMERS, "timer without tenant or kind");
         json_decref(v);
         return;
     }
@@ -497,10 +391,10 @@ s_due_visit(const void *key, size_t klen, const void *val, size_t vlen, void *ar
 {
     s_due_t *d = arg;
     if (klen < 8) {
-        s_corrupt(ZF_CF_TIMERS, "short key");
+        zf_rk_corrupt(ZF_CF_TIMERS, "short key");
         return 0;
     }
-    uint64_t raw = s_be_get(key, 8);
+    uint64_t raw = zf_rk_be_get(key, 8);
     int64_t due = raw > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)raw;
     if (due > d->now || d->count >= d->max) {
         d->next = due;
@@ -540,7 +434,7 @@ zf_rec_key_get(zf_store_t *s, const unsigned char hash[32])
     size_t vlen = 0;
     void *val = zf_store_get(s, ZF_CF_KEYS, hash, 32, &vlen);
     if (!val) return NULL;
-    json_t *v = s_decode(ZF_CF_KEYS, val, vlen, JSON_OBJECT);
+    json_t *v = zf_rk_decode(ZF_CF_KEYS, val, vlen, JSON_OBJECT);
     free(val);
     return v;
 }
@@ -557,17 +451,17 @@ s_keys_visit(const void *key, size_t klen, const void *val, size_t vlen, void *a
 {
     s_keys_t *k = arg;
     if (klen != 32) return 0;
-    json_t *v = s_decode(ZF_CF_KEYS, val, vlen, JSON_OBJECT);
+    json_t *v = zf_rk_decode(ZF_CF_KEYS, val, vlen, JSON_OBJECT);
     if (!v) return 0;
     if (k->key_id) {
-        const char *id = s_field(v, "id");
+        const char *id = zf_rk_field(v, "id");
         if (id && strcmp(id, k->key_id) == 0) {
             memcpy(k->hash, key, 32);
             k->items = v;
             return 1;
         }
     } else if (!k->tenant ||
-               (s_field(v, "tenant") && strcmp(s_field(v, "tenant"), k->tenant) == 0)) {
+               (zf_rk_field(v, "tenant") && strcmp(zf_rk_field(v, "tenant"), k->tenant) == 0)) {
         char hex[65];
         for (size_t i = 0; i < 32; i++)
             snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)key)[i]);
@@ -601,21 +495,21 @@ void
 zf_rec_meta_put(zf_batch_t *b, const char *name, const json_t *v)
 {
     assert(b && name && v);
-    s_put_json(b, ZF_CF_META, s_key(name, NULL, NULL), v);
+    zf_rk_put_json(b, ZF_CF_META, zf_rkey(name, NULL, NULL), v);
 }
 
 //  Meta values may be of any type, so only the msgpack itself is checked.
 json_t *
 zf_rec_meta_get(zf_store_t *s, const char *name)
 {
-    s_key_t k = s_key(name, NULL, NULL);
+    zf_rkey_t k = zf_rkey(name, NULL, NULL);
     size_t vlen = 0;
     void *val = zf_store_get(s, ZF_CF_META, k.p, k.len, &vlen);
     free(k.p);
     if (!val) return NULL;
     const char *why = NULL;
     json_t *v = zf_codec_decode(val, vlen, NULL, &why);
-    if (!v) s_corrupt(ZF_CF_META, why);
+    if (!v) zf_rk_corrupt(ZF_CF_META, why);
     free(val);
     return v;
 }

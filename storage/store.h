@@ -25,6 +25,10 @@
       timers      due_ms(u64 BE)tenant\0run_id     -> {kind}
       keys        sha256(key)(32 bytes)            -> {id, tenant, role, created_at, revoked}
       meta        name                             -> value
+      records     tenant\0module\0id                 -> module record (storage/data.c)
+                  tenant\0\x01n\0user\0id            -> in-app notification
+      schedules   tenant\0sched_id                 -> schedule
+      indexes     tenant\0stats\0wf_id             -> {run_count, success_count, ...}
       idem        tenant\0scope\0key                -> idempotency record, and its
                   \0 expires(u64 BE)tenant\0scope\0key -> "" expiry index (storage/idem.h)
 */
@@ -143,6 +147,12 @@ json_t *zf_rec_logs_get(zf_store_t *s, const char *tenant, const char *run_id);
 //  records (new ref) and the total matching count in *total.
 json_t *zf_rec_runs_list(zf_store_t *s, const char *tenant, const char *wf_id, const char *status,
                          size_t offset, size_t limit, size_t *total);
+//  Same, only runs created at or after since_ms (their UUIDv7 time; 0 = all).
+json_t *zf_rec_runs_list_since(zf_store_t *s, const char *tenant, const char *wf_id,
+                               const char *status, int64_t since_ms, size_t offset, size_t limit,
+                               size_t *total);
+//  Unix ms of a UUIDv7 id (text form), -1 if not hex.
+int64_t zf_rec_uuid7_ms(const char *id, size_t len);
 //  Every unfinished run (all tenants): fn(tenant, run_id, arg). For recovery.
 typedef void(zf_rec_active_fn)(const char *tenant, const char *run_id, void *arg);
 size_t zf_rec_active_each(zf_store_t *s, zf_rec_active_fn *fn, void *arg);
@@ -167,6 +177,35 @@ json_t *zf_rec_key_get(zf_store_t *s, const unsigned char hash[32]);
 json_t *zf_rec_key_list(zf_store_t *s, const char *tenant);
 //  Finds a key by its public id; sets hash. Returns record (new ref) or NULL.
 json_t *zf_rec_key_find(zf_store_t *s, const char *key_id, unsigned char hash_out[32]);
+
+/* ---- business data (storage/data.c) ------------------------------------- */
+
+//  Module records: rec must have "id". Lists are newest first (UUIDv7 ids).
+void zf_rec_data_put(zf_batch_t *b, const char *tenant, const char *module, const json_t *rec);
+void zf_rec_data_del(zf_batch_t *b, const char *tenant, const char *module, const char *id);
+json_t *zf_rec_data_get(zf_store_t *s, const char *tenant, const char *module, const char *id);
+json_t *zf_rec_data_list(zf_store_t *s, const char *tenant, const char *module, size_t offset,
+                         size_t limit, size_t *total);
+//  Notifications: n must have "id" and "user_id"; listed per user, newest first.
+void zf_rec_notify_put(zf_batch_t *b, const char *tenant, const json_t *n);
+json_t *zf_rec_notify_get(zf_store_t *s, const char *tenant, const char *user, const char *id);
+json_t *zf_rec_notify_list(zf_store_t *s, const char *tenant, const char *user, size_t offset,
+                           size_t limit, size_t *total);
+//  Schedules: sched must have "id" and "workflow_id".
+void zf_rec_sched_put(zf_batch_t *b, const char *tenant, const json_t *sched);
+void zf_rec_sched_del(zf_batch_t *b, const char *tenant, const char *id);
+json_t *zf_rec_sched_get(zf_store_t *s, const char *tenant, const char *id);
+//  Schedules of a tenant, of one workflow if wf_id != NULL (array, new ref).
+json_t *zf_rec_sched_list(zf_store_t *s, const char *tenant, const char *wf_id);
+typedef void(zf_rec_sched_fn)(const char *tenant, const json_t *sched, void *arg);
+size_t zf_rec_sched_each(zf_store_t *s, zf_rec_sched_fn *fn, void *arg);
+//  Per-workflow run statistics.
+void zf_rec_stats_put(zf_batch_t *b, const char *tenant, const char *wf_id, const json_t *stats);
+json_t *zf_rec_stats_get(zf_store_t *s, const char *tenant, const char *wf_id);
+void zf_rec_stats_del(zf_batch_t *b, const char *tenant, const char *wf_id);
+//  Every workflow of every tenant (start-up indexes): fn(tenant, wf, arg).
+typedef void(zf_rec_wf_fn)(const char *tenant, const json_t *wf, void *arg);
+size_t zf_rec_wf_each(zf_store_t *s, zf_rec_wf_fn *fn, void *arg);
 
 //  Meta: small named values (schema version, counters).
 void zf_rec_meta_put(zf_batch_t *b, const char *name, const json_t *v);

@@ -35,6 +35,8 @@ typedef struct {
     bool sync;                                   // --durability sync|relaxed
     int max_active;                              // --max-active N
     const char *egress;                          // --egress-allow CIDR,...
+    const char *smtp_url;                        // --smtp-url URL
+    const char *smtp_from;                       // --smtp-from ADDRESS
 } s_serve_opts_t;
 
 static void
@@ -60,7 +62,10 @@ s_usage(FILE *out)
             "  --jwt-secret SECRET     accept HS256 JWTs signed with SECRET (or set\n"
             "                          ZFLOW_JWT_SECRET: not visible in ps)\n"
             "  --rate-limit N          HTTP requests per user per minute (default 100, 0 = off)\n"
-            "  --max-body BYTES        largest HTTP request body (default 1048576)\n");
+            "  --max-body BYTES        largest HTTP request body (default 1048576)\n"
+            "  --smtp-url URL          mail server of send_email steps, e.g.\n"
+            "                          smtp://127.0.0.1:25 or smtps://user:pass@host:465\n"
+            "  --smtp-from ADDRESS     sender of outgoing mail (default zflow@localhost)\n");
 }
 
 //  The HTTP front end's options (--mount, --jwt-secret, --rate-limit,
@@ -114,6 +119,8 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
                                              {"jwt-secret", required_argument, NULL, 'j'},
                                              {"rate-limit", required_argument, NULL, 'r'},
                                              {"max-body", required_argument, NULL, 'b'},
+                                             {"smtp-url", required_argument, NULL, 'S'},
+                                             {"smtp-from", required_argument, NULL, 'F'},
                                              {"help", no_argument, NULL, 'H'},
                                              {NULL, 0, NULL, 0}};
     *o = (s_serve_opts_t){.http = "127.0.0.1:8080",
@@ -143,6 +150,20 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
             break;
         case 'e':
             o->egress = optarg;
+            break;
+        case 'S':
+            if (strncmp(optarg, "smtp://", 7) && strncmp(optarg, "smtps://", 8)) {
+                fprintf(stderr, "zflow: --smtp-url must start with smtp:// or smtps://\n");
+                return -1;
+            }
+            o->smtp_url = optarg;
+            break;
+        case 'F':
+            if (!strchr(optarg, '@') || strpbrk(optarg, "\r\n<> ,")) {
+                fprintf(stderr, "zflow: --smtp-from must be a plain email address\n");
+                return -1;
+            }
+            o->smtp_from = optarg;
             break;
         case 'M':
         case 'j':
@@ -242,7 +263,10 @@ s_serve(int argc, char **argv)
                            .writer_endpoint = "inproc://zf-writer",
                            .max_active = o.max_active,
                            .egress = egress,
-                           .version = ZF_VERSION};
+                           .version = ZF_VERSION,
+                           .internal_endpoint = bc.internal_endpoint,
+                           .smtp_url = o.smtp_url,
+                           .smtp_from = o.smtp_from};
     zf_engine_t *engine = broker ? zf_engine_new(&ec, &err) : NULL;
     zf_http_conf_t hc = {.listen = o.http,
                          .broker_endpoint = bc.internal_endpoint,

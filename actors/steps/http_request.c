@@ -103,12 +103,13 @@ s_check_url(const json_t *config, char *err, size_t errlen)
 {
     const char *url = json_string_value(json_object_get(config, "url"));
     char host[512];
+    //  A URL holding {{templates}} is checked in full once rendered.
+    bool tpl = url && strstr(url, "{{");
     int ok = url && strlen(url) <= S_URL_MAX &&
-             (!strncasecmp(url, "http://", 7) || !strncasecmp(url, "https://", 8));
-    for (const char *p = url; ok && *p; p++)
+             (tpl || !strncasecmp(url, "http://", 7) || !strncasecmp(url, "https://", 8));
+    for (const char *p = url; ok && !tpl && *p; p++)
         ok = (unsigned char)*p > 0x20 && *p != 0x7f;
-    //  A URL still holding {{templates}} is checked once rendered.
-    if (ok && !strstr(url, "{{")) ok = s_url_host(url, host, sizeof host) == 0;
+    if (ok && !tpl) ok = s_url_host(url, host, sizeof host) == 0;
     if (!ok) snprintf(err, errlen, "config.url: must be an http or https URL");
     return ok ? 0 : -1;
 }

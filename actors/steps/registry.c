@@ -12,6 +12,11 @@ extern const zf_step_kind_t zf_step_kind_delay;
 extern const zf_step_kind_t zf_step_kind_http_request;
 extern const zf_step_kind_t zf_step_kind_integration;
 extern const zf_step_kind_t zf_step_kind_agent;
+extern const zf_step_kind_t zf_step_kind_send_email;
+extern const zf_step_kind_t zf_step_kind_update_record;
+extern const zf_step_kind_t zf_step_kind_create_record;
+extern const zf_step_kind_t zf_step_kind_send_notification;
+extern const zf_step_kind_t zf_step_kind_call_webhook;
 
 static const zf_step_kind_t *const s_kinds[] = {
     &zf_step_kind_set,
@@ -20,6 +25,11 @@ static const zf_step_kind_t *const s_kinds[] = {
     &zf_step_kind_http_request,
     &zf_step_kind_integration,
     &zf_step_kind_agent,
+    &zf_step_kind_send_email,
+    &zf_step_kind_update_record,
+    &zf_step_kind_create_record,
+    &zf_step_kind_send_notification,
+    &zf_step_kind_call_webhook,
     NULL,
 };
 

@@ -4,6 +4,8 @@
 
 #include "http/dialect.h"
 
-extern const zf_http_dialect_t zf_dialect_v2;  // seed 002, dialects/v2.c
+extern const zf_http_dialect_t zf_dialect_v2;    // seed 002, dialects/v2.c
+extern const zf_http_dialect_t zf_dialect_data;  // records, events, notifications: dialects/data.c
+extern const zf_http_dialect_t zf_dialect_coherence;  // seed 003, dialects/coherence.c
 
 #endif

@@ -5,5 +5,7 @@
 
 const zf_http_dialect_t *const zf_http_dialects[] = {
     &zf_dialect_v2,
+    &zf_dialect_data,
+    &zf_dialect_coherence,
     NULL,
 };

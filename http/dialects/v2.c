@@ -51,6 +51,24 @@ s_wf_view(const json_t *wf, bool definition_as_text)
                      "updated_at", zf_http_time_json(json_object_get(wf, "updated_at")));
 }
 
+//  The seed's view, plus zflow's extensions where a workflow uses them
+//  (a non-manual trigger, conditions, disabled, error handling): clients
+//  of the plain seed API see exactly the seed's fields.
+static json_t *
+s_wf_view_full(const json_t *wf, bool definition_as_text)
+{
+    json_t *v = s_wf_view(wf, definition_as_text);
+    const json_t *trig = json_object_get(wf, "trigger"), *conds = json_object_get(wf, "conditions");
+    const json_t *eh = json_object_get(wf, "error_handling");
+    const char *ttype = json_string_value(json_object_get(trig, "type"));
+    if (ttype && strcmp(ttype, "manual") != 0) json_object_set(v, "trigger", (json_t *)trig);
+    if (json_array_size(conds) > 0) json_object_set(v, "conditions", (json_t *)conds);
+    if (json_is_false(json_object_get(wf, "enabled")))
+        json_object_set_new(v, "enabled", json_false());
+    if (json_object_size(eh) > 0) json_object_set(v, "error_handling", (json_t *)eh);
+    return v;
+}
+
 //  The run's error is {code, message, node_id} in the core; v2 shows the
 //  message (or null).
 static json_t *
@@ -174,12 +192,17 @@ s_check_field(const char *field, const json_t *v)
         const char *s = json_string_value(v);
         if (!s || (strcmp(s, "active") && strcmp(s, "archived")))
             return "status must be active or archived";
+    } else if (strcmp(field, "enabled") == 0) {
+        if (!json_is_boolean(v)) return "enabled must be a boolean";
     }
     return NULL;
 }
 
-static const char *const s_wf_fields[] = {"name",    "description", "definition",
-                                          "version", "status",      NULL};
+//  The seed's fields, then zflow's extensions (checked by the engine):
+//  trigger, conditions, enabled and error_handling of the one workflow model.
+static const char *const s_wf_fields[] = {"name",           "description", "definition", "version",
+                                          "status",         "trigger",     "conditions", "enabled",
+                                          "error_handling", NULL};
 
 //  Copies the known, present fields of body into out after checking
 //  them. Returns the first problem, or NULL.
@@ -232,7 +255,7 @@ s_wf_list(zf_http_req_t *req)
     json_t *items = json_array(), *wf;
     size_t i;
     json_array_foreach (json_object_get(rep, "workflows"), i, wf)
-        json_array_append_new(items, s_wf_view(wf, true));
+        json_array_append_new(items, s_wf_view_full(wf, true));
     json_decref(rep);
     s_ok_list(req, "workflows", items);
 }
@@ -255,7 +278,7 @@ s_wf_create(zf_http_req_t *req)
     json_t *rep = s_call(req, "wf.create", json_pack("{s:o}", "workflow", wf),
                          ZF_HTTP_CALL_TIMEOUT_MS, S_WF_404);
     if (!rep) return;
-    s_ok(req, 201, "workflow", s_wf_view(json_object_get(rep, "workflow"), false));
+    s_ok(req, 201, "workflow", s_wf_view_full(json_object_get(rep, "workflow"), false));
     json_decref(rep);
 }
 
@@ -273,7 +296,7 @@ s_wf_get(zf_http_req_t *req)
 {
     json_t *rep = s_wf_fetch(req);
     if (!rep) return;
-    s_ok(req, 200, "workflow", s_wf_view(json_object_get(rep, "workflow"), false));
+    s_ok(req, 200, "workflow", s_wf_view_full(json_object_get(rep, "workflow"), false));
     json_decref(rep);
 }
 
@@ -300,7 +323,8 @@ s_wf_update(zf_http_req_t *req)
     if (json_is_null(json_object_get(zf_http_body(req), "description")))  // null clears it
         json_object_set_new(patch, "description", json_string(""));
     if (!why && json_object_size(patch) == 0)
-        why = "No valid fields to update (name, description, definition, version, status)";
+        why = "No valid fields to update (name, description, definition, version, status, "
+              "trigger, conditions, enabled, error_handling)";
     if (why) {
         json_decref(patch);
         zf_http_fail(req, ZF_EINVAL, "%s", why);
@@ -309,7 +333,7 @@ s_wf_update(zf_http_req_t *req)
     json_t *rep = s_call(req, "wf.update", json_pack("{s:s, s:o}", "id", id, "patch", patch),
                          ZF_HTTP_CALL_TIMEOUT_MS, S_WF_404);
     if (!rep) return;
-    s_ok(req, 200, "workflow", s_wf_view(json_object_get(rep, "workflow"), false));
+    s_ok(req, 200, "workflow", s_wf_view_full(json_object_get(rep, "workflow"), false));
     json_decref(rep);
 }
 

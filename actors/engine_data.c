@@ -1,0 +1,838 @@
+/*  actors/engine_data.c — the engine's data side: module records and the
+    events their changes emit, event ingestion, the trigger index that maps
+    events to automations, webhooks, dry runs, notifications and per-workflow
+    run statistics.
+
+    Fan-out is synchronous and atomic: an event's matching automations are
+    found through the in-memory trigger index (tenant + trigger type +
+    module, never a scan of workflows), their guards are evaluated, and the
+    runs they start are staged in the SAME batch as the change that caused
+    them. The reply (and the 202 of the REST front end) comes after the
+    durable ack, so an acknowledged event can no longer be lost: its runs are
+    on disk. Events that start no run leave nothing to store.
+*/
+#include "actors/automation.h"
+#include "actors/engine_int.h"
+#include "actors/steps/record_ops.h"
+#include "actors/template.h"
+#include "broker/errors.h"
+#include "broker/ids.h"
+
+#define S_EVENTS_MAX      10000  // events per events.ingest message
+#define S_RECORD_KEYS_MAX 500    // fields per record
+#define S_STATS_KEY       200    // bytes of a stats cache key
+
+static const char *
+s_str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    zf_eng_verror(e, req, err, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+/* ---- trigger index ------------------------------------------------------------ */
+
+static void
+s_trig_key(char out[256], const char *tenant, const char *type, const char *module)
+{
+    snprintf(out, 256, "%s\x1f%s\x1f%s", tenant, type, module ? module : "");
+}
+
+//  Record and field triggers are indexed; webhooks go to the hooks map.
+static void
+s_trig_apply(engine_t *e, const char *tenant, const json_t *wf, bool add)
+{
+    const json_t *trig = json_object_get(wf, "trigger");
+    const char *type = s_str(trig, "type"), *id = s_str(wf, "id");
+    if (!type || !id) return;
+    if (strcmp(type, "webhook") == 0) {
+        if (add)
+            zhashx_update(e->hooks, id, json_string(tenant));
+        else
+            zhashx_delete(e->hooks, id);
+        return;
+    }
+    if (strncmp(type, "record.", 7) != 0 && strcmp(type, "field.changed") != 0) return;
+    char key[256];
+    s_trig_key(key, tenant, type, s_str(trig, "module"));
+    json_t *set = zhashx_lookup(e->triggers, key);
+    if (add) {
+        if (!set) {
+            set = json_object();
+            zhashx_insert(e->triggers, key, set);
+        }
+        json_object_set_new(set, id, json_true());
+    } else if (set) {
+        json_object_del(set, id);
+        if (json_object_size(set) == 0) zhashx_delete(e->triggers, key);
+    }
+}
+
+void
+zf_eng_trig_update(engine_t *e, const char *tenant, const json_t *old_wf, const json_t *new_wf)
+{
+    if (old_wf) s_trig_apply(e, tenant, old_wf, false);
+    if (new_wf) s_trig_apply(e, tenant, new_wf, true);
+}
+
+static void
+s_index_one(const char *tenant, const json_t *wf, void *arg)
+{
+    s_trig_apply(arg, tenant, wf, true);
+}
+
+static void
+s_json_free(void **item)
+{
+    json_t *v = *item;
+    json_decref(v);
+    *item = NULL;
+}
+
+static zhashx_t *
+s_json_hash(void)
+{
+    zhashx_t *h = zhashx_new();
+    zhashx_set_destructor(h, s_json_free);
+    return h;
+}
+
+void
+zf_eng_data_start(engine_t *e)
+{
+    e->triggers = s_json_hash();
+    e->hooks = s_json_hash();
+    e->stats = s_json_hash();
+    e->stats_dirty = zhashx_new();
+    e->rec_overlay = s_json_hash();
+    e->rec_pending = zhashx_new();
+    zf_rec_wf_each(e->store, s_index_one, e);
+}
+
+void
+zf_eng_data_stop(engine_t *e)
+{
+    zhashx_destroy(&e->triggers);
+    zhashx_destroy(&e->hooks);
+    zhashx_destroy(&e->stats);
+    zhashx_destroy(&e->stats_dirty);
+    zhashx_destroy(&e->rec_overlay);
+    zhashx_destroy(&e->rec_pending);
+}
+
+/* ---- statistics ------------------------------------------------------------------
+    Kept in memory and flushed once per engine loop round: one put per
+    workflow per round, not per run. A crash can lose the counts of runs
+    that ended in the last round (milliseconds); runs themselves are never
+    lost. */
+
+static json_t *
+s_stats(engine_t *e, const char *tenant, const char *wf_id)
+{
+    char key[S_STATS_KEY];
+    snprintf(key, sizeof key, "%s\x1f%s", tenant, wf_id);
+    json_t *st = zhashx_lookup(e->stats, key);
+    if (st) return st;
+    st = zf_rec_stats_get(e->store, tenant, wf_id);
+    if (!st)
+        st = json_pack("{s:i, s:i, s:i, s:i, s:n, s:n}", "run_count", 0, "success_count", 0,
+                       "failure_count", 0, "cancelled_count", 0, "last_run_at", "last_error");
+    if (zhashx_size(e->stats) > 20000) zhashx_purge(e->stats);  // bounded cache
+    zhashx_insert(e->stats, key, st);
+    return st;
+}
+
+json_t *
+zf_eng_wf_with_stats(engine_t *e, const char *tenant, const json_t *wf)
+{
+    json_t *out = json_copy((json_t *)wf);
+    json_object_set_new(out, "stats", json_deep_copy(s_stats(e, tenant, s_str(wf, "id"))));
+    return out;
+}
+
+static void
+s_count(json_t *st, const char *k)
+{
+    json_object_set_new(st, k, json_integer(json_integer_value(json_object_get(st, k)) + 1));
+}
+
+void
+zf_eng_stats_run_end(engine_t *e, zf_run_task_t *t)
+{
+    const char *status = s_str(t->run, "status");
+    json_t *st = s_stats(e, t->tenant, t->wf_id);
+    s_count(st, "run_count");
+    if (strcmp(status, "completed") == 0)
+        s_count(st, "success_count");
+    else if (strcmp(status, "failed") == 0) {
+        s_count(st, "failure_count");
+        json_t *err = json_object_get(t->run, "error");
+        json_object_set(st, "last_error", json_object_get(err, "message"));
+    } else
+        s_count(st, "cancelled_count");
+    json_t *at = json_object_get(t->run, "started_at");
+    if (!json_is_integer(at)) at = json_object_get(t->run, "created_at");
+    json_object_set(st, "last_run_at", at);
+    char key[S_STATS_KEY];
+    snprintf(key, sizeof key, "%s\x1f%s", t->tenant, t->wf_id);
+    zhashx_update(e->stats_dirty, key, (void *)1);
+}
+
+static void
+s_ignore(engine_t *e, cont_t *c, int rc)
+{
+    (void)e, (void)c, (void)rc;
+}
+
+void
+zf_eng_stats_flush(engine_t *e)
+{
+    if (zhashx_size(e->stats_dirty) == 0) return;
+    zf_batch_t *b = zf_batch_new();
+    for (void *v = zhashx_first(e->stats_dirty); v; v = zhashx_next(e->stats_dirty)) {
+        const char *key = zhashx_cursor(e->stats_dirty);
+        json_t *st = zhashx_lookup(e->stats, key);
+        const char *sep = strchr(key, '\x1f');
+        if (!st || !sep) continue;
+        char tenant[128];
+        snprintf(tenant, sizeof tenant, "%.*s", (int)(sep - key), key);
+        zf_rec_stats_put(b, tenant, sep + 1, st);
+    }
+    zhashx_purge(e->stats_dirty);
+    zf_eng_commit(e, &b, zf_eng_cont(s_ignore, NULL));
+}
+
+void
+zf_eng_stats_forget(engine_t *e, zf_batch_t *b, const char *tenant, const char *wf_id)
+{
+    char key[S_STATS_KEY];
+    snprintf(key, sizeof key, "%s\x1f%s", tenant, wf_id);
+    zhashx_delete(e->stats, key);
+    zhashx_delete(e->stats_dirty, key);
+    zf_rec_stats_del(b, tenant, wf_id);
+}
+
+/* ---- record overlay ----------------------------------------------------------------
+    Like the workflow overlay: a staged record is what readers see until it
+    is durable, so read-modify-write sequences never lose an update. */
+
+static void
+s_rec_key(char out[224], const char *tenant, const char *module, const char *id)
+{
+    snprintf(out, 224, "%s\x1f%s\x1f%s", tenant, module, id);
+}
+
+json_t *
+zf_eng_rec_load(engine_t *e, const char *tenant, const char *module, const char *id)
+{
+    char key[224];
+    s_rec_key(key, tenant, module, id);
+    json_t *o = zhashx_lookup(e->rec_overlay, key);
+    if (o) return json_is_null(o) ? NULL : json_incref(o);
+    return zf_rec_data_get(e->store, tenant, module, id);
+}
+
+static void
+s_rec_stage(engine_t *e, zf_batch_t *b, cont_t *c, const char *tenant, const char *module,
+            const char *id, json_t *rec)
+{
+    s_rec_key(c->rec_key, tenant, module, id);
+    if (rec)
+        zf_rec_data_put(b, tenant, module, rec);
+    else
+        zf_rec_data_del(b, tenant, module, id);
+    zhashx_update(e->rec_overlay, c->rec_key, rec ? json_incref(rec) : json_null());
+    intptr_t n = (intptr_t)zhashx_lookup(e->rec_pending, c->rec_key) + 1;
+    zhashx_update(e->rec_pending, c->rec_key, (void *)n);
+}
+
+void
+zf_eng_rec_release(engine_t *e, const char *key)
+{
+    intptr_t n = (intptr_t)zhashx_lookup(e->rec_pending, key) - 1;
+    if (n > 0) {
+        zhashx_update(e->rec_pending, key, (void *)n);
+        return;
+    }
+    zhashx_delete(e->rec_pending, key);
+    zhashx_delete(e->rec_overlay, key);  // durable now: the store has it
+}
+
+/* ---- fan-out ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *tenant;      // tenant of the event
+    const char *type;        // record.created|record.updated|record.deleted
+    const char *module;      // module of the record
+    const json_t *record;    // the record (after the change; before it for deletes)
+    const json_t *previous;  // values before an update (NULL otherwise)
+    const json_t *changed;   // array of changed field names (updates)
+    const json_t *user;      // {id, email?} of who caused it (may be NULL)
+    json_int_t depth;        // automations in the causal chain (a run's change: its depth)
+} s_event_t;
+
+typedef struct {
+    zf_batch_t *b;   // batch the runs are staged in
+    cont_t *c;       // continuation that starts them
+    size_t started;  // runs staged
+} s_fanout_t;
+
+static bool
+s_changed(const json_t *changed, const char *field)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach (changed, i, f)
+        if (strcmp(json_string_value(f), field) == 0) return true;
+    return false;
+}
+
+static json_t *
+s_trigger_ctx(const s_event_t *ev)
+{
+    return json_pack("{s:s, s:s, s:s, s:O?, s:O, s:O?, s:O?, s:I}", "type", "event", "event",
+                     ev->type, "module", ev->module, "record_id", json_object_get(ev->record, "id"),
+                     "record", ev->record, "previous", ev->previous, "user", ev->user, "depth",
+                     ev->depth);
+}
+
+//  A run that fails before its first step (its guard cannot be evaluated):
+//  stored failed so the automation's logs show why.
+static void
+s_run_rejected(engine_t *e, s_fanout_t *f, const char *tenant, const json_t *wf, json_t *trigger,
+               const char *why)
+{
+    zf_run_task_t *t = zf_eng_run_new(e, f->b, tenant, wf, NULL, trigger, NULL);
+    int64_t now = zf_now_ms();
+    json_object_set_new(t->run, "status", json_string("failed"));
+    json_object_set_new(t->run, "finished_at", json_integer(now));
+    json_object_set_new(
+        t->run, "error",
+        json_pack("{s:s, s:s}", "code", "condition_evaluation_failed", "message", why));
+    zf_rec_run_put(f->b, tenant, t->run);
+    zf_run_task_destroy(&t);
+}
+
+static void
+s_fan_one(engine_t *e, s_fanout_t *f, const s_event_t *ev, const char *wf_id, bool field_trigger)
+{
+    json_t *wf = zf_eng_wf_load(e, ev->tenant, wf_id);
+    if (!wf || !zf_eng_wf_startable(wf) ||
+        (field_trigger &&
+         !s_changed(ev->changed, s_str(json_object_get(wf, "trigger"), "field")))) {
+        json_decref(wf);
+        return;
+    }
+    json_t *trigger = s_trigger_ctx(ev);
+    char why[256];
+    int pass = zf_auto_guard(json_object_get(wf, "conditions"), trigger, NULL, why, sizeof why);
+    if (pass < 0)
+        s_run_rejected(e, f, ev->tenant, wf, trigger, why);
+    else if (pass) {
+        zf_run_task_t *t = zf_eng_run_new(e, f->b, ev->tenant, wf, NULL, trigger, NULL);
+        if (!f->c->tasks) f->c->tasks = zlist_new();
+        zlist_append(f->c->tasks, t);
+        f->started++;
+    } else
+        json_decref(trigger);
+    json_decref(wf);
+}
+
+//  Starts the runs of every automation the event matches. A change made
+//  by a run deeper than ZF_CHAIN_MAX in a chain of automations starts
+//  nothing: an automation that updates the records it triggers on would
+//  otherwise loop forever.
+static void
+s_fanout(engine_t *e, s_fanout_t *f, const s_event_t *ev)
+{
+    char key[256];
+    if (ev->depth > ZF_CHAIN_MAX) {
+        zsys_warning("engine: %s in %s not fanned out: automation chain deeper than %d", ev->type,
+                     ev->module, ZF_CHAIN_MAX);
+        return;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        bool field = pass == 1;
+        if (field && strcmp(ev->type, "record.updated") != 0) break;
+        s_trig_key(key, ev->tenant, field ? "field.changed" : ev->type, ev->module);
+        json_t *set = zhashx_lookup(e->triggers, key);
+        if (!set) continue;
+        //  Copy the ids: staging a run may not change the index, but a
+        //  stable list keeps this loop obviously safe.
+        json_t *ids = json_deep_copy(set);
+        const char *id;
+        json_t *v;
+        json_object_foreach (ids, id, v)
+            s_fan_one(e, f, ev, id, field);
+        json_decref(ids);
+    }
+}
+
+static void
+s_add_event(cont_t *c, const char *type, json_t *body)
+{
+    if (!c->events) c->events = json_array();
+    json_array_append_new(c->events, json_pack("{s:s, s:o}", "type", type, "body", body));
+}
+
+/* ---- records ------------------------------------------------------------------------- */
+
+static const char *
+s_module_arg(engine_t *e, zf_msg_t *req)
+{
+    const char *m = s_str(req->body, "module");
+    if (!zf_auto_module_valid(m)) {
+        s_fail(e, req, ZF_EINVAL,
+               "module: must be 1 to 64 of a-z, 0-9, _ and -, starting with a letter");
+        return NULL;
+    }
+    return m;
+}
+
+static int
+s_fields_check(engine_t *e, zf_msg_t *req, const json_t *fields, const char *name)
+{
+    if (!json_is_object(fields)) return s_fail(e, req, ZF_EINVAL, "%s: required object", name), -1;
+    if (json_object_size(fields) > S_RECORD_KEYS_MAX)
+        return s_fail(e, req, ZF_EINVAL, "%s: at most %d fields", name, S_RECORD_KEYS_MAX), -1;
+    return 0;
+}
+
+//  Reply data for record writes, sent after the ack with their events.
+static void
+s_rec_written(engine_t *e, cont_t *c, int rc)
+{
+    if (rc) {
+        zf_eng_error(e, c->req, ZF_EIO, "storage failure; nothing was changed");
+        zlist_t *l = c->tasks;
+        zf_run_task_t *t;
+        while (l && (t = zlist_pop(l)))
+            zf_run_task_destroy(&t);
+        return;
+    }
+    zf_eng_reply(e, c->req, c->data);
+    c->data = NULL;
+    zf_eng_runs_started(e, c, rc);
+}
+
+static json_t *
+s_user(const zf_msg_t *req)
+{
+    return req->user[0] ? json_pack("{s:s}", "id", req->user) : NULL;
+}
+
+//  Stages a record change and its fan-out, then commits.
+static int
+s_rec_commit(engine_t *e, zf_msg_t *req, s_event_t *ev, json_t *stored, json_t *reply)
+{
+    zf_batch_t *b = zf_batch_new();
+    cont_t *c = zf_eng_cont(s_rec_written, req);
+    s_rec_stage(e, b, c, ev->tenant, ev->module, s_str(ev->record, "id"), stored);
+    s_fanout_t f = {.b = b, .c = c};
+    json_t *user = s_user(req);
+    ev->user = user;
+    ev->depth = json_integer_value(json_object_get(req->body, "depth"));
+    s_fanout(e, &f, ev);
+    json_object_set_new(reply, "runs_started", json_integer((json_int_t)f.started));
+    c->data = reply;
+    s_add_event(c, "event.record.changed",
+                json_pack("{s:s, s:s, s:s, s:O, s:O?, s:O?}", "tenant", ev->tenant, "event",
+                          ev->type, "module", ev->module, "record", ev->record, "previous",
+                          ev->previous, "changed", ev->changed));
+    json_decref(user);
+    zf_eng_commit(e, &b, c);
+    return 1;
+}
+
+int
+zf_eng_rec_create(engine_t *e, zf_msg_t *req)
+{
+    const char *module = s_module_arg(e, req);
+    if (!module) return 0;
+    json_t *in = json_object_get(req->body, "record");
+    if (s_fields_check(e, req, in, "record")) return 0;
+    char id[ZF_UUID_LEN + 1];
+    zf_uuid7(id);
+    json_int_t now = zf_now_ms();
+    json_t *rec = json_deep_copy(in);
+    json_object_set_new(rec, "id", json_string(id));
+    json_object_set_new(rec, "created_at", json_integer(now));
+    json_object_set_new(rec, "updated_at", json_integer(now));
+    s_event_t ev = {
+        .tenant = req->tenant, .type = "record.created", .module = module, .record = rec};
+    int rc =
+        s_rec_commit(e, req, &ev, rec, json_pack("{s:O, s:s}", "record", rec, "module", module));
+    json_decref(rec);
+    return rc;
+}
+
+int
+zf_eng_rec_get(engine_t *e, zf_msg_t *req)
+{
+    const char *module = s_module_arg(e, req), *id = s_str(req->body, "id");
+    if (!module) return 0;
+    json_t *rec = id ? zf_eng_rec_load(e, req->tenant, module, id) : NULL;
+    if (!rec) return s_fail(e, req, ZF_ENOTFOUND, "record not found");
+    zf_eng_reply(e, req, json_pack("{s:o, s:s}", "record", rec, "module", module));
+    return 0;
+}
+
+int
+zf_eng_rec_list(engine_t *e, zf_msg_t *req)
+{
+    const char *module = s_module_arg(e, req);
+    if (!module) return 0;
+    json_t *lim = json_object_get(req->body, "limit"), *off = json_object_get(req->body, "offset");
+    json_int_t limit = lim ? json_integer_value(lim) : 50,
+               offset = off ? json_integer_value(off) : 0;
+    if ((lim && (!json_is_integer(lim) || limit < 0 || limit > 500)) ||
+        (off && (!json_is_integer(off) || offset < 0)))
+        return s_fail(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
+    size_t total = 0;
+    json_t *items =
+        zf_rec_data_list(e->store, req->tenant, module, (size_t)offset, (size_t)limit, &total);
+    zf_eng_reply(e, req, json_pack("{s:o, s:I}", "records", items, "total", (json_int_t)total));
+    return 0;
+}
+
+static bool
+s_reserved(const char *k)
+{
+    return strcmp(k, "id") == 0 || strcmp(k, "created_at") == 0 || strcmp(k, "updated_at") == 0;
+}
+
+int
+zf_eng_rec_update(engine_t *e, zf_msg_t *req)
+{
+    const char *module = s_module_arg(e, req), *id = s_str(req->body, "id");
+    if (!module) return 0;
+    json_t *patch = json_object_get(req->body, "patch");
+    if (s_fields_check(e, req, patch, "patch")) return 0;
+    json_t *cur = id ? zf_eng_rec_load(e, req->tenant, module, id) : NULL;
+    if (!cur) return s_fail(e, req, ZF_ENOTFOUND, "record not found");
+    json_t *rec = json_deep_copy(cur), *previous = json_object(), *changed = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach (patch, k, v) {
+        if (s_reserved(k)) continue;
+        json_t *old = json_object_get(cur, k);
+        bool differs = json_is_null(v) ? old != NULL : !old || !json_equal(old, v);
+        if (!differs) continue;
+        json_object_set(previous, k, old ? old : json_null());
+        json_array_append_new(changed, json_string(k));
+        if (json_is_null(v))
+            json_object_del(rec, k);  // merge-patch: null removes the field
+        else
+            json_object_set(rec, k, v);
+    }
+    if (json_object_size(rec) > S_RECORD_KEYS_MAX + 3) {
+        json_decref(cur), json_decref(rec), json_decref(previous), json_decref(changed);
+        return s_fail(e, req, ZF_EINVAL, "patch: a record has at most %d fields",
+                      S_RECORD_KEYS_MAX);
+    }
+    json_object_set_new(rec, "updated_at", json_integer(zf_now_ms()));
+    //  `previous` holds every field's old value (the changed ones from the
+    //  patch), so templates can read {{previous.x}} for any field.
+    json_t *prev_full = json_deep_copy(cur);
+    json_object_update(prev_full, previous);
+    s_event_t ev = {.tenant = req->tenant,
+                    .type = "record.updated",
+                    .module = module,
+                    .record = rec,
+                    .previous = prev_full,
+                    .changed = changed};
+    int rc = 0;
+    if (json_array_size(changed) == 0)  // nothing changed: no write, no event
+        zf_eng_reply(e, req,
+                     json_pack("{s:O, s:s, s:[], s:i}", "record", cur, "module", module, "changed",
+                               "runs_started", 0));
+    else
+        rc = s_rec_commit(e, req, &ev, rec,
+                          json_pack("{s:O, s:s, s:O, s:O}", "record", rec, "module", module,
+                                    "previous", previous, "changed", changed));
+    json_decref(cur), json_decref(rec), json_decref(previous), json_decref(changed);
+    json_decref(prev_full);
+    return rc;
+}
+
+int
+zf_eng_rec_delete(engine_t *e, zf_msg_t *req)
+{
+    const char *module = s_module_arg(e, req), *id = s_str(req->body, "id");
+    if (!module) return 0;
+    json_t *cur = id ? zf_eng_rec_load(e, req->tenant, module, id) : NULL;
+    if (!cur) return s_fail(e, req, ZF_ENOTFOUND, "record not found");
+    s_event_t ev = {
+        .tenant = req->tenant, .type = "record.deleted", .module = module, .record = cur};
+    int rc = s_rec_commit(e, req, &ev, NULL,
+                          json_pack("{s:s, s:s, s:b}", "id", id, "module", module, "deleted", 1));
+    json_decref(cur);
+    return rc;
+}
+
+/* ---- event ingestion ------------------------------------------------------------------ */
+
+static const char *
+s_event_check(const json_t *ev, size_t i, char *why, size_t whylen)
+{
+    const char *type = s_str(ev, "type");
+    if (!json_is_object(ev)) {
+        snprintf(why, whylen, "events[%zu]: must be an object", i);
+        return NULL;
+    }
+    if (!type || (strcmp(type, "record.created") && strcmp(type, "record.updated") &&
+                  strcmp(type, "record.deleted"))) {
+        snprintf(why, whylen,
+                 "events[%zu].type: must be record.created, record.updated or record.deleted", i);
+        return NULL;
+    }
+    if (!zf_auto_module_valid(s_str(ev, "module"))) {
+        snprintf(why, whylen, "events[%zu].module: must be a module name", i);
+        return NULL;
+    }
+    if (!json_is_object(json_object_get(ev, "record"))) {
+        snprintf(why, whylen, "events[%zu].record: required object", i);
+        return NULL;
+    }
+    json_t *prev = json_object_get(ev, "previous");
+    if (prev && !json_is_object(prev) && !json_is_null(prev)) {
+        snprintf(why, whylen, "events[%zu].previous: must be an object", i);
+        return NULL;
+    }
+    return type;
+}
+
+//  Changed fields of an update event: keys whose values differ between
+//  previous and record (either side).
+static json_t *
+s_diff(const json_t *rec, const json_t *prev)
+{
+    json_t *changed = json_array();
+    if (!json_is_object(prev)) return changed;
+    const char *k;
+    json_t *v;
+    json_object_foreach ((json_t *)rec, k, v) {
+        json_t *old = json_object_get(prev, k);
+        if (!old || !json_equal(old, v)) json_array_append_new(changed, json_string(k));
+    }
+    json_object_foreach ((json_t *)prev, k, v) {
+        if (!json_object_get(rec, k)) json_array_append_new(changed, json_string(k));
+    }
+    return changed;
+}
+
+int
+zf_eng_events_ingest(engine_t *e, zf_msg_t *req)
+{
+    json_t *events = json_object_get(req->body, "events");
+    char why[160];
+    if (!json_is_array(events)) return s_fail(e, req, ZF_EINVAL, "events: required array");
+    if (json_array_size(events) > S_EVENTS_MAX)
+        return s_fail(e, req, ZF_ELIMIT, "events: at most %d per request", S_EVENTS_MAX);
+    size_t i;
+    json_t *ev;
+    json_array_foreach (events, i, ev) {
+        if (!s_event_check(ev, i, why, sizeof why)) return s_fail(e, req, ZF_EINVAL, "%s", why);
+    }
+    zf_batch_t *b = zf_batch_new();
+    cont_t *c = zf_eng_cont(s_rec_written, req);
+    s_fanout_t f = {.b = b, .c = c};
+    json_t *user = s_user(req);
+    json_array_foreach (events, i, ev) {
+        const json_t *prev = json_object_get(ev, "previous");
+        s_event_t one = {.tenant = req->tenant,
+                         .type = s_str(ev, "type"),
+                         .module = s_str(ev, "module"),
+                         .record = json_object_get(ev, "record"),
+                         .previous = json_is_object(prev) ? prev : NULL,
+                         .user = user};
+        json_t *changed =
+            strcmp(one.type, "record.updated") == 0 ? s_diff(one.record, one.previous) : NULL;
+        one.changed = changed;
+        s_fanout(e, &f, &one);
+        json_decref(changed);
+    }
+    json_decref(user);
+    c->data = json_pack("{s:I, s:I}", "accepted", (json_int_t)json_array_size(events),
+                        "runs_started", (json_int_t)f.started);
+    if (zf_batch_count(b) == 0) {  // nothing to make durable: answer now
+        zf_batch_destroy(&b);
+        zf_eng_reply(e, req, c->data);
+        c->data = NULL;
+        c->req = NULL;
+        free(c);
+        return 0;
+    }
+    zf_eng_commit(e, &b, c);
+    return 1;
+}
+
+/* ---- dry runs -------------------------------------------------------------------------- */
+
+//  The record a manual trigger or dry run names: body.record, or
+//  body.record_id in body.module (default: the trigger's module).
+//  Returns 0 with *rec (new ref, NULL when none given) or replies an error.
+static int
+s_named_record(engine_t *e, zf_msg_t *req, const json_t *wf, json_t **rec)
+{
+    *rec = NULL;
+    json_t *given = json_object_get(req->body, "record");
+    const char *rid = s_str(req->body, "record_id");
+    if (given && !json_is_object(given))
+        return s_fail(e, req, ZF_EINVAL, "record: must be an object"), -1;
+    if (given) {
+        *rec = json_incref(given);
+        return 0;
+    }
+    if (!rid) return 0;
+    const char *module = s_str(req->body, "module");
+    if (!module) module = s_str(json_object_get(wf, "trigger"), "module");
+    if (!zf_auto_module_valid(module))
+        return s_fail(e, req, ZF_EINVAL, "module: required to look up record_id"), -1;
+    *rec = zf_eng_rec_load(e, req->tenant, module, rid);
+    if (!*rec) {
+        zf_eng_error_detail(e, req, ZF_ENOTFOUND, "record_not_found", "record %s not found in %s",
+                            rid, module);
+        return -1;
+    }
+    return 0;
+}
+
+int
+zf_eng_wf_test(engine_t *e, zf_msg_t *req)
+{
+    const char *id = s_str(req->body, "id");
+    json_t *wf = id ? zf_eng_wf_load(e, req->tenant, id) : NULL;
+    if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
+    json_t *rec = NULL;
+    if (s_named_record(e, req, wf, &rec)) {
+        json_decref(wf);
+        return 0;
+    }
+    const json_t *trig = json_object_get(wf, "trigger");
+    json_t *user = s_user(req);
+    json_t *ctx = json_pack("{s:s, s:O?, s:O?, s:O?, s:o?}", "type", "test", "module",
+                            json_object_get(trig, "module"), "record_id",
+                            json_object_get(rec, "id"), "record", rec, "user", user);
+    char why[256];
+    json_t *evaluated = NULL;
+    int pass = zf_auto_guard(json_object_get(wf, "conditions"), ctx, &evaluated, why, sizeof why);
+    json_t *root =
+        json_pack("{s:O?, s:n, s:O?, s:O, s:{}, s:{}, s:{}}", "record", rec, "previous", "user",
+                  json_object_get(ctx, "user"), "trigger", ctx, "steps", "vars", "inputs");
+    zf_tpl_scope_t scope = {.root = root, .now_ms = zf_now_ms()};
+    json_t *preview = json_array();
+    size_t i;
+    json_t *node;
+    json_array_foreach (json_object_get(json_object_get(wf, "definition"), "nodes"), i, node) {
+        json_t *cfg = json_object_get(node, "config");
+        char terr[256] = "";
+        json_t *out = cfg ? zf_tpl_render_value(&scope, cfg, terr, sizeof terr) : json_object();
+        json_t *item =
+            json_pack("{s:O, s:O, s:o}", "id", json_object_get(node, "id"), "type",
+                      json_object_get(node, "type"), "config", out ? out : json_deep_copy(cfg));
+        if (!out) json_object_set_new(item, "error", json_string(terr));
+        json_array_append_new(preview, item);
+    }
+    json_t *reply =
+        json_pack("{s:b, s:b, s:o, s:o, s:b}", "would_execute", pass == 1, "conditions_passed",
+                  pass == 1, "conditions_evaluated", evaluated ? evaluated : json_array(),
+                  "actions_preview", preview, "enabled", zf_eng_wf_startable(wf));
+    if (pass < 0) json_object_set_new(reply, "error", json_string(why));
+    zf_eng_reply(e, req, reply);
+    json_decref(root), json_decref(ctx), json_decref(rec), json_decref(wf);
+    return 0;
+}
+
+/* ---- webhooks ---------------------------------------------------------------------------- */
+
+int
+zf_eng_wf_webhook(engine_t *e, zf_msg_t *req)
+{
+    const char *id = s_str(req->body, "id"), *path = s_str(req->body, "path");
+    json_t *tenant = id ? zhashx_lookup(e->hooks, id) : NULL;
+    json_t *wf = tenant ? zf_eng_wf_load(e, json_string_value(tenant), id) : NULL;
+    const json_t *trig = json_object_get(wf, "trigger");
+    const char *want = s_str(trig, "webhook_path");
+    if (!wf || !path || !want || strcmp(want, path) != 0) {
+        json_decref(wf);
+        return s_fail(e, req, ZF_ENOTFOUND, "no webhook at this address");
+    }
+    if (!zf_eng_wf_startable(wf)) {
+        json_decref(wf);
+        zf_eng_error_detail(e, req, ZF_ECONFLICT, "automation_disabled",
+                            "the automation is disabled");
+        return 0;
+    }
+    json_t *body = json_object_get(req->body, "body");
+    json_t *trigger = json_pack("{s:s, s:{s:s, s:O?, s:O?}}", "type", "webhook", "webhook", "path",
+                                path, "body", body, "query", json_object_get(req->body, "query"));
+    zf_batch_t *b = zf_batch_new();
+    cont_t *c = zf_eng_cont(s_rec_written, req);
+    snprintf(req->tenant, sizeof req->tenant, "%s", json_string_value(tenant));
+    c->task =
+        zf_eng_run_new(e, b, req->tenant, wf, json_is_object(body) ? body : NULL, trigger, NULL);
+    c->data = json_pack("{s:O}", "run", c->task->run);
+    json_decref(wf);
+    zf_eng_commit(e, &b, c);
+    return 1;
+}
+
+/* ---- notifications --------------------------------------------------------------------------- */
+
+int
+zf_eng_notify_create(engine_t *e, zf_msg_t *req)
+{
+    const json_t *in = req->body;
+    const char *user = s_str(in, "user_id"), *title = s_str(in, "title");
+    json_t *msg = json_object_get(in, "message"), *link = json_object_get(in, "link");
+    if (json_is_null(msg)) msg = NULL;
+    if (json_is_null(link)) link = NULL;
+    if (!user || !user[0] || strlen(user) > 128)
+        return s_fail(e, req, ZF_EINVAL, "user_id: required string of at most 128 bytes");
+    if (!title || strlen(title) > 500)
+        return s_fail(e, req, ZF_EINVAL, "title: required string of at most 500 bytes");
+    if ((msg && !json_is_string(msg)) || json_string_length(msg) > 10000)
+        return s_fail(e, req, ZF_EINVAL, "message: must be a string of at most 10000 bytes");
+    if (link && !json_is_string(link) && !json_is_null(link))
+        return s_fail(e, req, ZF_EINVAL, "link: must be a string");
+    char id[ZF_UUID_LEN + 1];
+    zf_uuid7(id);
+    json_t *n = json_pack("{s:s, s:s, s:s, s:O?, s:O?, s:b, s:I, s:O?}", "id", id, "user_id", user,
+                          "title", title, "message", msg, "link", link, "read", 0, "created_at",
+                          (json_int_t)zf_now_ms(), "source", json_object_get(in, "source"));
+    zf_batch_t *b = zf_batch_new();
+    zf_rec_notify_put(b, req->tenant, n);
+    cont_t *c = zf_eng_cont(s_rec_written, req);
+    c->data = json_pack("{s:o}", "notification", n);
+    zf_eng_commit(e, &b, c);
+    return 1;
+}
+
+int
+zf_eng_notify_list(engine_t *e, zf_msg_t *req)
+{
+    const char *user = s_str(req->body, "user_id");
+    if (!user) user = req->user;
+    if (!user[0]) return s_fail(e, req, ZF_EINVAL, "user_id: required string");
+    json_t *lim = json_object_get(req->body, "limit");
+    json_int_t limit = lim ? json_integer_value(lim) : 50;
+    if (lim && (!json_is_integer(lim) || limit < 0 || limit > 500))
+        return s_fail(e, req, ZF_EINVAL, "limit must be 0..500");
+    size_t total = 0;
+    json_t *items = zf_rec_notify_list(e->store, req->tenant, user, 0, (size_t)limit, &total);
+    zf_eng_reply(e, req,
+                 json_pack("{s:o, s:I}", "notifications", items, "total", (json_int_t)total));
+    return 0;
+}
