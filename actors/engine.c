@@ -2,6 +2,7 @@
     Request handlers are in engine_api.c.
 */
 #include "actors/engine_int.h"
+#include "actors/notify.h"
 #include "actors/keys.h"
 #include "broker/actor.h"
 #include "broker/broker.h"
@@ -359,6 +360,7 @@ s_handle_done(engine_t *e)
         } else if (strcmp(status, "failed") == 0) {
             zf_eng_event(e, "event.run.failed", t->tenant, t->run, NULL);
             s_wf_breaker(e, t, true);
+            zf_notify_failure(e->env.smtp_url, e->env.smtp_from, t->workflow, t->run);
         }
         if (zf_run_status_terminal(status)) zf_eng_stats_run_end(e, t);
     }
@@ -470,9 +472,12 @@ s_fire_timers(engine_t *e)
     if (e->next_timer > now) return;
     s_timer_scan_t scan = {.e = e, .stale = zf_batch_new()};
     int64_t next = INT64_MAX;
+    //  Firing a schedule stages its next timer and lowers next_timer to it
+    //  during the scan (it may be past already: queued catch-up).
+    e->next_timer = INT64_MAX;
     zf_rec_timers_due(e->store, now, 1024, s_timer_due, &scan, &next);
     if (scan.retry && next > now + 20) next = now + 20;
-    if (e->next_timer > next || e->next_timer <= now) e->next_timer = next;
+    if (e->next_timer > next) e->next_timer = next;
     if (zf_batch_count(scan.stale) > 0)
         zf_eng_commit(e, &scan.stale, zf_eng_cont(s_ignore_ack, NULL));
     zf_batch_destroy(&scan.stale);
@@ -608,6 +613,7 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     e->pipe = pipe;
     e->store = conf->store;
     e->max_active = conf->max_active > 0 ? conf->max_active : 1;
+    e->test_clock = conf->test_clock;
     e->nshared = conf->shared_hosts > 0 ? conf->shared_hosts : 2;
     e->actors = calloc((size_t)(e->nshared + e->max_active), sizeof(zactor_t *));
     e->load = calloc((size_t)e->nshared, sizeof(int));
@@ -653,8 +659,9 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     for (; e->nactors < e->nshared; e->nactors++)
         e->actors[e->nactors] = zactor_new(zf_run_actor, &e->host_shared);
     e->poller = zpoller_new(pipe, e->broker, e->writer, e->done, NULL);
-    static const char *const prefixes[] = {"wf.",  "run.",    "key.",    "auth.",  "idem.",
-                                           "rec.", "events.", "notify.", "sched.", NULL};
+    static const char *const prefixes[] = {"wf.",    "run.",   "key.",    "auth.",
+                                           "idem.",  "rec.",   "events.", "notify.",
+                                           "sched.", "clock.", NULL};
     zf_eng_data_start(e);
     zf_eng_sched_start(e);
     zf_broker_announce(zsock_resolve(e->broker), "engine", prefixes);

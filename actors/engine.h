@@ -17,6 +17,8 @@
 #include "actors/egress.h"
 #include "storage/store.h"
 
+#include <stdbool.h>
+
 typedef struct zf_engine_t zf_engine_t;
 
 typedef struct {
@@ -30,6 +32,7 @@ typedef struct {
     const char *internal_endpoint;  // broker's in-process client endpoint (for steps)
     const char *smtp_url;           // --smtp-url (NULL = no mail)
     const char *smtp_from;          // --smtp-from (NULL = zflow@localhost)
+    bool test_clock;                // --test-clock: accept clock.set on the admin socket
 } zf_engine_conf_t;
 
 //  Starts the engine (recovery included). NULL + *err on failure.

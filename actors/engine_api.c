@@ -774,6 +774,24 @@ s_key_revoke(engine_t *e, zf_msg_t *req)
     return 1;
 }
 
+/* ---- test clock ------------------------------------------------------------------ */
+
+//  clock.set {now_ms}: moves the simulated clock (zflow serve --test-clock
+//  only), so tests can live through days of schedules in seconds.
+static int
+s_clock_set(engine_t *e, zf_msg_t *req)
+{
+    json_t *now = json_object_get(req->body, "now_ms");
+    if (!e->test_clock)
+        return s_fail(e, req, ZF_EFORBIDDEN, "the clock is real: start zflow with --test-clock");
+    if (!json_is_integer(now) || json_integer_value(now) <= 0)
+        return s_fail(e, req, ZF_EINVAL, "now_ms: required Unix time in ms");
+    zf_clock_set(json_integer_value(now));
+    e->next_timer = 0;  // rescan the timers at the new time
+    zf_eng_reply(e, req, json_pack("{s:I}", "now_ms", (json_int_t)zf_now_ms()));
+    return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------------------- */
 
 typedef struct {
@@ -795,6 +813,7 @@ static const s_route_t s_routes[] = {
     {"key.create", S_ADMIN_SOCKET, s_key_create},
     {"key.list", S_ADMIN_SOCKET, s_key_list},
     {"key.revoke", S_ADMIN_SOCKET, s_key_revoke},
+    {"clock.set", S_ADMIN_SOCKET, s_clock_set},
     {"auth.resolve", S_INTERNAL, s_auth_resolve},
     {"idem.claim", S_VIEWER, zf_eng_idem_claim},
     {"idem.store", S_VIEWER, zf_eng_idem_store},

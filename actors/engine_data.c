@@ -442,7 +442,10 @@ s_rec_commit(engine_t *e, zf_msg_t *req, s_event_t *ev, json_t *stored, json_t *
     s_fanout_t f = {.b = b, .c = c};
     json_t *user = s_user(req);
     ev->user = user;
-    ev->depth = json_integer_value(json_object_get(req->body, "depth"));
+    //  Only steps (in-process, origin internal) carry a causal depth; a
+    //  client's `depth` must not switch automations off.
+    if (strcmp(req->origin, "internal") == 0)
+        ev->depth = json_integer_value(json_object_get(req->body, "depth"));
     s_fanout(e, &f, ev);
     json_object_set_new(reply, "runs_started", json_integer((json_int_t)f.started));
     c->data = reply;

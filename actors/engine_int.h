@@ -72,6 +72,7 @@ struct engine_t {
         *rec_overlay;  // engine_data.c: "tenant\x1fmodule\x1fid" -> staged record (null = deleted)
     zhashx_t *rec_pending;  // engine_data.c: same key -> commits in flight
     zhashx_t *sched_busy;   // engine_sched.c: "tenant\x1fsched_id" -> commits in flight
+    bool test_clock;        // clock.set allowed (zflow serve --test-clock)
     bool terminated;        // $TERM seen
 };
 

@@ -11,7 +11,8 @@
 
     After downtime (an instant more than S_GRACE_MS late),
     missed_execution_policy decides:
-      run_immediately  one run now for the latest missed instant, then resume
+      run_immediately  one run now for the missed instants (its scheduled_at is
+                       the first of them), then resume from now
       skip             no run for missed instants, resume from now
       queue            one run per missed instant, oldest first (instants
                        more than 7 days old are dropped), then resume
@@ -291,6 +292,11 @@ zf_eng_sched_delete(engine_t *e, zf_msg_t *req)
     json_t *cur = wf ? s_sched(e, req, wf) : NULL;
     json_decref(wf);
     if (!cur) return 0;
+    if (strcmp(s_str(cur, "source"), "trigger") == 0) {
+        json_decref(cur);
+        return s_fail(e, req, ZF_ECONFLICT,
+                      "this schedule is the workflow's trigger: change the trigger instead");
+    }
     zf_batch_t *b = zf_batch_new();
     json_int_t next = json_integer_value(json_object_get(cur, "next_run_at"));
     if (next > 0) zf_rec_timer_del(b, next, req->tenant, s_str(cur, "id"));

@@ -281,7 +281,7 @@ s_check_origin(int fe, const char *type, const char **why)
             return ZF_EFORBIDDEN;
         }
     }
-    bool is_key = s_has_prefix(type, "key.");
+    bool is_key = s_has_prefix(type, "key.") || s_has_prefix(type, "clock.");
     if (fe == S_FE_ADMIN && !is_key && strcmp(type, "ping") != 0) {
         *why = "the admin socket accepts only key.* messages";
         return ZF_EFORBIDDEN;

@@ -1,6 +1,8 @@
 /*  broker/ids.c — UUIDv7 (RFC 9562), random bytes, wall clock, ISO-8601. */
 #include "broker/ids.h"
 
+#include <stdatomic.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -64,12 +66,22 @@ s_pool_take(void *out, size_t n)
     s_state.used += n;
 }
 
+static _Atomic int64_t s_clock_offset;  // zf_clock_set: simulated minus real time (tests)
+
 int64_t
 zf_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + atomic_load(&s_clock_offset);
+}
+
+void
+zf_clock_set(int64_t now_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    atomic_store(&s_clock_offset, now_ms - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
 }
 
 //  RFC 9562 method 1: rand_a is a 12-bit counter, seeded randomly (top bit

@@ -18,6 +18,9 @@ void zf_uuid7(char out[ZF_UUID_LEN + 1]);
 void zf_random_bytes(void *buf, size_t n);
 //  Wall clock in Unix milliseconds.
 int64_t zf_now_ms(void);
+//  Test clocks (zflow serve --test-clock): from now on zf_now_ms() reads
+//  now_ms and advances with real time. Never used in production.
+void zf_clock_set(int64_t now_ms);
 //  Formats Unix ms as ISO-8601 UTC with milliseconds: 2026-03-19T18:00:00.000Z.
 void zf_iso8601(int64_t ms, char out[32]);
 //  1 if s looks like a canonical lower/upper-case UUID (any version).

@@ -78,6 +78,10 @@ int zf_http_query(const zf_http_req_t *req, const char *name, char *out, size_t 
 //  Returns 0, or ZF_EINVAL if present but not such an integer.
 int zf_http_query_int(const zf_http_req_t *req, const char *name, int64_t def, int64_t min,
                       int64_t max, int64_t *out);
+//  The query string as an object of URL-decoded names and string values
+//  (new reference; the first of repeated names wins; at most 64 names,
+//  names up to 256 and values up to 4096 bytes, non-UTF-8 values dropped).
+json_t *zf_http_query_map(const zf_http_req_t *req);
 //  Parsed JSON body (borrowed): always an object; {} when the request had none.
 json_t *zf_http_body(const zf_http_req_t *req);
 //  The authenticated caller (all fields "" on public routes).

@@ -46,6 +46,28 @@ zf_http_query_int(const zf_http_req_t *req, const char *name, int64_t def, int64
 }
 
 json_t *
+zf_http_query_map(const zf_http_req_t *req)
+{
+    json_t *out = json_object();
+    const char *qs = req->ri ? req->ri->query_string : NULL;
+    char name[257], value[4097];
+    for (int n = 0; qs && *qs && n < 64; n++) {
+        const char *amp = strchr(qs, '&'), *end = amp ? amp : qs + strlen(qs);
+        const char *eq = memchr(qs, '=', (size_t)(end - qs));
+        const char *vbeg = eq ? eq + 1 : end;
+        int nl = mg_url_decode(qs, (int)((eq ? eq : end) - qs), name, sizeof name, 1);
+        int vl = mg_url_decode(vbeg, (int)(end - vbeg), value, sizeof value, 1);
+        json_t *v = vl >= 0 ? json_stringn(value, (size_t)vl) : NULL;  // NULL: not UTF-8
+        if (nl > 0 && v && !json_object_get(out, name))
+            json_object_set_new(out, name, v);
+        else
+            json_decref(v);
+        qs = amp ? amp + 1 : end;
+    }
+    return out;
+}
+
+json_t *
 zf_http_body(const zf_http_req_t *req)
 {
     return req->body;

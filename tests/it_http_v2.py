@@ -90,18 +90,24 @@ def test_health_is_public():
         assert "application/json" in (r.h("Content-Type") or ""), r.header_items
 
 
-def test_parse_and_schedules_answer_501_after_auth():
+def test_parse_answers_501_and_schedules_work_after_auth():
+    """/parse is still 501 after authentication; schedules work (tests/it_schedules.py)."""
     wf = create(api())
     sid = fake_id()
-    routes = [("POST", V2 + "/parse", {"instruction": "Every Monday at 9am, email the team."}),
-              ("GET", f"{V2}/{wf['id']}/schedules", None),
-              ("POST", f"{V2}/{wf['id']}/schedules", {"cron_expression": "0 9 * * 1"}),
-              ("PATCH", f"{V2}/{wf['id']}/schedules/{sid}", {"enabled": True}),
-              ("DELETE", f"{V2}/{wf['id']}/schedules/{sid}", None)]
-    for method, path, body in routes:
+    parse = ("POST", V2 + "/parse", {"instruction": "Every Monday at 9am, email the team."})
+    expect(anon().request(*parse), 401, "unauthorized")
+    b = expect(api("owner").request(*parse), 501, "not_implemented")
+    assert "not available yet" in b["error"], b
+    routes = [("GET", f"{V2}/{wf['id']}/schedules", None, 200),
+              ("POST", f"{V2}/{wf['id']}/schedules", {"cron_expression": "0 9 * * 1"}, 201),
+              ("PATCH", f"{V2}/{wf['id']}/schedules/{sid}", {"enabled": True}, 404),
+              ("DELETE", f"{V2}/{wf['id']}/schedules/{sid}", None, 404)]
+    for method, path, body, status in routes:
         expect(anon().request(method, path, body), 401, "unauthorized")
-        b = expect(api("owner").request(method, path, body), 501, "not_implemented")
-        assert "not available yet" in b["error"], b
+        expect(api("owner").request(method, path, body), status)
+    (sc,) = expect(api().get(f"{V2}/{wf['id']}/schedules"), 200)["schedules"]
+    assert sc["cron_expression"] == "0 9 * * 1" and sc["timezone"] == "UTC", sc
+    assert expect(api("owner").delete(f"{V2}/{wf['id']}/schedules/{sc['id']}"), 200)
 
 
 # ---------------------------------------------------------------- create / get

@@ -23,7 +23,8 @@
 #                   example 4 creates; when running all, taken from example 4's answer)
 #   ZF_RUN_ID       id for e5f6a7b8-c9d0-1234-ef56-789012345678 (the run that example 9
 #                   starts; when running all, taken from example 9's answer)
-#   ZF_SCHEDULE_ID  id for f6a7b8c9-d0e1-2345-f678-901234567890 (schedules answer 501)
+#   ZF_SCHEDULE_ID  id for f6a7b8c9-d0e1-2345-f678-901234567890 (the schedule that
+#                   example 13 creates; when running all, taken from example 13's answer)
 #
 # Only the host, the key and the example ids are replaced (sed on the example
 # text); every other byte of each command is the seed's. The command runs
@@ -195,6 +196,7 @@ case "${1:-}" in
         printf '%s\n' "$out"
         [ "$i" = 4 ] && [ -z "${ZF_NEW_WF_ID:-}" ] && ZF_NEW_WF_ID=$(printf '%s' "$out" | first_id)
         [ "$i" = 9 ] && [ -z "${ZF_RUN_ID:-}" ] && ZF_RUN_ID=$(printf '%s' "$out" | first_id)
+        [ "$i" = 13 ] && [ -z "${ZF_SCHEDULE_ID:-}" ] && ZF_SCHEDULE_ID=$(printf '%s' "$out" | first_id)
     done
     exit $rc ;;
 *) run_one "$1" ;;

@@ -9,6 +9,7 @@
 #include "actors/egress.h"
 #include "actors/engine.h"
 #include "broker/broker.h"
+#include "broker/ids.h"
 #include "http/http.h"
 #include "storage/store.h"
 #include "storage/writer.h"
@@ -37,6 +38,7 @@ typedef struct {
     const char *egress;                          // --egress-allow CIDR,...
     const char *smtp_url;                        // --smtp-url URL
     const char *smtp_from;                       // --smtp-from ADDRESS
+    long long test_clock;                        // --test-clock MS (0 = the real clock)
 } s_serve_opts_t;
 
 static void
@@ -65,7 +67,9 @@ s_usage(FILE *out)
             "  --max-body BYTES        largest HTTP request body (default 1048576)\n"
             "  --smtp-url URL          mail server of send_email steps, e.g.\n"
             "                          smtp://127.0.0.1:25 or smtps://user:pass@host:465\n"
-            "  --smtp-from ADDRESS     sender of outgoing mail (default zflow@localhost)\n");
+            "  --smtp-from ADDRESS     sender of outgoing mail (default zflow@localhost)\n"
+            "  --test-clock MS         TESTS ONLY: start the clock at Unix time MS and let\n"
+            "                          clock.set on the admin socket move it\n");
 }
 
 //  The HTTP front end's options (--mount, --jwt-secret, --rate-limit,
@@ -121,6 +125,7 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
                                              {"max-body", required_argument, NULL, 'b'},
                                              {"smtp-url", required_argument, NULL, 'S'},
                                              {"smtp-from", required_argument, NULL, 'F'},
+                                             {"test-clock", required_argument, NULL, 'C'},
                                              {"help", no_argument, NULL, 'H'},
                                              {NULL, 0, NULL, 0}};
     *o = (s_serve_opts_t){.http = "127.0.0.1:8080",
@@ -150,6 +155,13 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
             break;
         case 'e':
             o->egress = optarg;
+            break;
+        case 'C':
+            o->test_clock = strtoll(optarg, &end, 10);
+            if (!end || *end || o->test_clock <= 0) {
+                fprintf(stderr, "zflow: --test-clock must be a Unix time in ms\n");
+                return -1;
+            }
             break;
         case 'S':
             if (strncmp(optarg, "smtp://", 7) && strncmp(optarg, "smtps://", 8)) {
@@ -250,6 +262,7 @@ s_serve(int argc, char **argv)
     snprintf(admin, sizeof admin, "%s/admin.sock", data_abs);
     unlink(admin);
     snprintf(admin, sizeof admin, "ipc://%s/admin.sock", data_abs);
+    if (o.test_clock > 0) zf_clock_set(o.test_clock);
     zf_writer_t *writer = zf_writer_new(store, "inproc://zf-writer");
     zf_broker_conf_t bc = {.internal_endpoint = "inproc://zf-broker",
                            .service_endpoint = "inproc://zf-services",
@@ -266,7 +279,8 @@ s_serve(int argc, char **argv)
                            .version = ZF_VERSION,
                            .internal_endpoint = bc.internal_endpoint,
                            .smtp_url = o.smtp_url,
-                           .smtp_from = o.smtp_from};
+                           .smtp_from = o.smtp_from,
+                           .test_clock = o.test_clock > 0};
     zf_engine_t *engine = broker ? zf_engine_new(&ec, &err) : NULL;
     zf_http_conf_t hc = {.listen = o.http,
                          .broker_endpoint = bc.internal_endpoint,

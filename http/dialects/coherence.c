@@ -855,8 +855,8 @@ s_webhook(zf_http_req_t *req)
     const char *id = s_auto_id(req, "automation_id", S_HOOK_404);
     if (!id) return;
     const char *path = zf_http_param(req, "path");
-    json_t *q =
-        json_pack("{s:s, s:s, s:O}", "id", id, "path", path ? path : "", "body", zf_http_body(req));
+    json_t *q = json_pack("{s:s, s:s, s:O, s:o}", "id", id, "path", path ? path : "", "body",
+                          zf_http_body(req), "query", zf_http_query_map(req));
     json_t *rep = s_call(req, "wf.webhook", q, NULL, S_HOOK_404);
     if (!rep) return;
     s_data(req, 202,

@@ -6,7 +6,7 @@
     records in the seed's field names (tenant -> customer_id, Unix ms ->
     ISO-8601, run status cancelled -> terminated, run error -> its message).
     Ids that are malformed, unknown or another tenant's all answer the same
-    404. Schedules and /parse arrive with later issues: 501 until then.
+    404. /parse (natural-language parsing) answers 501.
 */
 #include "broker/ids.h"
 #include "http/dialect.h"
@@ -490,11 +490,111 @@ s_parse_not_yet(zf_http_req_t *req)
                  "Natural language parsing is not available yet in this zflow build");
 }
 
-static void
-s_schedules_not_yet(zf_http_req_t *req)
+/* ---- schedules ---------------------------------------------------------------------- */
+
+static json_t *
+s_sched_view(const json_t *sc)
 {
-    zf_http_fail(req, ZF_EUNSUPPORTED, "%s",
-                 "Workflow schedules are not available yet in this zflow build");
+    json_t *v = json_pack(
+        "{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "id", json_object_get(sc, "id"),
+        "workflow_id", json_object_get(sc, "workflow_id"), "cron_expression",
+        json_object_get(sc, "cron_expression"), "timezone", json_object_get(sc, "timezone"),
+        "inputs", json_object_get(sc, "inputs"), "missed_execution_policy",
+        json_object_get(sc, "missed_execution_policy"), "enabled", json_object_get(sc, "enabled"),
+        "created_by", json_object_get(sc, "created_by"));
+    static const char *const times[] = {"next_run_at", "last_run_at", "created_at", "updated_at"};
+    for (int i = 0; i < 4; i++)
+        json_object_set_new(v, times[i], zf_http_time_json(json_object_get(sc, times[i])));
+    return v;
+}
+
+//  Calls a sched.* message; a not_found answer names what was missing.
+static json_t *
+s_sched_call(zf_http_req_t *req, const char *type, json_t *body)
+{
+    json_t *rep = NULL;
+    char msg[512];
+    int rc = zf_http_call(req, type, body, ZF_HTTP_CALL_TIMEOUT_MS, &rep, msg, sizeof msg);
+    if (rc) s_fail_call(req, rc, msg, strstr(msg, "schedule") ? "Schedule not found" : S_WF_404);
+    return rep;
+}
+
+//  The body's schedule fields (the engine checks their values).
+static json_t *
+s_sched_fields(zf_http_req_t *req)
+{
+    static const char *const fields[] = {"cron_expression",         "timezone", "inputs", "enabled",
+                                         "missed_execution_policy", NULL};
+    json_t *body = zf_http_body(req), *out = json_object();
+    for (int i = 0; fields[i]; i++) {
+        json_t *v = json_object_get(body, fields[i]);
+        if (v) json_object_set(out, fields[i], v);
+    }
+    return out;
+}
+
+static void
+s_sched_create(zf_http_req_t *req)
+{
+    const char *id = s_id_param(req, "id", S_WF_404);
+    if (!id) return;
+    json_t *body = s_sched_fields(req);
+    json_object_set_new(body, "workflow_id", json_string(id));
+    json_t *rep = s_sched_call(req, "sched.create", body);
+    if (!rep) return;
+    s_ok(req, 201, "schedule", s_sched_view(json_object_get(rep, "schedule")));
+    json_decref(rep);
+}
+
+static void
+s_sched_list(zf_http_req_t *req)
+{
+    const char *id = s_id_param(req, "id", S_WF_404);
+    if (!id) return;
+    json_t *rep = s_sched_call(req, "sched.list", json_pack("{s:s}", "workflow_id", id));
+    if (!rep) return;
+    json_t *items = json_array();
+    size_t i;
+    json_t *sc;
+    json_array_foreach (json_object_get(rep, "schedules"), i, sc)
+        json_array_append_new(items, s_sched_view(sc));
+    s_ok_list(req, "schedules", items);
+    json_decref(rep);
+}
+
+static void
+s_sched_update(zf_http_req_t *req)
+{
+    const char *id = s_id_param(req, "id", S_WF_404);
+    const char *sid = id ? zf_http_param(req, "scheduleId") : NULL;
+    if (!id) return;
+    json_t *patch = s_sched_fields(req);
+    if (json_object_size(patch) == 0) {
+        json_decref(patch);
+        zf_http_fail(req, ZF_EINVAL, "%s",
+                     "No valid fields to update (cron_expression, timezone, inputs, enabled, "
+                     "missed_execution_policy)");
+        return;
+    }
+    json_t *rep = s_sched_call(
+        req, "sched.update",
+        json_pack("{s:s, s:s, s:o}", "workflow_id", id, "id", sid ? sid : "", "patch", patch));
+    if (!rep) return;
+    s_ok(req, 200, "schedule", s_sched_view(json_object_get(rep, "schedule")));
+    json_decref(rep);
+}
+
+static void
+s_sched_delete(zf_http_req_t *req)
+{
+    const char *id = s_id_param(req, "id", S_WF_404);
+    const char *sid = id ? zf_http_param(req, "scheduleId") : NULL;
+    if (!id) return;
+    json_t *rep = s_sched_call(req, "sched.delete",
+                               json_pack("{s:s, s:s}", "workflow_id", id, "id", sid ? sid : ""));
+    if (!rep) return;
+    json_decref(rep);
+    s_ok_message(req, "Schedule deleted successfully");
 }
 
 /* ---- dialect ------------------------------------------------------------------------ */
@@ -556,10 +656,10 @@ static const zf_http_route_t s_routes[] = {
     {"GET", "/:id/runs", ZF_HTTP_VIEWER, s_run_list},
     {"GET", "/:id/runs/:runId", ZF_HTTP_VIEWER, s_run_get},
     {"DELETE", "/:id/runs/:runId", ZF_HTTP_MEMBER, s_run_cancel},
-    {"GET", "/:id/schedules", ZF_HTTP_VIEWER, s_schedules_not_yet},
-    {"POST", "/:id/schedules", ZF_HTTP_VIEWER, s_schedules_not_yet},
-    {"PATCH", "/:id/schedules/:scheduleId", ZF_HTTP_VIEWER, s_schedules_not_yet},
-    {"DELETE", "/:id/schedules/:scheduleId", ZF_HTTP_VIEWER, s_schedules_not_yet},
+    {"GET", "/:id/schedules", ZF_HTTP_VIEWER, s_sched_list},
+    {"POST", "/:id/schedules", ZF_HTTP_ADMIN, s_sched_create},
+    {"PATCH", "/:id/schedules/:scheduleId", ZF_HTTP_ADMIN, s_sched_update},
+    {"DELETE", "/:id/schedules/:scheduleId", ZF_HTTP_ADMIN, s_sched_delete},
     {NULL, NULL, 0, NULL},
 };
 
