@@ -51,6 +51,8 @@ typedef struct {
     size_t errlen;       // its size
 } s_cursor_t;
 
+static int s_fail(s_cursor_t *cur, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static int
 s_fail(s_cursor_t *cur, const char *fmt, ...)
 {
@@ -159,6 +161,9 @@ s_parse_field(s_cursor_t *cur, uint64_t *bits)
         cur->p++;
     }
 }
+
+static int s_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int
 s_errf(char *err, size_t errlen, const char *fmt, ...)
