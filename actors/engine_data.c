@@ -324,8 +324,11 @@ s_run_rejected(engine_t *e, s_fanout_t *f, const char *tenant, const json_t *wf,
     zf_run_task_destroy(&t);
 }
 
+//  ctx: the event's trigger context, built once per event and shared by
+//  every candidate's guard; a run gets its own copy.
 static void
-s_fan_one(engine_t *e, s_fanout_t *f, const s_event_t *ev, const char *wf_id, bool field_trigger)
+s_fan_one(engine_t *e, s_fanout_t *f, const s_event_t *ev, const json_t *ctx, const char *wf_id,
+          bool field_trigger)
 {
     json_t *wf = zf_eng_wf_load(e, ev->tenant, wf_id);
     if (!wf || !zf_eng_wf_startable(wf) ||
@@ -334,25 +337,24 @@ s_fan_one(engine_t *e, s_fanout_t *f, const s_event_t *ev, const char *wf_id, bo
         json_decref(wf);
         return;
     }
-    json_t *trigger = s_trigger_ctx(ev);
     char why[256];
-    int pass = zf_auto_guard(json_object_get(wf, "conditions"), trigger, NULL, why, sizeof why);
+    int pass = zf_auto_guard(json_object_get(wf, "conditions"), ctx, NULL, why, sizeof why);
     if (pass < 0)
-        s_run_rejected(e, f, ev->tenant, wf, trigger, why);
+        s_run_rejected(e, f, ev->tenant, wf, json_deep_copy(ctx), why);
     else if (pass) {
-        zf_run_task_t *t = zf_eng_run_new(e, f->b, ev->tenant, wf, NULL, trigger, NULL);
+        zf_run_task_t *t = zf_eng_run_new(e, f->b, ev->tenant, wf, NULL, json_deep_copy(ctx), NULL);
         if (!f->c->tasks) f->c->tasks = zlist_new();
         zlist_append(f->c->tasks, t);
         f->started++;
-    } else
-        json_decref(trigger);
+    }
     json_decref(wf);
 }
 
 //  Starts the runs of every automation the event matches. A change made
 //  by a run deeper than ZF_CHAIN_MAX in a chain of automations starts
 //  nothing: an automation that updates the records it triggers on would
-//  otherwise loop forever.
+//  otherwise loop forever. Staging runs never changes the trigger index,
+//  so its sets are iterated in place.
 static void
 s_fanout(engine_t *e, s_fanout_t *f, const s_event_t *ev)
 {
@@ -362,21 +364,30 @@ s_fanout(engine_t *e, s_fanout_t *f, const s_event_t *ev)
                      ev->module, ZF_CHAIN_MAX);
         return;
     }
+    json_t *ctx = NULL;
     for (int pass = 0; pass < 2; pass++) {
         bool field = pass == 1;
         if (field && strcmp(ev->type, "record.updated") != 0) break;
         s_trig_key(key, ev->tenant, field ? "field.changed" : ev->type, ev->module);
         json_t *set = zhashx_lookup(e->triggers, key);
         if (!set) continue;
-        //  Copy the ids: staging a run may not change the index, but a
-        //  stable list keeps this loop obviously safe.
-        json_t *ids = json_deep_copy(set);
+        if (!ctx) ctx = s_trigger_ctx(ev);
         const char *id;
         json_t *v;
-        json_object_foreach (ids, id, v)
-            s_fan_one(e, f, ev, id, field);
-        json_decref(ids);
+        json_object_foreach (set, id, v)
+            s_fan_one(e, f, ev, ctx, id, field);
     }
+    json_decref(ctx);
+}
+
+//  Whether the tenant has field.changed automations on module (an update
+//  event's diff is only needed then).
+static bool
+s_has_field_triggers(engine_t *e, const char *tenant, const char *module)
+{
+    char key[256];
+    s_trig_key(key, tenant, "field.changed", module);
+    return zhashx_lookup(e->triggers, key) != NULL;
 }
 
 static void
@@ -660,8 +671,10 @@ zf_eng_events_ingest(engine_t *e, zf_msg_t *req)
                          .record = json_object_get(ev, "record"),
                          .previous = json_is_object(prev) ? prev : NULL,
                          .user = user};
-        json_t *changed =
-            strcmp(one.type, "record.updated") == 0 ? s_diff(one.record, one.previous) : NULL;
+        json_t *changed = strcmp(one.type, "record.updated") == 0 &&
+                                  s_has_field_triggers(e, req->tenant, one.module)
+                              ? s_diff(one.record, one.previous)
+                              : NULL;
         one.changed = changed;
         s_fanout(e, &f, &one);
         json_decref(changed);
