@@ -7,26 +7,12 @@
 
 #include <math.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 static const char *const s_trigger_types[] = {
     "manual",         "webhook",        "schedule",      "record.created",
     "record.updated", "record.deleted", "field.changed", NULL};
-
-static int s_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-s_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return ZF_EINVAL;
-}
 
 int
 zf_auto_module_valid(const char *m)
@@ -68,51 +54,51 @@ s_path_segment_valid(const char *s)
 int
 zf_auto_trigger_check(const json_t *trigger, char *err, size_t errlen)
 {
-    if (!json_is_object(trigger)) return s_fail(err, errlen, "trigger: must be an object");
+    if (!json_is_object(trigger)) return zf_errf(err, errlen, "trigger: must be an object");
     const char *type = json_string_value(json_object_get(trigger, "type"));
     int known = 0;
     for (int i = 0; type && s_trigger_types[i]; i++)
         known |= strcmp(type, s_trigger_types[i]) == 0;
     if (!known)
-        return s_fail(err, errlen,
-                      "trigger.type: must be one of manual, webhook, schedule, record.created, "
-                      "record.updated, record.deleted, field.changed");
+        return zf_errf(err, errlen,
+                       "trigger.type: must be one of manual, webhook, schedule, record.created, "
+                       "record.updated, record.deleted, field.changed");
     json_t *module = json_object_get(trigger, "module");
     bool record = strncmp(type, "record.", 7) == 0 || strcmp(type, "field.changed") == 0;
     if ((record || module) && !zf_auto_module_valid(json_string_value(module)))
-        return s_fail(err, errlen, "trigger.module: %s",
-                      module ? "must be 1 to 64 of a-z, 0-9, _ and -, starting with a letter"
-                             : "required for record triggers");
+        return zf_errf(err, errlen, "trigger.module: %s",
+                       module ? "must be 1 to 64 of a-z, 0-9, _ and -, starting with a letter"
+                              : "required for record triggers");
     json_t *field = json_object_get(trigger, "field");
     if (strcmp(type, "field.changed") == 0 || field) {
         if (!json_is_string(field) || !s_path_segment_valid(json_string_value(field)))
-            return s_fail(err, errlen, "trigger.field: %s",
-                          field ? "must be a field name of letters, digits, _, - and ."
-                                : "required for field.changed triggers");
+            return zf_errf(err, errlen, "trigger.field: %s",
+                           field ? "must be a field name of letters, digits, _, - and ."
+                                 : "required for field.changed triggers");
     }
     json_t *sched = json_object_get(trigger, "schedule");
     if ((strcmp(type, "schedule") == 0 || sched) && !s_plain_string(sched, 256))
-        return s_fail(err, errlen, "trigger.schedule: %s",
-                      sched ? "must be a cron expression" : "required for schedule triggers");
+        return zf_errf(err, errlen, "trigger.schedule: %s",
+                       sched ? "must be a cron expression" : "required for schedule triggers");
     char why[200];
     zf_cron_t cron;
     if (sched && zf_cron_parse(json_string_value(sched), &cron, why, sizeof why))
-        return s_fail(err, errlen, "trigger.schedule: %s", why);
+        return zf_errf(err, errlen, "trigger.schedule: %s", why);
     json_t *tz = json_object_get(trigger, "timezone");
     if (tz && (!s_plain_string(tz, 64) || !zf_tz_get(json_string_value(tz), why, sizeof why)))
-        return s_fail(err, errlen, "trigger.timezone: %s",
-                      json_is_string(tz) ? why : "must be an IANA zone name");
+        return zf_errf(err, errlen, "trigger.timezone: %s",
+                       json_is_string(tz) ? why : "must be an IANA zone name");
     json_t *policy = json_object_get(trigger, "missed_execution_policy");
     const char *p = json_string_value(policy);
     if (policy && (!p || (strcmp(p, "run_immediately") && strcmp(p, "skip") && strcmp(p, "queue"))))
-        return s_fail(err, errlen,
-                      "trigger.missed_execution_policy: must be run_immediately, skip or queue");
+        return zf_errf(err, errlen,
+                       "trigger.missed_execution_policy: must be run_immediately, skip or queue");
     json_t *path = json_object_get(trigger, "webhook_path");
     if (strcmp(type, "webhook") == 0 || path) {
         if (!json_is_string(path) || !s_path_segment_valid(json_string_value(path)))
-            return s_fail(err, errlen, "trigger.webhook_path: %s",
-                          path ? "must be 1 to 128 of letters, digits, _, - and ."
-                               : "required for webhook triggers");
+            return zf_errf(err, errlen, "trigger.webhook_path: %s",
+                           path ? "must be 1 to 128 of letters, digits, _, - and ."
+                                : "required for webhook triggers");
     }
     return 0;
 }
@@ -120,23 +106,24 @@ zf_auto_trigger_check(const json_t *trigger, char *err, size_t errlen)
 int
 zf_auto_conditions_check(const json_t *conds, char *err, size_t errlen)
 {
-    if (!json_is_array(conds)) return s_fail(err, errlen, "conditions: must be an array");
-    if (json_array_size(conds) > 50) return s_fail(err, errlen, "conditions: at most 50");
+    if (!json_is_array(conds)) return zf_errf(err, errlen, "conditions: must be an array");
+    if (json_array_size(conds) > 50) return zf_errf(err, errlen, "conditions: at most 50");
     size_t i;
     json_t *c;
     json_array_foreach (conds, i, c) {
-        if (!json_is_object(c)) return s_fail(err, errlen, "conditions[%zu]: must be an object", i);
+        if (!json_is_object(c))
+            return zf_errf(err, errlen, "conditions[%zu]: must be an object", i);
         const char *field = json_string_value(json_object_get(c, "field"));
         const char *op = json_string_value(json_object_get(c, "operator"));
         char path[300];
         snprintf(path, sizeof path, "$.%s", field ? field : "");
         if (!field || !field[0] || strlen(field) > 256 || !zf_expr_path_valid(path))
-            return s_fail(err, errlen, "conditions[%zu].field: must be a field name or path", i);
+            return zf_errf(err, errlen, "conditions[%zu].field: must be a field name or path", i);
         if (!op || !zf_expr_op_valid(op))
-            return s_fail(err, errlen, "conditions[%zu].operator: unknown operator \"%s\"", i,
-                          op ? op : "");
+            return zf_errf(err, errlen, "conditions[%zu].operator: unknown operator \"%s\"", i,
+                           op ? op : "");
         if (zf_expr_op_needs_value(op) && !json_object_get(c, "value"))
-            return s_fail(err, errlen, "conditions[%zu].value: required for operator %s", i, op);
+            return zf_errf(err, errlen, "conditions[%zu].value: required for operator %s", i, op);
     }
     return 0;
 }
@@ -144,32 +131,32 @@ zf_auto_conditions_check(const json_t *conds, char *err, size_t errlen)
 int
 zf_auto_error_handling_check(const json_t *eh, char *err, size_t errlen)
 {
-    if (!json_is_object(eh)) return s_fail(err, errlen, "error_handling: must be an object");
+    if (!json_is_object(eh)) return zf_errf(err, errlen, "error_handling: must be an object");
     static const char *const thresholds[] = {"breaker_threshold", "disable_after_failures", NULL};
     for (int i = 0; thresholds[i]; i++) {
         json_t *v = json_object_get(eh, thresholds[i]);
         if (v &&
             (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000))
-            return s_fail(err, errlen, "error_handling.%s: must be an integer from 1 to 1000000",
-                          thresholds[i]);
+            return zf_errf(err, errlen, "error_handling.%s: must be an integer from 1 to 1000000",
+                           thresholds[i]);
     }
     json_t *v = json_object_get(eh, "notify_on_failure");
     if (v && !json_is_boolean(v))
-        return s_fail(err, errlen, "error_handling.notify_on_failure: must be a boolean");
+        return zf_errf(err, errlen, "error_handling.notify_on_failure: must be a boolean");
     v = json_object_get(eh, "notify_email");
     if (v && (!s_plain_string(v, 254) || !strchr(json_string_value(v), '@')))
-        return s_fail(err, errlen, "error_handling.notify_email: must be an email address");
+        return zf_errf(err, errlen, "error_handling.notify_email: must be an email address");
     v = json_object_get(eh, "retry_delays_s");
     if (v) {
         if (!json_is_array(v) || json_array_size(v) > 10)
-            return s_fail(err, errlen, "error_handling.retry_delays_s: at most 10 delays");
+            return zf_errf(err, errlen, "error_handling.retry_delays_s: at most 10 delays");
         size_t i;
         json_t *d;
         json_array_foreach (v, i, d) {
             if (!json_is_number(d) || !isfinite(json_number_value(d)) || json_number_value(d) < 0 ||
                 json_number_value(d) > 86400)
-                return s_fail(err, errlen,
-                              "error_handling.retry_delays_s[%zu]: must be 0 to 86400 seconds", i);
+                return zf_errf(err, errlen,
+                               "error_handling.retry_delays_s[%zu]: must be 0 to 86400 seconds", i);
         }
     }
     return 0;
@@ -221,8 +208,8 @@ zf_auto_guard(const json_t *conds, const json_t *ctx, json_t **evaluated, char *
         if (rc == 0) rc = zf_expr_compare_change(actual, prev, op, value);
         if (rc < 0) {
             if (evaluated) json_decref(*evaluated), *evaluated = NULL;
-            return s_fail(err, errlen, "condition_evaluation_failed: conditions[%zu] (%s %s)", i,
-                          field ? field : "?", op ? op : "?");
+            return zf_errf(err, errlen, "condition_evaluation_failed: conditions[%zu] (%s %s)", i,
+                           field ? field : "?", op ? op : "?");
         }
         if (evaluated)
             json_array_append_new(*evaluated, json_pack("{s:s, s:s, s:O?, s:O?, s:b}", "field",

@@ -162,21 +162,6 @@ s_parse_field(s_cursor_t *cur, uint64_t *bits)
     }
 }
 
-static int s_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-s_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return ZF_EINVAL;
-}
-
 //  Rejects a restricted day-of-month that no selected month can hold, when
 //  day-of-week cannot rescue it (e.g. "0 0 30 2 *").
 static int
@@ -187,7 +172,7 @@ s_check_days(const zf_cron_t *c, char *err, size_t errlen)
         if (c->month & (1u << m))
             for (int d = 1; d <= zf_tz_month_days(2000, m); d++)
                 if (c->mday & (1u << d)) return 0;
-    return s_errf(err, errlen, "day-of-month: no selected day occurs in the selected months");
+    return zf_errf(err, errlen, "day-of-month: no selected day occurs in the selected months");
 }
 
 //  Splits the expression on blanks into exactly five fields and parses each.
@@ -206,10 +191,10 @@ s_parse_fields(const char *expr, zf_cron_t *out, char *err, size_t errlen)
         if (n < 6) start[n] = s, stop[n] = p;
         n++;
     }
-    if (n == 0) return s_errf(err, errlen, "empty cron expression");
+    if (n == 0) return zf_errf(err, errlen, "empty cron expression");
     if (n != 5)
-        return s_errf(err, errlen,
-                      "expected 5 fields (minute hour day-of-month month day-of-week), got %d", n);
+        return zf_errf(err, errlen,
+                       "expected 5 fields (minute hour day-of-month month day-of-week), got %d", n);
     uint64_t bits[5];
     for (int i = 0; i < 5; i++) {
         s_cursor_t cur = {&s_fields[i], start[i], stop[i], err, errlen};
@@ -231,8 +216,8 @@ int
 zf_cron_parse(const char *expr, zf_cron_t *out, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
-    if (!expr || !out) return s_errf(err, errlen, "missing cron expression");
-    if (strlen(expr) > S_EXPR_MAX) return s_errf(err, errlen, "cron expression is too long");
+    if (!expr || !out) return zf_errf(err, errlen, "missing cron expression");
+    if (strlen(expr) > S_EXPR_MAX) return zf_errf(err, errlen, "cron expression is too long");
     const char *p = expr;
     while (*p == ' ' || *p == '\t')
         p++;
@@ -244,8 +229,8 @@ zf_cron_parse(const char *expr, zf_cron_t *out, char *err, size_t errlen)
             return s_parse_fields(s_macros[i].expr, out, err, errlen);
     char tok[32];
     s_quote(tok, p, strlen(p));
-    return s_errf(err, errlen,
-                  "unknown macro \"%s\" (use @yearly, @monthly, @weekly, @daily or @hourly)", tok);
+    return zf_errf(err, errlen,
+                   "unknown macro \"%s\" (use @yearly, @monthly, @weekly, @daily or @hourly)", tok);
 }
 
 // =========================================================================

@@ -4,22 +4,8 @@
 #include "broker/errors.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static int s_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-s_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return ZF_EINVAL;
-}
 
 static int
 s_id_valid(const char *id)
@@ -55,7 +41,7 @@ s_number_in(const json_t *v, double lo, double hi)
 }
 
 #define S_NODE_FAIL(fmt, ...)                                                                      \
-    s_fail(err, errlen, "nodes[%zu] (id \"%s\"): " fmt, idx, id ? id : "?", __VA_ARGS__)
+    zf_errf(err, errlen, "nodes[%zu] (id \"%s\"): " fmt, idx, id ? id : "?", __VA_ARGS__)
 
 static int
 s_validate_retry(const json_t *retry, size_t idx, const char *id, char *err, size_t errlen)
@@ -125,11 +111,11 @@ s_validate_node(const json_t *nodes, size_t idx, char *err, size_t errlen)
 {
     const json_t *node = json_array_get(nodes, idx);
     const char *id = NULL;
-    if (!json_is_object(node)) return s_fail(err, errlen, "nodes[%zu]: must be an object", idx);
+    if (!json_is_object(node)) return zf_errf(err, errlen, "nodes[%zu]: must be an object", idx);
     json_t *jid = json_object_get(node, "id");
     if (!json_is_string(jid) || !s_id_valid(json_string_value(jid)))
-        return s_fail(err, errlen, "nodes[%zu]: id: must be 1-64 characters of A-Z a-z 0-9 _ -",
-                      idx);
+        return zf_errf(err, errlen, "nodes[%zu]: id: must be 1-64 characters of A-Z a-z 0-9 _ -",
+                       idx);
     id = json_string_value(jid);
     if (s_find_before(nodes, id, idx) >= 0) return S_NODE_FAIL("%s", "id: duplicate node id");
     json_t *jtype = json_object_get(node, "type");
@@ -162,15 +148,15 @@ s_validate_node(const json_t *nodes, size_t idx, char *err, size_t errlen)
 int
 zf_def_validate(const json_t *def, char *err, size_t errlen)
 {
-    if (!json_is_object(def)) return s_fail(err, errlen, "definition: must be an object");
+    if (!json_is_object(def)) return zf_errf(err, errlen, "definition: must be an object");
     json_t *nodes = json_object_get(def, "nodes");
-    if (!json_is_array(nodes)) return s_fail(err, errlen, "definition.nodes: must be an array");
+    if (!json_is_array(nodes)) return zf_errf(err, errlen, "definition.nodes: must be an array");
     if (json_array_size(nodes) > ZF_DEF_MAX_NODES)
-        return s_fail(err, errlen, "definition.nodes: at most %d nodes", ZF_DEF_MAX_NODES);
+        return zf_errf(err, errlen, "definition.nodes: at most %d nodes", ZF_DEF_MAX_NODES);
     for (const char *k = "inputs"; k; k = strcmp(k, "inputs") == 0 ? "outputs" : NULL) {
         json_t *v = json_object_get(def, k);
         if (v && !json_is_object(v) && !json_is_null(v))
-            return s_fail(err, errlen, "definition.%s: must be an object", k);
+            return zf_errf(err, errlen, "definition.%s: must be an object", k);
     }
     for (size_t i = 0; i < json_array_size(nodes); i++) {
         int rc = s_validate_node(nodes, i, err, errlen);

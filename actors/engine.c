@@ -42,6 +42,16 @@ zf_eng_verror(engine_t *e, zf_msg_t *req, int err, const char *fmt, va_list ap)
     zf_msg_send(&r, e->broker, 0);
 }
 
+int
+zf_eng_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    zf_eng_verror(e, req, err, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
 void
 zf_eng_error_detail(engine_t *e, zf_msg_t *req, int err, const char *detail, const char *fmt, ...)
 {

@@ -37,32 +37,12 @@ s_int_field(const json_t *body, const char *k, json_int_t dflt, json_int_t lo, j
     return 0;
 }
 
-static const char *
-s_str(const json_t *obj, const char *k)
-{
-    return json_string_value(json_object_get(obj, k));
-}
-
 //  The request's "id": a non-empty string of at most 64 bytes, else NULL.
 static const char *
 s_req_id(const zf_msg_t *req)
 {
-    const char *id = s_str(req->body, "id");
+    const char *id = zf_eng_str(req->body, "id");
     return id && id[0] && strlen(id) <= 64 ? id : NULL;
-}
-
-//  Replies with an error; the dispatcher then destroys the request.
-static int s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    zf_eng_verror(e, req, err, fmt, ap);
-    va_end(ap);
-    return 0;
 }
 
 /* ---- auth ---------------------------------------------------------------------- */
@@ -109,9 +89,9 @@ s_authenticate(engine_t *e, zf_msg_t *req, const char **why)
             *why = "invalid or revoked API key";
             return ZF_EUNAUTH;
         }
-        snprintf(req->tenant, sizeof req->tenant, "%s", s_str(k, "tenant"));
-        snprintf(req->role, sizeof req->role, "%s", s_str(k, "role"));
-        snprintf(req->user, sizeof req->user, "%s", s_str(k, "id"));
+        snprintf(req->tenant, sizeof req->tenant, "%s", zf_eng_str(k, "tenant"));
+        snprintf(req->role, sizeof req->role, "%s", zf_eng_str(k, "role"));
+        snprintf(req->user, sizeof req->user, "%s", zf_eng_str(k, "id"));
         json_decref(k);
         return 0;
     }
@@ -123,9 +103,9 @@ s_authenticate(engine_t *e, zf_msg_t *req, const char **why)
 static int
 s_auth_resolve(engine_t *e, zf_msg_t *req)
 {
-    const char *key = s_str(req->body, "key");
+    const char *key = zf_eng_str(req->body, "key");
     json_t *k = key ? s_key_resolve(e, key) : NULL;
-    if (!k) return s_fail(e, req, ZF_EUNAUTH, "invalid or revoked API key");
+    if (!k) return zf_eng_fail(e, req, ZF_EUNAUTH, "invalid or revoked API key");
     zf_eng_reply(e, req,
                  json_pack("{s:O, s:O, s:O}", "tenant", json_object_get(k, "tenant"), "role",
                            json_object_get(k, "role"), "user", json_object_get(k, "id")));
@@ -180,7 +160,7 @@ s_name_taken(engine_t *e, const char *tenant, const char *name, const char *self
     bool taken = !self_id || strcmp(owner, self_id) != 0;
     if (taken) {  // the stored owner may have been renamed or deleted meanwhile
         json_t *wf = zf_eng_wf_load(e, tenant, owner);
-        taken = wf && strcmp(s_str(wf, "name"), name) == 0;
+        taken = wf && strcmp(zf_eng_str(wf, "name"), name) == 0;
         json_decref(wf);
     }
     free(owner);
@@ -243,10 +223,10 @@ s_wf_written(engine_t *e, cont_t *c, int rc)
 {
     json_t *wf = c->data;
     char nk[320];
-    s_name_key(nk, s_str(wf, "tenant"), s_str(wf, "name"));
+    s_name_key(nk, zf_eng_str(wf, "tenant"), zf_eng_str(wf, "name"));
     const char *pending = zhashx_lookup(e->names, nk);
-    if (pending && strcmp(pending, s_str(wf, "id")) == 0) zhashx_delete(e->names, nk);
-    c->data = json_pack("{s:o}", "workflow", zf_eng_wf_with_stats(e, s_str(wf, "tenant"), wf));
+    if (pending && strcmp(pending, zf_eng_str(wf, "id")) == 0) zhashx_delete(e->names, nk);
+    c->data = json_pack("{s:o}", "workflow", zf_eng_wf_with_stats(e, zf_eng_str(wf, "tenant"), wf));
     json_decref(wf);
     s_reply_data(e, c, rc);
 }
@@ -256,15 +236,15 @@ s_wf_create(engine_t *e, zf_msg_t *req)
 {
     json_t *in = json_object_get(req->body, "workflow");
     char why[512];
-    if (!json_is_object(in)) return s_fail(e, req, ZF_EINVAL, "workflow: required object");
+    if (!json_is_object(in)) return zf_eng_fail(e, req, ZF_EINVAL, "workflow: required object");
     if (!json_is_string(json_object_get(in, "name")))
-        return s_fail(e, req, ZF_EINVAL, "name: required string");
+        return zf_eng_fail(e, req, ZF_EINVAL, "name: required string");
     if (!json_object_get(in, "definition"))
-        return s_fail(e, req, ZF_EINVAL, "definition: required object with a nodes array");
-    if (s_wf_check_fields(in, why, sizeof why)) return s_fail(e, req, ZF_EINVAL, "%s", why);
-    const char *name = s_str(in, "name");
+        return zf_eng_fail(e, req, ZF_EINVAL, "definition: required object with a nodes array");
+    if (s_wf_check_fields(in, why, sizeof why)) return zf_eng_fail(e, req, ZF_EINVAL, "%s", why);
+    const char *name = zf_eng_str(in, "name");
     if (s_name_taken(e, req->tenant, name, NULL))
-        return s_fail(e, req, ZF_ECONFLICT, "a workflow named \"%s\" already exists", name);
+        return zf_eng_fail(e, req, ZF_ECONFLICT, "a workflow named \"%s\" already exists", name);
     char id[ZF_UUID_LEN + 1];
     zf_uuid7(id);
     int64_t now = zf_now_ms();
@@ -275,9 +255,9 @@ s_wf_create(engine_t *e, zf_msg_t *req)
         json_pack("{s:s, s:s, s:O, s:O?, s:s, s:b, s:s, s:O?, s:o, s:O?, s:s, s:I, s:I, s:i, s:n}",
                   "id", id, "tenant", req->tenant, "name", json_object_get(in, "name"),
                   "description", json_object_get(in, "description"), "status",
-                  s_str(in, "status") ? s_str(in, "status") : "active", "enabled",
+                  zf_eng_str(in, "status") ? zf_eng_str(in, "status") : "active", "enabled",
                   json_is_false(json_object_get(in, "enabled")) ? 0 : 1, "version",
-                  s_str(in, "version") ? s_str(in, "version") : "1.0.0", "trigger",
+                  zf_eng_str(in, "version") ? zf_eng_str(in, "version") : "1.0.0", "trigger",
                   json_object_get(in, "trigger"), "definition", def, "error_handling",
                   json_object_get(in, "error_handling"), "created_by", req->user, "created_at",
                   (json_int_t)now, "updated_at", (json_int_t)now, "consecutive_failures", 0,
@@ -305,7 +285,7 @@ static int
 s_wf_get(engine_t *e, zf_msg_t *req)
 {
     const char *id = s_req_id(req);
-    if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
+    if (!id) return zf_eng_fail(e, req, ZF_EINVAL, "id: required string");
     json_t *wf = zf_eng_wf_load(e, req->tenant, id);
     if (!wf)
         zf_eng_error(e, req, ZF_ENOTFOUND, "workflow not found");
@@ -324,12 +304,12 @@ s_wf_matches(const json_t *wf, const json_t *body)
 {
     const json_t *st = json_object_get(body, "status"), *en = json_object_get(body, "enabled");
     const json_t *trig = json_object_get(wf, "trigger");
-    const char *module = s_str(body, "module"), *ttype = s_str(body, "trigger_type");
-    if (st && strcmp(s_str(wf, "status"), json_string_value(st)) != 0) return false;
+    const char *module = zf_eng_str(body, "module"), *ttype = zf_eng_str(body, "trigger_type");
+    if (st && strcmp(zf_eng_str(wf, "status"), json_string_value(st)) != 0) return false;
     if (en && json_is_true(en) != json_is_true(json_object_get(wf, "enabled"))) return false;
-    if (module && (!s_str(trig, "module") || strcmp(s_str(trig, "module"), module) != 0))
+    if (module && (!zf_eng_str(trig, "module") || strcmp(zf_eng_str(trig, "module"), module) != 0))
         return false;
-    return !ttype || (s_str(trig, "type") && strcmp(s_str(trig, "type"), ttype) == 0);
+    return !ttype || (zf_eng_str(trig, "type") && strcmp(zf_eng_str(trig, "type"), ttype) == 0);
 }
 
 static int
@@ -341,19 +321,20 @@ s_wf_list(engine_t *e, zf_msg_t *req)
     json_t *ttype = json_object_get(req->body, "trigger_type");
     if (s_int_field(req->body, "limit", 50, 0, 500, &limit) ||
         s_int_field(req->body, "offset", 0, 0, INT32_MAX, &offset))
-        return s_fail(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
+        return zf_eng_fail(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
     if (st && !s_in_set(json_string_value(st), s_wf_statuses))
-        return s_fail(e, req, ZF_EINVAL, "status: must be one of draft, active, paused, archived");
+        return zf_eng_fail(e, req, ZF_EINVAL,
+                           "status: must be one of draft, active, paused, archived");
     if ((en && !json_is_boolean(en)) || (module && !json_is_string(module)) ||
         (ttype && !json_is_string(ttype)))
-        return s_fail(e, req, ZF_EINVAL,
-                      "enabled must be a boolean; module and trigger_type must be strings");
+        return zf_eng_fail(e, req, ZF_EINVAL,
+                           "enabled must be a boolean; module and trigger_type must be strings");
     json_t *all = zf_rec_wf_list(e->store, req->tenant);
     json_t *out = json_array();
     size_t i, total = 0;
     json_t *wf;
     json_array_foreach (all, i, wf) {
-        json_t *cur = zf_eng_wf_load(e, req->tenant, s_str(wf, "id"));  // staged version wins
+        json_t *cur = zf_eng_wf_load(e, req->tenant, zf_eng_str(wf, "id"));  // staged version wins
         if (cur && s_wf_matches(cur, req->body)) {
             if (total >= (size_t)offset && json_array_size(out) < (size_t)limit)
                 json_array_append_new(out, zf_eng_wf_with_stats(e, req->tenant, cur));
@@ -374,25 +355,27 @@ static int
 s_wf_update(engine_t *e, zf_msg_t *req)
 {
     const char *id = s_req_id(req);
-    if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
+    if (!id) return zf_eng_fail(e, req, ZF_EINVAL, "id: required string");
     json_t *patch = json_object_get(req->body, "patch");
     char why[512];
-    if (!json_is_object(patch)) return s_fail(e, req, ZF_EINVAL, "patch: required object");
+    if (!json_is_object(patch)) return zf_eng_fail(e, req, ZF_EINVAL, "patch: required object");
     int known = 0;
     for (int i = 0; s_patchable[i]; i++)
         known += json_object_get(patch, s_patchable[i]) != NULL;
     if (!known)
-        return s_fail(e, req, ZF_EINVAL,
-                      "no valid field to update (name, description, definition, version, status, "
-                      "enabled, trigger, conditions, error_handling)");
-    if (s_wf_check_fields(patch, why, sizeof why)) return s_fail(e, req, ZF_EINVAL, "%s", why);
+        return zf_eng_fail(
+            e, req, ZF_EINVAL,
+            "no valid field to update (name, description, definition, version, status, "
+            "enabled, trigger, conditions, error_handling)");
+    if (s_wf_check_fields(patch, why, sizeof why)) return zf_eng_fail(e, req, ZF_EINVAL, "%s", why);
     json_t *cur = id ? zf_eng_wf_load(e, req->tenant, id) : NULL;
-    if (!cur) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
-    const char *new_name = s_str(patch, "name");
-    if (new_name && strcmp(new_name, s_str(cur, "name")) != 0 &&
+    if (!cur) return zf_eng_fail(e, req, ZF_ENOTFOUND, "workflow not found");
+    const char *new_name = zf_eng_str(patch, "name");
+    if (new_name && strcmp(new_name, zf_eng_str(cur, "name")) != 0 &&
         s_name_taken(e, req->tenant, new_name, id)) {
         json_decref(cur);
-        return s_fail(e, req, ZF_ECONFLICT, "a workflow named \"%s\" already exists", new_name);
+        return zf_eng_fail(e, req, ZF_ECONFLICT, "a workflow named \"%s\" already exists",
+                           new_name);
     }
     json_t *wf = json_deep_copy(cur);
     for (int i = 0; s_patchable[i]; i++) {
@@ -415,7 +398,7 @@ s_wf_update(engine_t *e, zf_msg_t *req)
     zf_batch_t *b = zf_batch_new();
     cont_t *c = zf_eng_cont(s_wf_written, req);
     c->data = wf;
-    zf_eng_wf_stage(e, b, c, req->tenant, wf, s_str(cur, "name"), false);
+    zf_eng_wf_stage(e, b, c, req->tenant, wf, zf_eng_str(cur, "name"), false);
     json_decref(cur);
     zf_eng_commit(e, &b, c);
     return 1;
@@ -425,9 +408,9 @@ static int
 s_wf_delete(engine_t *e, zf_msg_t *req)
 {
     const char *id = s_req_id(req);
-    if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
+    if (!id) return zf_eng_fail(e, req, ZF_EINVAL, "id: required string");
     json_t *wf = id ? zf_eng_wf_load(e, req->tenant, id) : NULL;
-    if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
+    if (!wf) return zf_eng_fail(e, req, ZF_ENOTFOUND, "workflow not found");
     //  Active runs of the workflow stop at their next step boundary.
     for (zf_run_task_t *t = zhashx_first(e->active); t; t = zhashx_next(e->active)) {
         if (strcmp(t->tenant, req->tenant) == 0 && strcmp(t->wf_id, id) == 0)
@@ -447,7 +430,7 @@ s_wf_delete(engine_t *e, zf_msg_t *req)
 bool
 zf_eng_wf_startable(const json_t *wf)
 {
-    const char *status = s_str(wf, "status");
+    const char *status = zf_eng_str(wf, "status");
     return json_is_true(json_object_get(wf, "enabled")) && status && strcmp(status, "active") == 0;
 }
 
@@ -505,9 +488,9 @@ zf_eng_runs_started(engine_t *e, cont_t *c, int rc)
     size_t i;
     json_t *ev;
     json_array_foreach (rc ? NULL : c->events, i, ev) {
-        zf_msg_t *m = zf_msg_new(s_str(ev, "type"));
+        zf_msg_t *m = zf_msg_new(zf_eng_str(ev, "type"));
         json_t *body = json_object_get(ev, "body");
-        snprintf(m->tenant, sizeof m->tenant, "%s", s_str(body, "tenant"));
+        snprintf(m->tenant, sizeof m->tenant, "%s", zf_eng_str(body, "tenant"));
         zf_msg_set_body(m, json_incref(body));
         m->route = zmsg_new();
         zmsg_addmem(m->route, "", 0);
@@ -536,19 +519,20 @@ s_run_created(engine_t *e, cont_t *c, int rc)
 static int
 s_manual_trigger(engine_t *e, zf_msg_t *req, const json_t *wf, json_t **trigger)
 {
-    const char *rid = s_str(req->body, "record_id");
+    const char *rid = zf_eng_str(req->body, "record_id");
     json_t *r = json_object_get(req->body, "record_id");
     *trigger = json_pack("{s:s}", "type", "manual");
     if (req->user[0]) json_object_set_new(*trigger, "user", json_pack("{s:s}", "id", req->user));
     if (!r) return 0;
-    const char *module = s_str(req->body, "module");
-    if (!module) module = s_str(json_object_get(wf, "trigger"), "module");
+    const char *module = zf_eng_str(req->body, "module");
+    if (!module) module = zf_eng_str(json_object_get(wf, "trigger"), "module");
     int bad = !rid || !rid[0] || strlen(rid) > 64 ? 1 : !zf_auto_module_valid(module) ? 2 : 0;
     json_t *rec = bad ? NULL : zf_eng_rec_load(e, req->tenant, module, rid);
     if (!rec) {
         json_decref(*trigger);
-        if (bad == 1) s_fail(e, req, ZF_EINVAL, "record_id: must be a string of 1 to 64 bytes");
-        if (bad == 2) s_fail(e, req, ZF_EINVAL, "module: required to look up record_id");
+        if (bad == 1)
+            zf_eng_fail(e, req, ZF_EINVAL, "record_id: must be a string of 1 to 64 bytes");
+        if (bad == 2) zf_eng_fail(e, req, ZF_EINVAL, "module: required to look up record_id");
         if (!bad)
             zf_eng_error_detail(e, req, ZF_ENOTFOUND, "record_not_found",
                                 "record %s not found in %s", rid, module);
@@ -563,25 +547,28 @@ s_manual_trigger(engine_t *e, zf_msg_t *req, const json_t *wf, json_t **trigger)
 static int
 s_run_start(engine_t *e, zf_msg_t *req)
 {
-    const char *wf_id = s_str(req->body, "workflow_id");
+    const char *wf_id = zf_eng_str(req->body, "workflow_id");
     json_t *inputs = json_object_get(req->body, "inputs");
     json_t *wait = json_object_get(req->body, "wait");
     json_int_t wait_ms;
-    if (!wf_id) return s_fail(e, req, ZF_EINVAL, "workflow_id: required string");
+    if (!wf_id) return zf_eng_fail(e, req, ZF_EINVAL, "workflow_id: required string");
     if (inputs && !json_is_object(inputs) && !json_is_null(inputs))
-        return s_fail(e, req, ZF_EINVAL, "inputs: must be an object");
-    if (wait && !json_is_boolean(wait)) return s_fail(e, req, ZF_EINVAL, "wait: must be a boolean");
+        return zf_eng_fail(e, req, ZF_EINVAL, "inputs: must be an object");
+    if (wait && !json_is_boolean(wait))
+        return zf_eng_fail(e, req, ZF_EINVAL, "wait: must be a boolean");
     if (s_int_field(req->body, "wait_timeout_ms", 30000, 1, 300000, &wait_ms))
-        return s_fail(e, req, ZF_EINVAL, "wait_timeout_ms: must be an integer from 1 to 300000");
+        return zf_eng_fail(e, req, ZF_EINVAL,
+                           "wait_timeout_ms: must be an integer from 1 to 300000");
     json_t *wf = zf_eng_wf_load(e, req->tenant, wf_id);
-    if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
-    const char *status = s_str(wf, "status");
+    if (!wf) return zf_eng_fail(e, req, ZF_ENOTFOUND, "workflow not found");
+    const char *status = zf_eng_str(wf, "status");
     json_t *trigger = NULL;
     int rc = 0;
     if (strcmp(status, "archived") == 0 || strcmp(status, "paused") == 0)
-        rc = s_fail(e, req, ZF_ECONFLICT, "workflow is %s; set status to active to run it", status);
+        rc = zf_eng_fail(e, req, ZF_ECONFLICT, "workflow is %s; set status to active to run it",
+                         status);
     else if (json_is_false(json_object_get(wf, "enabled"))) {
-        const char *why = s_str(wf, "disabled_reason");
+        const char *why = zf_eng_str(wf, "disabled_reason");
         zf_eng_error_detail(e, req, ZF_ECONFLICT, "automation_disabled",
                             "workflow is disabled%s%s; enable it to run it", why ? ": " : "",
                             why ? why : "");
@@ -612,9 +599,9 @@ static int
 s_run_get(engine_t *e, zf_msg_t *req)
 {
     const char *id = s_req_id(req);
-    if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
+    if (!id) return zf_eng_fail(e, req, ZF_EINVAL, "id: required string");
     json_t *view = id ? zf_eng_run_view(e, req->tenant, id) : NULL;
-    if (!view) return s_fail(e, req, ZF_ENOTFOUND, "run not found");
+    if (!view) return zf_eng_fail(e, req, ZF_ENOTFOUND, "run not found");
     zf_eng_reply(e, req, view);
     return 0;
 }
@@ -622,22 +609,23 @@ s_run_get(engine_t *e, zf_msg_t *req)
 static int
 s_run_list(engine_t *e, zf_msg_t *req)
 {
-    const char *wf_id = s_str(req->body, "workflow_id");
+    const char *wf_id = zf_eng_str(req->body, "workflow_id");
     json_t *st = json_object_get(req->body, "status");
     json_int_t limit, offset;
-    if (!wf_id) return s_fail(e, req, ZF_EINVAL, "workflow_id: required string");
+    if (!wf_id) return zf_eng_fail(e, req, ZF_EINVAL, "workflow_id: required string");
     if (s_int_field(req->body, "limit", 50, 0, 500, &limit) ||
         s_int_field(req->body, "offset", 0, 0, INT32_MAX, &offset))
-        return s_fail(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
+        return zf_eng_fail(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
     json_int_t since;
     json_t *logs = json_object_get(req->body, "with_logs");
-    if (st && !json_is_string(st)) return s_fail(e, req, ZF_EINVAL, "status: must be a string");
+    if (st && !json_is_string(st))
+        return zf_eng_fail(e, req, ZF_EINVAL, "status: must be a string");
     if (s_int_field(req->body, "since", 0, 0, INT64_MAX, &since))
-        return s_fail(e, req, ZF_EINVAL, "since: must be a Unix time in ms");
+        return zf_eng_fail(e, req, ZF_EINVAL, "since: must be a Unix time in ms");
     if (logs && !json_is_boolean(logs))
-        return s_fail(e, req, ZF_EINVAL, "with_logs: must be a boolean");
+        return zf_eng_fail(e, req, ZF_EINVAL, "with_logs: must be a boolean");
     json_t *wf = zf_eng_wf_load(e, req->tenant, wf_id);
-    if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
+    if (!wf) return zf_eng_fail(e, req, ZF_ENOTFOUND, "workflow not found");
     json_decref(wf);
     size_t total = 0;
     json_t *runs = zf_rec_runs_list_since(e->store, req->tenant, wf_id, json_string_value(st),
@@ -645,7 +633,7 @@ s_run_list(engine_t *e, zf_msg_t *req)
     size_t i;
     json_t *run;
     json_array_foreach (json_is_true(logs) ? runs : NULL, i, run) {
-        json_t *l = zf_rec_logs_get(e->store, req->tenant, s_str(run, "id"));
+        json_t *l = zf_rec_logs_get(e->store, req->tenant, zf_eng_str(run, "id"));
         json_object_set_new(run, "logs", l ? l : json_array());
     }
     zf_eng_reply(
@@ -658,7 +646,7 @@ static void
 s_run_cancelled(engine_t *e, cont_t *c, int rc)
 {
     json_t *run = c->data;
-    zhashx_delete(e->active, s_str(run, "id"));  // releases the timer guard / queued task
+    zhashx_delete(e->active, zf_eng_str(run, "id"));  // releases the timer guard / queued task
     c->data = json_pack("{s:O}", "run", run);
     json_decref(run);
     s_reply_data(e, c, rc);
@@ -668,12 +656,12 @@ s_run_cancelled(engine_t *e, cont_t *c, int rc)
 static int
 s_cancel_passive(engine_t *e, zf_msg_t *req, zf_run_task_t *queued)
 {
-    const char *id = s_str(req->body, "id");
+    const char *id = zf_eng_str(req->body, "id");
     json_t *run = queued ? json_incref(queued->run) : zf_rec_run_get(e->store, req->tenant, id);
-    if (!run) return s_fail(e, req, ZF_ENOTFOUND, "run not found");
-    const char *status = s_str(run, "status");
+    if (!run) return zf_eng_fail(e, req, ZF_ENOTFOUND, "run not found");
+    const char *status = zf_eng_str(run, "status");
     if (zf_run_status_terminal(status)) {
-        int rc = s_fail(e, req, ZF_ECONFLICT, "run is already %s", status);
+        int rc = zf_eng_fail(e, req, ZF_ECONFLICT, "run is already %s", status);
         json_decref(run);
         return rc;
     }
@@ -707,12 +695,12 @@ static int
 s_run_cancel(engine_t *e, zf_msg_t *req)
 {
     const char *id = s_req_id(req);
-    if (!id) return s_fail(e, req, ZF_EINVAL, "id: required string");
+    if (!id) return zf_eng_fail(e, req, ZF_EINVAL, "id: required string");
     zf_run_task_t *t = zhashx_lookup(e->active, id);
     if (t && strcmp(t->tenant, req->tenant) != 0) t = NULL;
     if (t && t->slot < 0 && !json_is_null(t->workflow)) return s_cancel_passive(e, req, t);
     if (t && json_is_null(t->workflow))
-        return s_fail(e, req, ZF_ECONFLICT, "run is being cancelled");
+        return zf_eng_fail(e, req, ZF_ECONFLICT, "run is being cancelled");
     if (!t) return s_cancel_passive(e, req, NULL);
     atomic_store(&t->cancel, 1);  // the actor stops at the next step boundary
     zf_eng_add_waiter(e, id, req);
@@ -726,9 +714,9 @@ s_key_create(engine_t *e, zf_msg_t *req)
 {
     char key[ZF_KEY_LEN + 1], why[160];
     unsigned char hash[32];
-    json_t *rec = zf_keys_new(s_str(req->body, "tenant"), s_str(req->body, "role"),
+    json_t *rec = zf_keys_new(zf_eng_str(req->body, "tenant"), zf_eng_str(req->body, "role"),
                               json_object_get(req->body, "name"), key, hash, why, sizeof why);
-    if (!rec) return s_fail(e, req, ZF_EINVAL, "%s", why);
+    if (!rec) return zf_eng_fail(e, req, ZF_EINVAL, "%s", why);
     zf_batch_t *b = zf_batch_new();
     zf_rec_key_put(b, hash, rec);
     cont_t *c = zf_eng_cont(s_reply_data, req);
@@ -745,7 +733,7 @@ static int
 s_key_list(engine_t *e, zf_msg_t *req)
 {
     json_t *t = json_object_get(req->body, "tenant");
-    if (t && !json_is_string(t)) return s_fail(e, req, ZF_EINVAL, "tenant: must be a string");
+    if (t && !json_is_string(t)) return zf_eng_fail(e, req, ZF_EINVAL, "tenant: must be a string");
     json_t *keys = zf_rec_key_list(e->store, json_string_value(t));
     size_t i;
     json_t *k;
@@ -758,10 +746,10 @@ s_key_list(engine_t *e, zf_msg_t *req)
 static int
 s_key_revoke(engine_t *e, zf_msg_t *req)
 {
-    const char *id = s_str(req->body, "id");
+    const char *id = zf_eng_str(req->body, "id");
     unsigned char hash[32];
     json_t *rec = id ? zf_rec_key_find(e->store, id, hash) : NULL;
-    if (!rec) return s_fail(e, req, ZF_ENOTFOUND, "key not found");
+    if (!rec) return zf_eng_fail(e, req, ZF_ENOTFOUND, "key not found");
     json_object_set_new(rec, "revoked", json_true());
     json_object_del(rec, "hash");
     zf_batch_t *b = zf_batch_new();
@@ -783,9 +771,10 @@ s_clock_set(engine_t *e, zf_msg_t *req)
 {
     json_t *now = json_object_get(req->body, "now_ms");
     if (!e->test_clock)
-        return s_fail(e, req, ZF_EFORBIDDEN, "the clock is real: start zflow with --test-clock");
+        return zf_eng_fail(e, req, ZF_EFORBIDDEN,
+                           "the clock is real: start zflow with --test-clock");
     if (!json_is_integer(now) || json_integer_value(now) <= 0)
-        return s_fail(e, req, ZF_EINVAL, "now_ms: required Unix time in ms");
+        return zf_eng_fail(e, req, ZF_EINVAL, "now_ms: required Unix time in ms");
     zf_clock_set(json_integer_value(now));
     e->next_timer = 0;  // rescan the timers at the new time
     zf_eng_reply(e, req, json_pack("{s:I}", "now_ms", (json_int_t)zf_now_ms()));
@@ -866,9 +855,9 @@ zf_eng_handle_request(engine_t *e, zf_msg_t *req)
     const char *why = NULL;
     int rc = 0;
     if (!r)
-        rc = s_fail(e, req, ZF_EUNSUPPORTED, "unknown message type \"%s\"", req->type);
+        rc = zf_eng_fail(e, req, ZF_EUNSUPPORTED, "unknown message type \"%s\"", req->type);
     else if ((rc = s_authenticate(e, req, &why)) || (rc = s_authorize(r, req, &why)))
-        rc = s_fail(e, req, rc, "%s", why);
+        rc = zf_eng_fail(e, req, rc, "%s", why);
     else
         rc = r->fn(e, req);
     if (!rc) zf_msg_destroy(&req);

@@ -22,25 +22,6 @@
 #define S_RECORD_KEYS_MAX 500    // fields per record
 #define S_STATS_KEY       200    // bytes of a stats cache key
 
-static const char *
-s_str(const json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    zf_eng_verror(e, req, err, fmt, ap);
-    va_end(ap);
-    return 0;
-}
-
 /* ---- trigger index ------------------------------------------------------------ */
 
 static void
@@ -54,7 +35,7 @@ static void
 s_trig_apply(engine_t *e, const char *tenant, const json_t *wf, bool add)
 {
     const json_t *trig = json_object_get(wf, "trigger");
-    const char *type = s_str(trig, "type"), *id = s_str(wf, "id");
+    const char *type = zf_eng_str(trig, "type"), *id = zf_eng_str(wf, "id");
     if (!type || !id) return;
     if (strcmp(type, "webhook") == 0) {
         if (add)
@@ -65,7 +46,7 @@ s_trig_apply(engine_t *e, const char *tenant, const json_t *wf, bool add)
     }
     if (strncmp(type, "record.", 7) != 0 && strcmp(type, "field.changed") != 0) return;
     char key[256];
-    s_trig_key(key, tenant, type, s_str(trig, "module"));
+    s_trig_key(key, tenant, type, zf_eng_str(trig, "module"));
     json_t *set = zhashx_lookup(e->triggers, key);
     if (add) {
         if (!set) {
@@ -157,7 +138,7 @@ json_t *
 zf_eng_wf_with_stats(engine_t *e, const char *tenant, const json_t *wf)
 {
     json_t *out = json_copy((json_t *)wf);
-    json_object_set_new(out, "stats", json_deep_copy(s_stats(e, tenant, s_str(wf, "id"))));
+    json_object_set_new(out, "stats", json_deep_copy(s_stats(e, tenant, zf_eng_str(wf, "id"))));
     return out;
 }
 
@@ -170,7 +151,7 @@ s_count(json_t *st, const char *k)
 void
 zf_eng_stats_run_end(engine_t *e, zf_run_task_t *t)
 {
-    const char *status = s_str(t->run, "status");
+    const char *status = zf_eng_str(t->run, "status");
     json_t *st = s_stats(e, t->tenant, t->wf_id);
     s_count(st, "run_count");
     if (strcmp(status, "completed") == 0)
@@ -333,7 +314,7 @@ s_fan_one(engine_t *e, s_fanout_t *f, const s_event_t *ev, const json_t *ctx, co
     json_t *wf = zf_eng_wf_load(e, ev->tenant, wf_id);
     if (!wf || !zf_eng_wf_startable(wf) ||
         (field_trigger &&
-         !s_changed(ev->changed, s_str(json_object_get(wf, "trigger"), "field")))) {
+         !s_changed(ev->changed, zf_eng_str(json_object_get(wf, "trigger"), "field")))) {
         json_decref(wf);
         return;
     }
@@ -402,10 +383,10 @@ s_add_event(cont_t *c, const char *type, json_t *body)
 static const char *
 s_module_arg(engine_t *e, zf_msg_t *req)
 {
-    const char *m = s_str(req->body, "module");
+    const char *m = zf_eng_str(req->body, "module");
     if (!zf_auto_module_valid(m)) {
-        s_fail(e, req, ZF_EINVAL,
-               "module: must be 1 to 64 of a-z, 0-9, _ and -, starting with a letter");
+        zf_eng_fail(e, req, ZF_EINVAL,
+                    "module: must be 1 to 64 of a-z, 0-9, _ and -, starting with a letter");
         return NULL;
     }
     return m;
@@ -414,9 +395,10 @@ s_module_arg(engine_t *e, zf_msg_t *req)
 static int
 s_fields_check(engine_t *e, zf_msg_t *req, const json_t *fields, const char *name)
 {
-    if (!json_is_object(fields)) return s_fail(e, req, ZF_EINVAL, "%s: required object", name), -1;
+    if (!json_is_object(fields))
+        return zf_eng_fail(e, req, ZF_EINVAL, "%s: required object", name), -1;
     if (json_object_size(fields) > S_RECORD_KEYS_MAX)
-        return s_fail(e, req, ZF_EINVAL, "%s: at most %d fields", name, S_RECORD_KEYS_MAX), -1;
+        return zf_eng_fail(e, req, ZF_EINVAL, "%s: at most %d fields", name, S_RECORD_KEYS_MAX), -1;
     return 0;
 }
 
@@ -449,7 +431,7 @@ s_rec_commit(engine_t *e, zf_msg_t *req, s_event_t *ev, json_t *stored, json_t *
 {
     zf_batch_t *b = zf_batch_new();
     cont_t *c = zf_eng_cont(s_rec_written, req);
-    s_rec_stage(e, b, c, ev->tenant, ev->module, s_str(ev->record, "id"), stored);
+    s_rec_stage(e, b, c, ev->tenant, ev->module, zf_eng_str(ev->record, "id"), stored);
     s_fanout_t f = {.b = b, .c = c};
     json_t *user = s_user(req);
     ev->user = user;
@@ -494,10 +476,10 @@ zf_eng_rec_create(engine_t *e, zf_msg_t *req)
 int
 zf_eng_rec_get(engine_t *e, zf_msg_t *req)
 {
-    const char *module = s_module_arg(e, req), *id = s_str(req->body, "id");
+    const char *module = s_module_arg(e, req), *id = zf_eng_str(req->body, "id");
     if (!module) return 0;
     json_t *rec = id ? zf_eng_rec_load(e, req->tenant, module, id) : NULL;
-    if (!rec) return s_fail(e, req, ZF_ENOTFOUND, "record not found");
+    if (!rec) return zf_eng_fail(e, req, ZF_ENOTFOUND, "record not found");
     zf_eng_reply(e, req, json_pack("{s:o, s:s}", "record", rec, "module", module));
     return 0;
 }
@@ -512,7 +494,7 @@ zf_eng_rec_list(engine_t *e, zf_msg_t *req)
                offset = off ? json_integer_value(off) : 0;
     if ((lim && (!json_is_integer(lim) || limit < 0 || limit > 500)) ||
         (off && (!json_is_integer(off) || offset < 0)))
-        return s_fail(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
+        return zf_eng_fail(e, req, ZF_EINVAL, "limit must be 0..500 and offset >= 0");
     size_t total = 0;
     json_t *items =
         zf_rec_data_list(e->store, req->tenant, module, (size_t)offset, (size_t)limit, &total);
@@ -529,12 +511,12 @@ s_reserved(const char *k)
 int
 zf_eng_rec_update(engine_t *e, zf_msg_t *req)
 {
-    const char *module = s_module_arg(e, req), *id = s_str(req->body, "id");
+    const char *module = s_module_arg(e, req), *id = zf_eng_str(req->body, "id");
     if (!module) return 0;
     json_t *patch = json_object_get(req->body, "patch");
     if (s_fields_check(e, req, patch, "patch")) return 0;
     json_t *cur = id ? zf_eng_rec_load(e, req->tenant, module, id) : NULL;
-    if (!cur) return s_fail(e, req, ZF_ENOTFOUND, "record not found");
+    if (!cur) return zf_eng_fail(e, req, ZF_ENOTFOUND, "record not found");
     json_t *rec = json_deep_copy(cur), *previous = json_object(), *changed = json_array();
     const char *k;
     json_t *v;
@@ -552,8 +534,8 @@ zf_eng_rec_update(engine_t *e, zf_msg_t *req)
     }
     if (json_object_size(rec) > S_RECORD_KEYS_MAX + 3) {
         json_decref(cur), json_decref(rec), json_decref(previous), json_decref(changed);
-        return s_fail(e, req, ZF_EINVAL, "patch: a record has at most %d fields",
-                      S_RECORD_KEYS_MAX);
+        return zf_eng_fail(e, req, ZF_EINVAL, "patch: a record has at most %d fields",
+                           S_RECORD_KEYS_MAX);
     }
     json_object_set_new(rec, "updated_at", json_integer(zf_now_ms()));
     //  `previous` holds every field's old value (the changed ones from the
@@ -583,10 +565,10 @@ zf_eng_rec_update(engine_t *e, zf_msg_t *req)
 int
 zf_eng_rec_delete(engine_t *e, zf_msg_t *req)
 {
-    const char *module = s_module_arg(e, req), *id = s_str(req->body, "id");
+    const char *module = s_module_arg(e, req), *id = zf_eng_str(req->body, "id");
     if (!module) return 0;
     json_t *cur = id ? zf_eng_rec_load(e, req->tenant, module, id) : NULL;
-    if (!cur) return s_fail(e, req, ZF_ENOTFOUND, "record not found");
+    if (!cur) return zf_eng_fail(e, req, ZF_ENOTFOUND, "record not found");
     s_event_t ev = {
         .tenant = req->tenant, .type = "record.deleted", .module = module, .record = cur};
     int rc = s_rec_commit(e, req, &ev, NULL,
@@ -600,7 +582,7 @@ zf_eng_rec_delete(engine_t *e, zf_msg_t *req)
 static const char *
 s_event_check(const json_t *ev, size_t i, char *why, size_t whylen)
 {
-    const char *type = s_str(ev, "type");
+    const char *type = zf_eng_str(ev, "type");
     if (!json_is_object(ev)) {
         snprintf(why, whylen, "events[%zu]: must be an object", i);
         return NULL;
@@ -611,7 +593,7 @@ s_event_check(const json_t *ev, size_t i, char *why, size_t whylen)
                  "events[%zu].type: must be record.created, record.updated or record.deleted", i);
         return NULL;
     }
-    if (!zf_auto_module_valid(s_str(ev, "module"))) {
+    if (!zf_auto_module_valid(zf_eng_str(ev, "module"))) {
         snprintf(why, whylen, "events[%zu].module: must be a module name", i);
         return NULL;
     }
@@ -651,13 +633,14 @@ zf_eng_events_ingest(engine_t *e, zf_msg_t *req)
 {
     json_t *events = json_object_get(req->body, "events");
     char why[160];
-    if (!json_is_array(events)) return s_fail(e, req, ZF_EINVAL, "events: required array");
+    if (!json_is_array(events)) return zf_eng_fail(e, req, ZF_EINVAL, "events: required array");
     if (json_array_size(events) > S_EVENTS_MAX)
-        return s_fail(e, req, ZF_ELIMIT, "events: at most %d per request", S_EVENTS_MAX);
+        return zf_eng_fail(e, req, ZF_ELIMIT, "events: at most %d per request", S_EVENTS_MAX);
     size_t i;
     json_t *ev;
     json_array_foreach (events, i, ev) {
-        if (!s_event_check(ev, i, why, sizeof why)) return s_fail(e, req, ZF_EINVAL, "%s", why);
+        if (!s_event_check(ev, i, why, sizeof why))
+            return zf_eng_fail(e, req, ZF_EINVAL, "%s", why);
     }
     zf_batch_t *b = zf_batch_new();
     cont_t *c = zf_eng_cont(s_rec_written, req);
@@ -666,8 +649,8 @@ zf_eng_events_ingest(engine_t *e, zf_msg_t *req)
     json_array_foreach (events, i, ev) {
         const json_t *prev = json_object_get(ev, "previous");
         s_event_t one = {.tenant = req->tenant,
-                         .type = s_str(ev, "type"),
-                         .module = s_str(ev, "module"),
+                         .type = zf_eng_str(ev, "type"),
+                         .module = zf_eng_str(ev, "module"),
                          .record = json_object_get(ev, "record"),
                          .previous = json_is_object(prev) ? prev : NULL,
                          .user = user};
@@ -704,18 +687,18 @@ s_named_record(engine_t *e, zf_msg_t *req, const json_t *wf, json_t **rec)
 {
     *rec = NULL;
     json_t *given = json_object_get(req->body, "record");
-    const char *rid = s_str(req->body, "record_id");
+    const char *rid = zf_eng_str(req->body, "record_id");
     if (given && !json_is_object(given))
-        return s_fail(e, req, ZF_EINVAL, "record: must be an object"), -1;
+        return zf_eng_fail(e, req, ZF_EINVAL, "record: must be an object"), -1;
     if (given) {
         *rec = json_incref(given);
         return 0;
     }
     if (!rid) return 0;
-    const char *module = s_str(req->body, "module");
-    if (!module) module = s_str(json_object_get(wf, "trigger"), "module");
+    const char *module = zf_eng_str(req->body, "module");
+    if (!module) module = zf_eng_str(json_object_get(wf, "trigger"), "module");
     if (!zf_auto_module_valid(module))
-        return s_fail(e, req, ZF_EINVAL, "module: required to look up record_id"), -1;
+        return zf_eng_fail(e, req, ZF_EINVAL, "module: required to look up record_id"), -1;
     *rec = zf_eng_rec_load(e, req->tenant, module, rid);
     if (!*rec) {
         zf_eng_error_detail(e, req, ZF_ENOTFOUND, "record_not_found", "record %s not found in %s",
@@ -728,9 +711,9 @@ s_named_record(engine_t *e, zf_msg_t *req, const json_t *wf, json_t **rec)
 int
 zf_eng_wf_test(engine_t *e, zf_msg_t *req)
 {
-    const char *id = s_str(req->body, "id");
+    const char *id = zf_eng_str(req->body, "id");
     json_t *wf = id ? zf_eng_wf_load(e, req->tenant, id) : NULL;
-    if (!wf) return s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
+    if (!wf) return zf_eng_fail(e, req, ZF_ENOTFOUND, "workflow not found");
     json_t *rec = NULL;
     if (s_named_record(e, req, wf, &rec)) {
         json_decref(wf);
@@ -776,14 +759,14 @@ zf_eng_wf_test(engine_t *e, zf_msg_t *req)
 int
 zf_eng_wf_webhook(engine_t *e, zf_msg_t *req)
 {
-    const char *id = s_str(req->body, "id"), *path = s_str(req->body, "path");
+    const char *id = zf_eng_str(req->body, "id"), *path = zf_eng_str(req->body, "path");
     json_t *tenant = id ? zhashx_lookup(e->hooks, id) : NULL;
     json_t *wf = tenant ? zf_eng_wf_load(e, json_string_value(tenant), id) : NULL;
     const json_t *trig = json_object_get(wf, "trigger");
-    const char *want = s_str(trig, "webhook_path");
+    const char *want = zf_eng_str(trig, "webhook_path");
     if (!wf || !path || !want || strcmp(want, path) != 0) {
         json_decref(wf);
-        return s_fail(e, req, ZF_ENOTFOUND, "no webhook at this address");
+        return zf_eng_fail(e, req, ZF_ENOTFOUND, "no webhook at this address");
     }
     if (!zf_eng_wf_startable(wf)) {
         json_decref(wf);
@@ -811,18 +794,18 @@ int
 zf_eng_notify_create(engine_t *e, zf_msg_t *req)
 {
     const json_t *in = req->body;
-    const char *user = s_str(in, "user_id"), *title = s_str(in, "title");
+    const char *user = zf_eng_str(in, "user_id"), *title = zf_eng_str(in, "title");
     json_t *msg = json_object_get(in, "message"), *link = json_object_get(in, "link");
     if (json_is_null(msg)) msg = NULL;
     if (json_is_null(link)) link = NULL;
     if (!user || !user[0] || strlen(user) > 128)
-        return s_fail(e, req, ZF_EINVAL, "user_id: required string of at most 128 bytes");
+        return zf_eng_fail(e, req, ZF_EINVAL, "user_id: required string of at most 128 bytes");
     if (!title || strlen(title) > 500)
-        return s_fail(e, req, ZF_EINVAL, "title: required string of at most 500 bytes");
+        return zf_eng_fail(e, req, ZF_EINVAL, "title: required string of at most 500 bytes");
     if ((msg && !json_is_string(msg)) || json_string_length(msg) > 10000)
-        return s_fail(e, req, ZF_EINVAL, "message: must be a string of at most 10000 bytes");
+        return zf_eng_fail(e, req, ZF_EINVAL, "message: must be a string of at most 10000 bytes");
     if (link && !json_is_string(link) && !json_is_null(link))
-        return s_fail(e, req, ZF_EINVAL, "link: must be a string");
+        return zf_eng_fail(e, req, ZF_EINVAL, "link: must be a string");
     char id[ZF_UUID_LEN + 1];
     zf_uuid7(id);
     json_t *n = json_pack("{s:s, s:s, s:s, s:O?, s:O?, s:b, s:I, s:O?}", "id", id, "user_id", user,
@@ -839,13 +822,13 @@ zf_eng_notify_create(engine_t *e, zf_msg_t *req)
 int
 zf_eng_notify_list(engine_t *e, zf_msg_t *req)
 {
-    const char *user = s_str(req->body, "user_id");
+    const char *user = zf_eng_str(req->body, "user_id");
     if (!user) user = req->user;
-    if (!user[0]) return s_fail(e, req, ZF_EINVAL, "user_id: required string");
+    if (!user[0]) return zf_eng_fail(e, req, ZF_EINVAL, "user_id: required string");
     json_t *lim = json_object_get(req->body, "limit");
     json_int_t limit = lim ? json_integer_value(lim) : 50;
     if (lim && (!json_is_integer(lim) || limit < 0 || limit > 500))
-        return s_fail(e, req, ZF_EINVAL, "limit must be 0..500");
+        return zf_eng_fail(e, req, ZF_EINVAL, "limit must be 0..500");
     size_t total = 0;
     json_t *items = zf_rec_notify_list(e->store, req->tenant, user, 0, (size_t)limit, &total);
     zf_eng_reply(e, req,

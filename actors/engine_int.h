@@ -93,6 +93,16 @@ void zf_eng_event(engine_t *e, const char *type, const char *tenant, const json_
                   const char *node_id);
 json_t *zf_eng_run_view(engine_t *e, const char *tenant, const char *run_id);
 
+//  Replies with an error and returns 0: `return zf_eng_fail(...)` in a
+//  handler means "answered, req not kept".
+int zf_eng_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+//  A string member of a JSON object, or NULL.
+static inline const char *
+zf_eng_str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
 void zf_eng_error_detail(engine_t *e, zf_msg_t *req, int err, const char *detail, const char *fmt,
                          ...) __attribute__((format(printf, 5, 6)));
 

@@ -30,33 +30,14 @@
 
 static const char *const s_policies[] = {"run_immediately", "skip", "queue", NULL};
 
-static const char *
-s_str(const json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static int s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-s_fail(engine_t *e, zf_msg_t *req, int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    zf_eng_verror(e, req, err, fmt, ap);
-    va_end(ap);
-    return 0;
-}
-
 //  Next fire instant of sched strictly after `after` (-1: none / invalid).
 static int64_t
 s_next(const json_t *sched, int64_t after)
 {
     zf_cron_t c;
-    const char *tzname = s_str(sched, "timezone");
+    const char *tzname = zf_eng_str(sched, "timezone");
     const zf_tz_t *tz = tzname ? zf_tz_get(tzname, NULL, 0) : zf_tz_utc();
-    if (!tz || zf_cron_parse(s_str(sched, "cron_expression"), &c, NULL, 0)) return -1;
+    if (!tz || zf_cron_parse(zf_eng_str(sched, "cron_expression"), &c, NULL, 0)) return -1;
     return zf_cron_next(&c, tz, after);
 }
 
@@ -98,7 +79,7 @@ s_check(const json_t *in, bool create, char *why, size_t whylen)
 static void
 s_stage(zf_batch_t *b, const char *tenant, const json_t *sched, int64_t old_next)
 {
-    const char *id = s_str(sched, "id");
+    const char *id = zf_eng_str(sched, "id");
     json_int_t next = json_integer_value(json_object_get(sched, "next_run_at"));
     if (old_next > 0 && old_next != next) zf_rec_timer_del(b, old_next, tenant, id);
     if (next > 0 && next != old_next) zf_rec_timer_put(b, next, tenant, id, "schedule");
@@ -171,9 +152,9 @@ zf_eng_sched_stop(engine_t *e)
 static json_t *
 s_wf(engine_t *e, zf_msg_t *req)
 {
-    const char *wf_id = s_str(req->body, "workflow_id");
+    const char *wf_id = zf_eng_str(req->body, "workflow_id");
     json_t *wf = wf_id ? zf_eng_wf_load(e, req->tenant, wf_id) : NULL;
-    if (!wf) s_fail(e, req, ZF_ENOTFOUND, "workflow not found");
+    if (!wf) zf_eng_fail(e, req, ZF_ENOTFOUND, "workflow not found");
     return wf;
 }
 
@@ -181,13 +162,13 @@ s_wf(engine_t *e, zf_msg_t *req)
 static json_t *
 s_sched(engine_t *e, zf_msg_t *req, const json_t *wf)
 {
-    const char *id = s_str(req->body, "id");
+    const char *id = zf_eng_str(req->body, "id");
     json_t *s = id && strlen(id) <= 64 ? zf_rec_sched_get(e->store, req->tenant, id) : NULL;
-    if (s && strcmp(s_str(s, "workflow_id"), s_str(wf, "id")) != 0) {
+    if (s && strcmp(zf_eng_str(s, "workflow_id"), zf_eng_str(wf, "id")) != 0) {
         json_decref(s);
         s = NULL;
     }
-    if (!s) s_fail(e, req, ZF_ENOTFOUND, "schedule not found");
+    if (!s) zf_eng_fail(e, req, ZF_ENOTFOUND, "schedule not found");
     return s;
 }
 
@@ -195,15 +176,16 @@ int
 zf_eng_sched_create(engine_t *e, zf_msg_t *req)
 {
     char why[300];
-    if (s_check(req->body, true, why, sizeof why)) return s_fail(e, req, ZF_EINVAL, "%s", why);
+    if (s_check(req->body, true, why, sizeof why)) return zf_eng_fail(e, req, ZF_EINVAL, "%s", why);
     json_t *wf = s_wf(e, req);
     if (!wf) return 0;
-    json_t *existing = zf_rec_sched_list(e->store, req->tenant, s_str(wf, "id"));
+    json_t *existing = zf_rec_sched_list(e->store, req->tenant, zf_eng_str(wf, "id"));
     size_t n = json_array_size(existing);
     json_decref(existing);
     if (n >= S_PER_WORKFLOW_MAX) {
         json_decref(wf);
-        return s_fail(e, req, ZF_ELIMIT, "a workflow has at most %d schedules", S_PER_WORKFLOW_MAX);
+        return zf_eng_fail(e, req, ZF_ELIMIT, "a workflow has at most %d schedules",
+                           S_PER_WORKFLOW_MAX);
     }
     char id[ZF_UUID_LEN + 1];
     zf_uuid7(id);
@@ -236,7 +218,7 @@ zf_eng_sched_list(engine_t *e, zf_msg_t *req)
 {
     json_t *wf = s_wf(e, req);
     if (!wf) return 0;
-    json_t *list = zf_rec_sched_list(e->store, req->tenant, s_str(wf, "id"));
+    json_t *list = zf_rec_sched_list(e->store, req->tenant, zf_eng_str(wf, "id"));
     zf_eng_reply(e, req, json_pack("{s:o}", "schedules", list));
     json_decref(wf);
     return 0;
@@ -247,25 +229,25 @@ zf_eng_sched_update(engine_t *e, zf_msg_t *req)
 {
     char why[300];
     json_t *patch = json_object_get(req->body, "patch");
-    if (!json_is_object(patch)) return s_fail(e, req, ZF_EINVAL, "patch: required object");
+    if (!json_is_object(patch)) return zf_eng_fail(e, req, ZF_EINVAL, "patch: required object");
     static const char *const fields[] = {"cron_expression",         "timezone", "inputs", "enabled",
                                          "missed_execution_policy", NULL};
     int known = 0;
     for (int i = 0; fields[i]; i++)
         known += json_object_get(patch, fields[i]) != NULL;
     if (!known)
-        return s_fail(e, req, ZF_EINVAL,
-                      "no valid field to update (cron_expression, timezone, inputs, enabled, "
-                      "missed_execution_policy)");
-    if (s_check(patch, false, why, sizeof why)) return s_fail(e, req, ZF_EINVAL, "%s", why);
+        return zf_eng_fail(e, req, ZF_EINVAL,
+                           "no valid field to update (cron_expression, timezone, inputs, enabled, "
+                           "missed_execution_policy)");
+    if (s_check(patch, false, why, sizeof why)) return zf_eng_fail(e, req, ZF_EINVAL, "%s", why);
     json_t *wf = s_wf(e, req);
     json_t *cur = wf ? s_sched(e, req, wf) : NULL;
     json_decref(wf);
     if (!cur) return 0;
-    if (strcmp(s_str(cur, "source"), "trigger") == 0) {
+    if (strcmp(zf_eng_str(cur, "source"), "trigger") == 0) {
         json_decref(cur);
-        return s_fail(e, req, ZF_ECONFLICT,
-                      "this schedule is the workflow's trigger: change the trigger instead");
+        return zf_eng_fail(e, req, ZF_ECONFLICT,
+                           "this schedule is the workflow's trigger: change the trigger instead");
     }
     json_t *sched = json_deep_copy(cur);
     for (int i = 0; fields[i]; i++) {
@@ -279,7 +261,7 @@ zf_eng_sched_update(engine_t *e, zf_msg_t *req)
     s_stage(b, req->tenant, sched, json_integer_value(json_object_get(cur, "next_run_at")));
     json_decref(cur);
     cont_t *c = zf_eng_cont(s_reply_data, req);
-    s_hold(e, c, req->tenant, s_str(sched, "id"));
+    s_hold(e, c, req->tenant, zf_eng_str(sched, "id"));
     c->data = json_pack("{s:o}", "schedule", sched);
     zf_eng_commit(e, &b, c);
     return 1;
@@ -292,17 +274,17 @@ zf_eng_sched_delete(engine_t *e, zf_msg_t *req)
     json_t *cur = wf ? s_sched(e, req, wf) : NULL;
     json_decref(wf);
     if (!cur) return 0;
-    if (strcmp(s_str(cur, "source"), "trigger") == 0) {
+    if (strcmp(zf_eng_str(cur, "source"), "trigger") == 0) {
         json_decref(cur);
-        return s_fail(e, req, ZF_ECONFLICT,
-                      "this schedule is the workflow's trigger: change the trigger instead");
+        return zf_eng_fail(e, req, ZF_ECONFLICT,
+                           "this schedule is the workflow's trigger: change the trigger instead");
     }
     zf_batch_t *b = zf_batch_new();
     json_int_t next = json_integer_value(json_object_get(cur, "next_run_at"));
-    if (next > 0) zf_rec_timer_del(b, next, req->tenant, s_str(cur, "id"));
-    zf_rec_sched_del(b, req->tenant, s_str(cur, "id"));
+    if (next > 0) zf_rec_timer_del(b, next, req->tenant, zf_eng_str(cur, "id"));
+    zf_rec_sched_del(b, req->tenant, zf_eng_str(cur, "id"));
     cont_t *c = zf_eng_cont(s_reply_data, req);
-    s_hold(e, c, req->tenant, s_str(cur, "id"));
+    s_hold(e, c, req->tenant, zf_eng_str(cur, "id"));
     c->data = json_pack("{s:O, s:b}", "id", json_object_get(cur, "id"), "deleted", 1);
     json_decref(cur);
     zf_eng_commit(e, &b, c);
@@ -316,11 +298,11 @@ zf_eng_sched_wf_changed(engine_t *e, zf_batch_t *b, const char *tenant, const js
                         const json_t *new_wf)
 {
     const json_t *ot = json_object_get(old_wf, "trigger"), *nt = json_object_get(new_wf, "trigger");
-    bool old_s = s_str(ot, "type") && strcmp(s_str(ot, "type"), "schedule") == 0;
-    bool new_s = s_str(nt, "type") && strcmp(s_str(nt, "type"), "schedule") == 0;
+    bool old_s = zf_eng_str(ot, "type") && strcmp(zf_eng_str(ot, "type"), "schedule") == 0;
+    bool new_s = zf_eng_str(nt, "type") && strcmp(zf_eng_str(nt, "type"), "schedule") == 0;
     if (!old_s && !new_s) return;
     if (old_s && new_s && json_equal((json_t *)ot, (json_t *)nt)) return;
-    const char *id = s_str(new_wf ? new_wf : old_wf, "id");
+    const char *id = zf_eng_str(new_wf ? new_wf : old_wf, "id");
     json_t *cur = zf_rec_sched_get(e->store, tenant, id);
     json_int_t old_next = json_integer_value(json_object_get(cur, "next_run_at"));
     if (!new_s) {
@@ -330,11 +312,11 @@ zf_eng_sched_wf_changed(engine_t *e, zf_batch_t *b, const char *tenant, const js
         return;
     }
     int64_t now = zf_now_ms();
-    const char *policy = s_str(nt, "missed_execution_policy");
+    const char *policy = zf_eng_str(nt, "missed_execution_policy");
     json_t *sched =
         json_pack("{s:s, s:s, s:O, s:s, s:{}, s:s, s:b, s:n, s:O?, s:I, s:I, s:s}", "id", id,
                   "workflow_id", id, "cron_expression", json_object_get(nt, "schedule"), "timezone",
-                  s_str(nt, "timezone") ? s_str(nt, "timezone") : "UTC", "inputs",
+                  zf_eng_str(nt, "timezone") ? zf_eng_str(nt, "timezone") : "UTC", "inputs",
                   "missed_execution_policy", policy ? policy : "skip", "enabled", 1, "next_run_at",
                   "last_run_at", json_object_get(cur, "last_run_at"), "created_at", (json_int_t)now,
                   "updated_at", (json_int_t)now, "source", "trigger");
@@ -354,8 +336,8 @@ zf_eng_sched_wf_deleted(engine_t *e, zf_batch_t *b, const char *tenant, const ch
     json_t *s;
     json_array_foreach (list, i, s) {
         json_int_t next = json_integer_value(json_object_get(s, "next_run_at"));
-        if (next > 0) zf_rec_timer_del(b, next, tenant, s_str(s, "id"));
-        zf_rec_sched_del(b, tenant, s_str(s, "id"));
+        if (next > 0) zf_rec_timer_del(b, next, tenant, zf_eng_str(s, "id"));
+        zf_rec_sched_del(b, tenant, zf_eng_str(s, "id"));
     }
     json_decref(list);
 }
@@ -367,7 +349,7 @@ zf_eng_sched_wf_deleted(engine_t *e, zf_batch_t *b, const char *tenant, const ch
 static bool
 s_policy(const json_t *sched, int64_t due, int64_t now, int64_t *resume_after)
 {
-    const char *policy = s_str(sched, "missed_execution_policy");
+    const char *policy = zf_eng_str(sched, "missed_execution_policy");
     if (now - due <= S_GRACE_MS) {
         *resume_after = due;
         return true;
@@ -392,14 +374,14 @@ zf_eng_sched_fire(engine_t *e, zf_batch_t *stale, int64_t due, const char *tenan
     s_key(key, tenant, sched_id);
     if (zhashx_lookup(e->sched_busy, key)) return 1;
     json_t *sched = zf_rec_sched_get(e->store, tenant, sched_id);
-    const char *wf_id = s_str(sched, "workflow_id");
+    const char *wf_id = zf_eng_str(sched, "workflow_id");
     char wf_key[128];
     snprintf(wf_key, sizeof wf_key, "%s\x1f%s", tenant, wf_id ? wf_id : "");
     if (sched && zhashx_lookup(e->overlay_pending, wf_key)) {  // its workflow is changing
         json_decref(sched);
         return 1;
     }
-    json_t *wf = sched ? zf_eng_wf_load(e, tenant, s_str(sched, "workflow_id")) : NULL;
+    json_t *wf = sched ? zf_eng_wf_load(e, tenant, zf_eng_str(sched, "workflow_id")) : NULL;
     if (!sched || !wf || json_integer_value(json_object_get(sched, "next_run_at")) != due) {
         zf_rec_timer_del(stale, due, tenant, sched_id);  // stale timer
         json_decref(sched), json_decref(wf);
@@ -416,7 +398,7 @@ zf_eng_sched_fire(engine_t *e, zf_batch_t *stale, int64_t due, const char *tenan
         json_t *trigger = json_pack("{s:s, s:s, s:I}", "type", "schedule", "schedule_id", sched_id,
                                     "scheduled_at", (json_int_t)due);
         c->task = zf_eng_run_new(e, b, tenant, wf, json_object_get(sched, "inputs"), trigger,
-                                 s_str(sched, "created_by"));
+                                 zf_eng_str(sched, "created_by"));
         json_object_set_new(copy, "last_run_at", json_integer(due));
     }
     int64_t next = s_next(sched, after);

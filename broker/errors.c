@@ -1,6 +1,9 @@
 /*  broker/errors.c — stable wire names of the project's error codes. */
 #include "broker/errors.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include <string.h>
 
 //  Indexed by -code; each name is what replies carry and dialects map.
@@ -35,4 +38,16 @@ zf_err_from_name(const char *name)
     for (int i = 0; i < S_NAME_COUNT; i++)
         if (strcmp(s_names[i], name) == 0) return -i;
     return ZF_EIO;
+}
+
+int
+zf_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return ZF_EINVAL;
 }

@@ -7,6 +7,8 @@
 #ifndef ZF_ERRORS_H
 #define ZF_ERRORS_H
 
+#include <stddef.h>
+
 enum {
     ZF_OK = 0,
     ZF_EINVAL = -1,        // "validation": the request is malformed or invalid
@@ -26,5 +28,8 @@ enum {
 const char *zf_err_name(int code);
 //  Inverse of zf_err_name; unknown names map to ZF_EIO.
 int zf_err_from_name(const char *name);
+//  Writes a validation message into err (if err and errlen) and returns
+//  ZF_EINVAL: `return zf_errf(err, errlen, "nodes[%zu]: ...", i);`.
+int zf_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif
