@@ -64,10 +64,11 @@ struct engine_t {
     char done_endpoint[64];     // inproc endpoint of `done`
     zhashx_t *idem;             // engine_idem.c: staged idempotency records (NULL until used)
     int64_t idem_purge_at;      // engine_idem.c: next purge of expired idempotency records
-    zhashx_t *triggers;     // engine_data.c: "tenant\x1ftype\x1fmodule" -> json set {wf_id: true}
-    zhashx_t *hooks;        // engine_data.c: wf_id -> json tenant (webhook-triggered workflows)
-    zhashx_t *stats;        // engine_data.c: "tenant\x1fwf_id" -> json stats (cache)
-    zhashx_t *stats_dirty;  // engine_data.c: keys of stats to flush
+    zhashx_t *triggers;      // engine_data.c: "tenant\x1ftype\x1fmodule" -> json set {wf_id: true}
+    zhashx_t *hooks;         // engine_data.c: wf_id -> json tenant (webhook-triggered workflows)
+    zhashx_t *stats;         // engine_data.c: "tenant\x1fwf_id" -> json stats (cache)
+    zhashx_t *stats_dirty;   // engine_data.c: keys of stats to flush
+    int64_t stats_flush_at;  // engine_data.c: next time stats may be written
     zhashx_t
         *rec_overlay;  // engine_data.c: "tenant\x1fmodule\x1fid" -> staged record (null = deleted)
     zhashx_t *rec_pending;  // engine_data.c: same key -> commits in flight
@@ -127,7 +128,8 @@ void zf_eng_trig_update(engine_t *e, const char *tenant, const json_t *old_wf,
 //  A workflow with its stats attached (new reference).
 json_t *zf_eng_wf_with_stats(engine_t *e, const char *tenant, const json_t *wf);
 void zf_eng_stats_run_end(engine_t *e, zf_run_task_t *t);
-void zf_eng_stats_flush(engine_t *e);
+//  Writes changed stats; without force at most every 200 ms.
+void zf_eng_stats_flush(engine_t *e, bool force);
 void zf_eng_stats_forget(engine_t *e, zf_batch_t *b, const char *tenant, const char *wf_id);
 void zf_eng_rec_release(engine_t *e, const char *key);
 int zf_eng_rec_create(engine_t *e, zf_msg_t *req);

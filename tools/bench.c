@@ -13,6 +13,7 @@
     Exit status: 0 if any run completed, 1 otherwise, 2 on bad arguments.
 */
 #include "broker/msg.h"
+#include "tools/bench_util.h"
 
 #include <czmq.h>
 #include <getopt.h>
@@ -45,29 +46,19 @@ typedef struct {
 } s_slot_t;
 
 typedef struct {
-    s_opts_t opts;          // parsed options
-    zsock_t *dealer;        // the one DEALER socket
-    zpoller_t *poller;      // polls dealer
-    char workflow_id[64];   // W1's id
-    zhashx_t *pending;      // request id -> s_slot_t* (owned by the hash)
-    int64_t start_us;       // benchmark start
-    int64_t warm_end_us;    // measuring starts
-    int64_t end_us;         // measuring ends (moved earlier on SIGINT)
-    int64_t next_sweep_us;  // next look for lost requests
-    int64_t *samples;       // latencies in us of measured ok runs
-    size_t n_samples;       // used entries
-    size_t cap_samples;     // allocated entries
-    uint64_t errors;        // measured error replies, non-completed runs, lost
-    zhashx_t *error_codes;  // code -> count (uintptr_t) for the summary
+    s_opts_t opts;           // parsed options
+    zsock_t *dealer;         // the one DEALER socket
+    zpoller_t *poller;       // polls dealer
+    char workflow_id[64];    // W1's id
+    zhashx_t *pending;       // request id -> s_slot_t* (owned by the hash)
+    int64_t start_us;        // benchmark start
+    int64_t warm_end_us;     // measuring starts
+    int64_t end_us;          // measuring ends (moved earlier on SIGINT)
+    int64_t next_sweep_us;   // next look for lost requests
+    zf_bench_samples_t lat;  // latencies (us) of measured requests/runs
+    uint64_t errors;         // measured error replies, non-completed runs, lost
+    zhashx_t *error_codes;   // code -> count (uintptr_t) for the summary
 } s_bench_t;
-
-static int64_t
-s_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 // --------------------------------------------------------------------------
 // Options
@@ -86,16 +77,6 @@ s_usage(FILE *out)
                  "The last output line is a JSON summary.\n");
 }
 
-static int
-s_parse_number(const char *text, double min, double max, double *out)
-{
-    char *end = NULL;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0' || !(v >= min && v <= max)) return -1;  // also NaN
-    *out = v;
-    return 0;
-}
-
 //  One option into *o. Returns 0, or -1 if its value is bad.
 static int
 s_parse_opt(int c, const char *arg, s_opts_t *o)
@@ -112,13 +93,13 @@ s_parse_opt(int c, const char *arg, s_opts_t *o)
         o->workflow_id = arg;
         return 0;
     case 'n':
-        if (s_parse_number(arg, 1, 100000, &v) || v != (double)(long)v) return -1;
+        if (zf_bench_parse_number(arg, 1, 100000, &v) || v != (double)(long)v) return -1;
         o->inflight = (long)v;
         return 0;
     case 'd':
-        return s_parse_number(arg, 0.001, 86400, &o->duration_s);
+        return zf_bench_parse_number(arg, 0.001, 86400, &o->duration_s);
     case 'u':
-        return s_parse_number(arg, 0, 86400, &o->warmup_s);
+        return zf_bench_parse_number(arg, 0, 86400, &o->warmup_s);
     default:
         return -1;
     }
@@ -161,40 +142,6 @@ s_parse_args(int argc, char **argv, s_opts_t *o)
 // --------------------------------------------------------------------------
 // Requests
 
-//  A request on our DEALER: route is just the "" delimiter, auth our key.
-static zf_msg_t *
-s_request(s_bench_t *self, const char *type, json_t *body)
-{
-    zf_msg_t *msg = zf_msg_new(type);
-    msg->route = zmsg_new();
-    zmsg_addmem(msg->route, "", 0);
-    snprintf(msg->auth, sizeof msg->auth, "%s", self->opts.key);
-    zf_msg_set_body(msg, body);
-    return msg;
-}
-
-//  Synchronous round trip for setup (ping, wf.create): waits for the reply
-//  answering this request, discarding any other. NULL on timeout/interrupt.
-static zf_msg_t *
-s_call(s_bench_t *self, const char *type, json_t *body)
-{
-    zf_msg_t *req = s_request(self, type, body);
-    char id[sizeof req->id];
-    memcpy(id, req->id, sizeof id);
-    if (zf_msg_send(&req, zsock_resolve(self->dealer), 0) != 0) return NULL;
-    int64_t deadline = zclock_mono() + S_SETUP_TIMEOUT;
-    while (zclock_mono() < deadline) {
-        void *which = zpoller_wait(self->poller, (int)(deadline - zclock_mono()) + 1);
-        if (zpoller_terminated(self->poller)) return NULL;
-        if (!which) continue;
-        const char *why = NULL;
-        zf_msg_t *rep = zf_msg_recv(zsock_resolve(self->dealer), true, NULL, &why);
-        if (rep && rep->kind != ZF_MSG_REQUEST && streq(rep->corr, id)) return rep;
-        zf_msg_destroy(&rep);
-    }
-    return NULL;
-}
-
 //  Fails loudly when a setup reply is missing or an error.
 static int
 s_check_setup_reply(zf_msg_t *rep, const char *what)
@@ -229,7 +176,8 @@ s_create_w1(s_bench_t *self)
     snprintf(name, sizeof name, "bench-W1-%" PRId64 "-%d", zclock_time(), (int)getpid());
     json_t *wf = json_pack("{s:s, s:s, s:o}", "name", name, "description",
                            "zf-bench W1: set -> condition -> set", "definition", s_w1_definition());
-    zf_msg_t *rep = s_call(self, "wf.create", json_pack("{s:o}", "workflow", wf));
+    zf_msg_t *rep = zf_bench_call(self->dealer, self->opts.key, "wf.create",
+                                  json_pack("{s:o}", "workflow", wf), S_SETUP_TIMEOUT);
     int rc = s_check_setup_reply(rep, "wf.create W1");
     if (rc == 0) {
         json_t *created = json_object_get(rep->body, "workflow");
@@ -250,7 +198,8 @@ s_create_w1(s_bench_t *self)
 static int
 s_setup(s_bench_t *self)
 {
-    zf_msg_t *rep = s_call(self, "ping", json_object());
+    zf_msg_t *rep =
+        zf_bench_call(self->dealer, self->opts.key, "ping", json_object(), S_SETUP_TIMEOUT);
     int rc = s_check_setup_reply(rep, "ping");
     zf_msg_destroy(&rep);
     if (rc != 0) return -1;
@@ -277,29 +226,18 @@ s_count_error(s_bench_t *self, const char *code)
     zhashx_update(self->error_codes, code, (void *)(n + 1));
 }
 
-static void
-s_add_sample(s_bench_t *self, int64_t us)
-{
-    if (self->n_samples == self->cap_samples) {
-        self->cap_samples = self->cap_samples ? self->cap_samples * 2 : 65536;
-        self->samples = realloc(self->samples, self->cap_samples * sizeof *self->samples);
-        if (!self->samples) abort();
-    }
-    self->samples[self->n_samples++] = us;
-}
-
 //  Sends one run.start and records it as pending. -1 if zmq refused it
 //  (no peer yet, or HWM): the caller retries after the next poll.
 static int
 s_send_run(s_bench_t *self)
 {
-    zf_msg_t *msg = s_request(self, "run.start",
-                              json_pack("{s:s, s:b, s:i}", "workflow_id", self->workflow_id, "wait",
-                                        1, "wait_timeout_ms", S_WAIT_TIMEOUT_MS));
+    zf_msg_t *msg = zf_bench_request(self->opts.key, "run.start",
+                                     json_pack("{s:s, s:b, s:i}", "workflow_id", self->workflow_id,
+                                               "wait", 1, "wait_timeout_ms", S_WAIT_TIMEOUT_MS));
     s_slot_t *slot = calloc(1, sizeof *slot);
     if (!slot) abort();
     memcpy(slot->id, msg->id, sizeof slot->id);
-    slot->sent_us = s_mono_us();
+    slot->sent_us = zf_bench_mono_us();
     if (zf_msg_send(&msg, zsock_resolve(self->dealer), ZMQ_DONTWAIT) != 0) {
         free(slot);
         return -1;
@@ -326,7 +264,7 @@ s_on_reply(s_bench_t *self, zf_msg_t *rep, int64_t now)
             json_string_value(json_object_get(json_object_get(rep->body, "run"), "status"));
         const char *code = zf_msg_error_code(rep);
         if (rep->kind == ZF_MSG_REPLY_OK && status && streq(status, "completed"))
-            s_add_sample(self, now - slot->sent_us);
+            zf_bench_samples_add(&self->lat, now - slot->sent_us);
         else if (rep->kind == ZF_MSG_REPLY_OK)
             s_count_error(self, status ? status : "no_run_status");
         else
@@ -346,7 +284,7 @@ s_drain_replies(s_bench_t *self)
             fprintf(stderr, "zf-bench: malformed reply: %s\n", why ? why : "?");
             continue;
         }
-        if (rep->kind != ZF_MSG_REQUEST) s_on_reply(self, rep, s_mono_us());
+        if (rep->kind != ZF_MSG_REQUEST) s_on_reply(self, rep, zf_bench_mono_us());
         zf_msg_destroy(&rep);
     }
 }
@@ -372,21 +310,21 @@ s_sweep_lost(s_bench_t *self, int64_t now)
 static void
 s_run(s_bench_t *self)
 {
-    self->start_us = s_mono_us();
+    self->start_us = zf_bench_mono_us();
     self->warm_end_us = self->start_us + (int64_t)(self->opts.warmup_s * 1e6);
     self->end_us = self->warm_end_us + (int64_t)(self->opts.duration_s * 1e6);
     self->next_sweep_us = self->start_us + S_SWEEP_US;
-    for (int64_t now = self->start_us; now < self->end_us; now = s_mono_us()) {
+    for (int64_t now = self->start_us; now < self->end_us; now = zf_bench_mono_us()) {
         while ((long)zhashx_size(self->pending) < self->opts.inflight)
             if (s_send_run(self) != 0) break;
         int64_t next = self->end_us < self->next_sweep_us ? self->end_us : self->next_sweep_us;
         void *which = zpoller_wait(self->poller, (int)((next - now + 999) / 1000));
         if (zpoller_terminated(self->poller)) {
-            self->end_us = s_mono_us();  // SIGINT: report what we have
+            self->end_us = zf_bench_mono_us();  // SIGINT: report what we have
             return;
         }
         if (which) s_drain_replies(self);
-        now = s_mono_us();
+        now = zf_bench_mono_us();
         if (now >= self->next_sweep_us) {
             s_sweep_lost(self, now);
             self->next_sweep_us = now + S_SWEEP_US;
@@ -399,9 +337,9 @@ s_run(s_bench_t *self)
 static void
 s_drain_pending(s_bench_t *self)
 {
-    int64_t deadline = s_mono_us() + S_DRAIN_US;
+    int64_t deadline = zf_bench_mono_us() + S_DRAIN_US;
     while (zhashx_size(self->pending) > 0 && !zsys_interrupted) {
-        int64_t now = s_mono_us();
+        int64_t now = zf_bench_mono_us();
         if (now >= deadline) break;
         if (zpoller_wait(self->poller, (int)((deadline - now + 999) / 1000))) s_drain_replies(self);
     }
@@ -409,30 +347,6 @@ s_drain_pending(s_bench_t *self)
 
 // --------------------------------------------------------------------------
 // Report
-
-static int
-s_cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-s_round3(double v)
-{
-    return v < 0 ? 0 : (double)(int64_t)(v * 1000.0 + 0.5) / 1000.0;  // v >= 0 here
-}
-
-//  Nearest-rank percentile of the sorted samples, in ms; JSON null if none.
-static json_t *
-s_pct_ms(const s_bench_t *self, size_t pct)
-{
-    if (self->n_samples == 0) return json_null();
-    size_t rank = (pct * self->n_samples + 99) / 100;
-    size_t idx = rank == 0 ? 0 : rank - 1;
-    if (idx >= self->n_samples) idx = self->n_samples - 1;
-    return json_real(s_round3((double)self->samples[idx] / 1000.0));
-}
 
 static void
 s_print_error_codes(const s_bench_t *self)
@@ -449,26 +363,26 @@ s_print_error_codes(const s_bench_t *self)
 static int
 s_report(s_bench_t *self)
 {
-    qsort(self->samples, self->n_samples, sizeof *self->samples, s_cmp_i64);
+    zf_bench_samples_sort(&self->lat);
     double dur = (double)(self->end_us - self->warm_end_us) / 1e6;
     if (dur < 0) dur = 0;
-    double rate = dur > 0 ? (double)self->n_samples / dur : 0;
+    double rate = dur > 0 ? (double)self->lat.n / dur : 0;
     json_t *out = json_object();
     json_object_set_new(out, "workload", json_string("W1"));
     json_object_set_new(out, "inflight", json_integer(self->opts.inflight));
-    json_object_set_new(out, "duration_s", json_real(s_round3(dur)));
-    json_object_set_new(out, "runs", json_integer((json_int_t)self->n_samples));
+    json_object_set_new(out, "duration_s", json_real(zf_bench_round3(dur)));
+    json_object_set_new(out, "runs", json_integer((json_int_t)self->lat.n));
     json_object_set_new(out, "errors", json_integer((json_int_t)self->errors));
-    json_object_set_new(out, "runs_per_s", json_real(s_round3(rate)));
-    json_object_set_new(out, "p50_ms", s_pct_ms(self, 50));
-    json_object_set_new(out, "p90_ms", s_pct_ms(self, 90));
-    json_object_set_new(out, "p99_ms", s_pct_ms(self, 99));
-    json_object_set_new(out, "max_ms", s_pct_ms(self, 100));
+    json_object_set_new(out, "runs_per_s", json_real(zf_bench_round3(rate)));
+    json_object_set_new(out, "p50_ms", zf_bench_pct_ms(&self->lat, 50));
+    json_object_set_new(out, "p90_ms", zf_bench_pct_ms(&self->lat, 90));
+    json_object_set_new(out, "p99_ms", zf_bench_pct_ms(&self->lat, 99));
+    json_object_set_new(out, "max_ms", zf_bench_pct_ms(&self->lat, 100));
     printf("zf-bench W1 on %s: workflow %s, inflight %ld, warmup %.1f s, measured %.3f s\n",
            self->opts.endpoint, self->workflow_id, self->opts.inflight, self->opts.warmup_s, dur);
-    printf("runs completed %zu (%.1f/s), errors %lu\n", self->n_samples, rate,
+    printf("runs completed %zu (%.1f/s), errors %lu\n", self->lat.n, rate,
            (unsigned long)self->errors);
-    if (self->n_samples > 0)
+    if (self->lat.n > 0)
         printf("latency ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n",
                json_real_value(json_object_get(out, "p50_ms")),
                json_real_value(json_object_get(out, "p90_ms")),
@@ -479,7 +393,7 @@ s_report(s_bench_t *self)
     printf("\n");
     fflush(stdout);
     json_decref(out);
-    return self->n_samples > 0 ? 0 : 1;
+    return self->lat.n > 0 ? 0 : 1;
 }
 
 // --------------------------------------------------------------------------
@@ -511,7 +425,7 @@ s_close(s_bench_t *self)
     zsock_destroy(&self->dealer);
     zhashx_destroy(&self->pending);
     zhashx_destroy(&self->error_codes);
-    free(self->samples);
+    zf_bench_samples_free(&self->lat);
 }
 
 int

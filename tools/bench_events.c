@@ -22,6 +22,7 @@
     the key check (wf.list) fails.
 */
 #include "broker/msg.h"
+#include "tools/bench_util.h"
 
 #include <czmq.h>
 #include <getopt.h>
@@ -71,9 +72,7 @@ typedef struct {
     zhashx_t *pending;           // request id -> s_slot_t* (owned)
     int64_t warm_end_us;         // measuring starts
     int64_t end_us;              // measuring ends
-    int64_t *samples;            // ack latencies (us) of measured requests
-    size_t n_samples;            // used entries
-    size_t cap_samples;          // allocated entries
+    zf_bench_samples_t lat;      // latencies (us) of measured requests/runs
     uint64_t errors;             // measured error replies and lost requests
     uint64_t runs_window;        // runs_started summed over measured replies
     uint64_t runs_total;         // runs_started summed over all replies
@@ -84,14 +83,6 @@ typedef struct {
     int64_t runs_after;          // counter after the backlog wait
     char first_error[160];       // the first error reply, for the summary
 } s_bench_t;
-
-static int64_t
-s_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 // --------------------------------------------------------------------------
 // Options
@@ -113,20 +104,11 @@ s_usage(FILE *out)
 }
 
 static int
-s_parse_number(const char *text, double min, double max, double *out)
-{
-    char *end = NULL;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0' || !(v >= min && v <= max)) return -1;  // also NaN
-    *out = v;
-    return 0;
-}
-
-static int
 s_parse_int(const char *text, long min, long max, long *out)
 {
     double v = 0;
-    if (s_parse_number(text, (double)min, (double)max, &v) || v != (double)(long)v) return -1;
+    if (zf_bench_parse_number(text, (double)min, (double)max, &v) || v != (double)(long)v)
+        return -1;
     *out = (long)v;
     return 0;
 }
@@ -151,9 +133,9 @@ s_parse_opt(int c, const char *arg, s_opts_t *o)
     case 'b':
         return s_parse_int(arg, 1, 10000, &o->batch);
     case 'd':
-        return s_parse_number(arg, 0.001, 86400, &o->duration_s);
+        return zf_bench_parse_number(arg, 0.001, 86400, &o->duration_s);
     case 'u':
-        return s_parse_number(arg, 0, 86400, &o->warmup_s);
+        return zf_bench_parse_number(arg, 0, 86400, &o->warmup_s);
     case 's':
         if (s_parse_int(arg, 0, 2147483647L, &v)) return -1;
         o->seed = (unsigned)v;
@@ -253,41 +235,12 @@ s_build_bodies(s_bench_t *self)
 // --------------------------------------------------------------------------
 // Requests
 
-static zf_msg_t *
-s_request(s_bench_t *self, const char *type, json_t *body)
-{
-    zf_msg_t *msg = zf_msg_new(type);
-    msg->route = zmsg_new();
-    zmsg_addmem(msg->route, "", 0);
-    snprintf(msg->auth, sizeof msg->auth, "%s", self->opts.key);
-    zf_msg_set_body(msg, body);
-    return msg;
-}
-
-//  Synchronous round trip on the control socket. NULL on timeout.
-static zf_msg_t *
-s_call(s_bench_t *self, const char *type, json_t *body)
-{
-    zf_msg_t *req = s_request(self, type, body);
-    char id[sizeof req->id];
-    memcpy(id, req->id, sizeof id);
-    if (zf_msg_send(&req, zsock_resolve(self->control), 0) != 0) return NULL;
-    zsock_set_rcvtimeo(self->control, S_SETUP_TIMEOUT);
-    int64_t deadline = zclock_mono() + S_SETUP_TIMEOUT;
-    while (zclock_mono() < deadline && !zsys_interrupted) {
-        const char *why = NULL;
-        zf_msg_t *rep = zf_msg_recv(zsock_resolve(self->control), true, NULL, &why);
-        if (rep && rep->kind != ZF_MSG_REQUEST && streq(rep->corr, id)) return rep;
-        zf_msg_destroy(&rep);
-    }
-    return NULL;
-}
-
 //  Sum of stats.run_count over the tenant's workflows (wf.list), or -1.
 static int64_t
 s_run_count(s_bench_t *self)
 {
-    zf_msg_t *rep = s_call(self, "wf.list", json_pack("{s:i}", "limit", 500));
+    zf_msg_t *rep = zf_bench_call(self->control, self->opts.key, "wf.list",
+                                  json_pack("{s:i}", "limit", 500), S_SETUP_TIMEOUT);
     if (!rep || rep->kind != ZF_MSG_REPLY_OK) {
         zf_msg_destroy(&rep);
         return -1;
@@ -305,7 +258,7 @@ s_run_count(s_bench_t *self)
 static void
 s_send_batch(s_bench_t *self)
 {
-    zf_msg_t *msg = s_request(self, "events.ingest", json_object());
+    zf_msg_t *msg = zf_bench_request(self->opts.key, "events.ingest", json_object());
     zmsg_t *z = zf_msg_encode(msg);
     zframe_t *empty = zmsg_last(z);
     zmsg_remove(z, empty);
@@ -316,7 +269,7 @@ s_send_batch(s_bench_t *self)
     if (!slot) abort();
     memcpy(slot->id, msg->id, sizeof slot->id);
     zf_msg_destroy(&msg);
-    slot->sent_us = s_mono_us();
+    slot->sent_us = zf_bench_mono_us();
     zhashx_insert(self->pending, slot->id, slot);
     zmsg_send(&z, self->dealer);  // HWM > inflight: never blocks
 }
@@ -329,17 +282,6 @@ s_slot_destroy(void **item)
 {
     free(*item);
     *item = NULL;
-}
-
-static void
-s_add_sample(s_bench_t *self, int64_t us)
-{
-    if (self->n_samples == self->cap_samples) {
-        self->cap_samples = self->cap_samples ? self->cap_samples * 2 : 65536;
-        self->samples = realloc(self->samples, self->cap_samples * sizeof *self->samples);
-        if (!self->samples) abort();
-    }
-    self->samples[self->n_samples++] = us;
 }
 
 static bool
@@ -361,7 +303,7 @@ s_on_reply(s_bench_t *self, zf_msg_t *rep, int64_t now)
     if (ok) self->runs_total += (uint64_t)runs;
     if (s_measuring(self, now)) {
         if (ok) {
-            s_add_sample(self, now - slot->sent_us);
+            zf_bench_samples_add(&self->lat, now - slot->sent_us);
             self->runs_window += (uint64_t)runs;
         } else {
             self->errors++;
@@ -384,7 +326,7 @@ s_drain_replies(s_bench_t *self)
             fprintf(stderr, "zf-bench-events: malformed reply: %s\n", why ? why : "?");
             continue;
         }
-        if (rep->kind != ZF_MSG_REQUEST) s_on_reply(self, rep, s_mono_us());
+        if (rep->kind != ZF_MSG_REQUEST) s_on_reply(self, rep, zf_bench_mono_us());
         zf_msg_destroy(&rep);
     }
 }
@@ -407,11 +349,11 @@ s_sweep_lost(s_bench_t *self, int64_t now)
 static void
 s_run(s_bench_t *self)
 {
-    int64_t start = s_mono_us(), next_sweep = start + S_SWEEP_US;
+    int64_t start = zf_bench_mono_us(), next_sweep = start + S_SWEEP_US;
     self->warm_end_us = start + (int64_t)(self->opts.warmup_s * 1e6);
     self->end_us = self->warm_end_us + (int64_t)(self->opts.duration_s * 1e6);
     bool counted = !self->opts.count_runs;
-    for (int64_t now = start; now < self->end_us; now = s_mono_us()) {
+    for (int64_t now = start; now < self->end_us; now = zf_bench_mono_us()) {
         while ((long)zhashx_size(self->pending) < self->opts.inflight)
             s_send_batch(self);
         if (!counted && now >= self->warm_end_us) {
@@ -422,11 +364,11 @@ s_run(s_bench_t *self)
         if (!counted && self->warm_end_us < next) next = self->warm_end_us;
         void *which = zpoller_wait(self->poller, (int)((next - now + 999) / 1000));
         if (zpoller_terminated(self->poller)) {
-            self->end_us = s_mono_us();
+            self->end_us = zf_bench_mono_us();
             return;
         }
         if (which) s_drain_replies(self);
-        now = s_mono_us();
+        now = zf_bench_mono_us();
         if (now >= next_sweep) {
             s_sweep_lost(self, now);
             next_sweep = now + S_SWEEP_US;
@@ -440,9 +382,9 @@ s_run(s_bench_t *self)
 static void
 s_drain(s_bench_t *self)
 {
-    int64_t t0 = s_mono_us(), deadline = t0 + S_DRAIN_US;
+    int64_t t0 = zf_bench_mono_us(), deadline = t0 + S_DRAIN_US;
     while (zhashx_size(self->pending) > 0 && !zsys_interrupted) {
-        int64_t now = s_mono_us();
+        int64_t now = zf_bench_mono_us();
         if (now >= deadline) break;
         if (zpoller_wait(self->poller, (int)((deadline - now + 999) / 1000))) s_drain_replies(self);
     }
@@ -450,40 +392,16 @@ s_drain(s_bench_t *self)
     deadline = t0 + S_BACKLOG_US;
     int64_t n = s_run_count(self);
     int64_t want = self->runs_base + (int64_t)self->runs_total;
-    while (n >= 0 && n < want && s_mono_us() < deadline && !zsys_interrupted) {
+    while (n >= 0 && n < want && zf_bench_mono_us() < deadline && !zsys_interrupted) {
         zclock_sleep(100);
         n = s_run_count(self);
     }
     self->runs_after = n - self->runs_base;
-    self->backlog_s = (double)(s_mono_us() - t0) / 1e6;
+    self->backlog_s = (double)(zf_bench_mono_us() - t0) / 1e6;
 }
 
 // --------------------------------------------------------------------------
 // Report
-
-static int
-s_cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-s_round3(double v)
-{
-    return v < 0 ? 0 : (double)(int64_t)(v * 1000.0 + 0.5) / 1000.0;
-}
-
-//  Nearest-rank percentile of the sorted samples, in ms; JSON null if none.
-static json_t *
-s_pct_ms(const s_bench_t *self, size_t pct)
-{
-    if (self->n_samples == 0) return json_null();
-    size_t rank = (pct * self->n_samples + 99) / 100;
-    size_t idx = rank == 0 ? 0 : rank - 1;
-    if (idx >= self->n_samples) idx = self->n_samples - 1;
-    return json_real(s_round3((double)self->samples[idx] / 1000.0));
-}
 
 static void
 s_report_runs(const s_bench_t *self, json_t *out, double dur)
@@ -492,10 +410,11 @@ s_report_runs(const s_bench_t *self, json_t *out, double dur)
     if (!self->opts.count_runs) return;
     double done = (double)(self->runs_at_end - self->runs_at_start);
     json_object_set_new(out, "runs_completed", json_integer((json_int_t)done));
-    json_object_set_new(out, "runs_completed_per_s", json_real(s_round3(dur > 0 ? done / dur : 0)));
+    json_object_set_new(out, "runs_completed_per_s",
+                        json_real(zf_bench_round3(dur > 0 ? done / dur : 0)));
     json_object_set_new(out, "runs_total_started", json_integer((json_int_t)self->runs_total));
     json_object_set_new(out, "runs_total_completed", json_integer(self->runs_after));
-    json_object_set_new(out, "backlog_drain_s", json_real(s_round3(self->backlog_s)));
+    json_object_set_new(out, "backlog_drain_s", json_real(zf_bench_round3(self->backlog_s)));
     printf("runs: started %" PRIu64 " in the window, completed %.0f (%.0f/s); backlog of %" PRIu64
            " started runs finished %.1f s after the window (%" PRId64 " counted)\n",
            self->runs_window, done, dur > 0 ? done / dur : 0, self->runs_total, self->backlog_s,
@@ -506,24 +425,24 @@ s_report_runs(const s_bench_t *self, json_t *out, double dur)
 static int
 s_report(s_bench_t *self)
 {
-    if (self->n_samples > 0)
-        qsort(self->samples, self->n_samples, sizeof *self->samples, s_cmp_i64);
+    if (self->lat.n > 0) zf_bench_samples_sort(&self->lat);
     double dur = (double)(self->end_us - self->warm_end_us) / 1e6;
     if (dur < 0) dur = 0;
-    double rps = dur > 0 ? (double)self->n_samples / dur : 0;
-    json_t *out =
-        json_pack("{s:s, s:i, s:i, s:f, s:I, s:I, s:f, s:f, s:o, s:o, s:o, s:o}", "workload", "W3",
-                  "inflight", (int)self->opts.inflight, "batch", (int)self->opts.batch,
-                  "duration_s", s_round3(dur), "requests", (json_int_t)self->n_samples, "errors",
-                  (json_int_t)self->errors, "requests_per_s", s_round3(rps), "events_per_s",
-                  s_round3(rps * (double)self->opts.batch), "p50_ms", s_pct_ms(self, 50), "p90_ms",
-                  s_pct_ms(self, 90), "p99_ms", s_pct_ms(self, 99), "max_ms", s_pct_ms(self, 100));
+    double rps = dur > 0 ? (double)self->lat.n / dur : 0;
+    json_t *out = json_pack(
+        "{s:s, s:i, s:i, s:f, s:I, s:I, s:f, s:f, s:o, s:o, s:o, s:o}", "workload", "W3",
+        "inflight", (int)self->opts.inflight, "batch", (int)self->opts.batch, "duration_s",
+        zf_bench_round3(dur), "requests", (json_int_t)self->lat.n, "errors",
+        (json_int_t)self->errors, "requests_per_s", zf_bench_round3(rps), "events_per_s",
+        zf_bench_round3(rps * (double)self->opts.batch), "p50_ms", zf_bench_pct_ms(&self->lat, 50),
+        "p90_ms", zf_bench_pct_ms(&self->lat, 90), "p99_ms", zf_bench_pct_ms(&self->lat, 99),
+        "max_ms", zf_bench_pct_ms(&self->lat, 100));
     printf("zf-bench-events W3 on %s: inflight %ld x batch %ld (%zu bytes), measured %.3f s\n",
            self->opts.endpoint, self->opts.inflight, self->opts.batch, self->body_bytes, dur);
-    printf("acked %zu requests (%.1f/s) = %.0f events/s, errors %" PRIu64 "%s%s\n", self->n_samples,
+    printf("acked %zu requests (%.1f/s) = %.0f events/s, errors %" PRIu64 "%s%s\n", self->lat.n,
            rps, rps * (double)self->opts.batch, self->errors,
            self->first_error[0] ? ", first: " : "", self->first_error);
-    if (self->n_samples > 0)
+    if (self->lat.n > 0)
         printf("ack latency ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n",
                json_real_value(json_object_get(out, "p50_ms")),
                json_real_value(json_object_get(out, "p90_ms")),
@@ -534,7 +453,7 @@ s_report(s_bench_t *self)
     printf("\n");
     fflush(stdout);
     json_decref(out);
-    return self->n_samples > 0 ? 0 : 1;
+    return self->lat.n > 0 ? 0 : 1;
 }
 
 // --------------------------------------------------------------------------
@@ -580,7 +499,7 @@ s_close(s_bench_t *self)
     zhashx_destroy(&self->pending);
     for (size_t k = 0; k < S_VARIANTS; k++)
         zframe_destroy(&self->body[k]);
-    free(self->samples);
+    zf_bench_samples_free(&self->lat);
 }
 
 int
