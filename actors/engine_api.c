@@ -776,8 +776,8 @@ s_clock_set(engine_t *e, zf_msg_t *req)
     if (!json_is_integer(now) || json_integer_value(now) <= 0)
         return zf_eng_fail(e, req, ZF_EINVAL, "now_ms: required Unix time in ms");
     zf_clock_set(json_integer_value(now));
-    e->next_timer = 0;  // rescan the timers at the new time
-    zf_eng_reply(e, req, json_pack("{s:I}", "now_ms", (json_int_t)zf_now_ms()));
+    e->next_timer = 0;                                        // rescan the timers at the new time
+    zf_eng_reply(e, req, json_pack("{s:O}", "now_ms", now));  // the time set, not a ms later
     return 0;
 }
 

@@ -85,7 +85,7 @@ class Srv:
         self.adm.close()
 
     def clock(self, now):
-        assert zh.expect_ok(self.adm, "clock.set", {"now_ms": now})["now_ms"] == now
+        assert zh.expect_ok(self.adm, "clock.set", {"now_ms": now})["now_ms"] == now  # the time set
 
     def restart(self, clock_ms, kill=False):
         """Down (SIGTERM, or SIGKILL when kill) and up again at clock_ms, same data."""
