@@ -93,12 +93,23 @@ zf_eng_event(engine_t *e, const char *type, const char *tenant, const json_t *ru
 
 //  Continuation for housekeeping commits nobody waits for; a failure is
 //  already logged by s_handle_writer.
-static void
-s_ignore_ack(engine_t *e, cont_t *c, int rc)
+void
+zf_eng_ignore_ack(engine_t *e, cont_t *c, int rc)
 {
     (void)e;
     (void)c;
     (void)rc;
+}
+
+void
+zf_eng_reply_data(engine_t *e, cont_t *c, int rc)
+{
+    if (rc)
+        zf_eng_error(e, c->req, ZF_EIO, "storage failure; nothing was changed");
+    else {
+        zf_eng_reply(e, c->req, c->data);
+        c->data = NULL;
+    }
 }
 
 /* ---- commits ---------------------------------------------------------------- */
@@ -357,7 +368,7 @@ s_handle_done(engine_t *e)
     if (!wf_exists) {  // deleted while the run was active: its last snapshot re-created it
         zf_batch_t *b = zf_batch_new();
         zf_rec_run_del(e->store, b, t->tenant, t->wf_id, t->run_id);
-        zf_eng_commit(e, &b, zf_eng_cont(s_ignore_ack, NULL));
+        zf_eng_commit(e, &b, zf_eng_cont(zf_eng_ignore_ack, NULL));
     }
     if (wf_exists && !t->interrupted && !t->persist_failed) {
         if (strcmp(status, "waiting") == 0) {
@@ -413,7 +424,7 @@ s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed)
         json_object_set_new(copy, "updated_at", json_integer(zf_now_ms()));
     }
     zf_batch_t *b = zf_batch_new();
-    cont_t *c = zf_eng_cont(s_ignore_ack, NULL);
+    cont_t *c = zf_eng_cont(zf_eng_ignore_ack, NULL);
     zf_eng_wf_stage(e, b, c, t->tenant, copy, NULL, false);
     zf_eng_commit(e, &b, c);
     if (trip) {
@@ -489,7 +500,7 @@ s_fire_timers(engine_t *e)
     if (scan.retry && next > now + 20) next = now + 20;
     if (e->next_timer > next) e->next_timer = next;
     if (zf_batch_count(scan.stale) > 0)
-        zf_eng_commit(e, &scan.stale, zf_eng_cont(s_ignore_ack, NULL));
+        zf_eng_commit(e, &scan.stale, zf_eng_cont(zf_eng_ignore_ack, NULL));
     zf_batch_destroy(&scan.stale);
 }
 

@@ -18,8 +18,6 @@ enum { S_VIEWER = 1, S_MEMBER, S_ADMIN, S_OWNER, S_ADMIN_SOCKET, S_INTERNAL, S_P
 //  S_PUBLIC_INTERNAL: from in-process front ends only, without a tenant
 //  (public routes such as webhooks; the handler finds the tenant).
 
-#define S_KEY_CACHE_MS 60000  // positive key lookups are cached this long
-
 /* ---- small helpers ---------------------------------------------------------- */
 
 //  Reads an optional bounded integer field; -1 if present but invalid.
@@ -47,30 +45,6 @@ s_req_id(const zf_msg_t *req)
 
 /* ---- auth ---------------------------------------------------------------------- */
 
-//  Key -> {tenant, role, id}, through a short positive cache. NULL if the
-//  key is unknown or revoked. Returns a new reference.
-static json_t *
-s_key_resolve(engine_t *e, const char *key)
-{
-    unsigned char hash[32];
-    char hex[65];
-    zf_keys_hash(key, hash);
-    zf_keys_hex(hash, 32, hex);
-    json_t *hit = zhashx_lookup(e->key_cache, hex);
-    int64_t now = zf_now_ms();
-    if (hit && now - json_integer_value(json_object_get(hit, "at")) < S_KEY_CACHE_MS)
-        return json_incref(hit);
-    json_t *rec = zf_rec_key_get(e->store, hash);
-    if (!rec || json_is_true(json_object_get(rec, "revoked"))) {
-        json_decref(rec);
-        zhashx_delete(e->key_cache, hex);
-        return NULL;
-    }
-    json_object_set_new(rec, "at", json_integer(now));
-    zhashx_update(e->key_cache, hex, json_incref(rec));
-    return rec;
-}
-
 //  Establishes tenant/role/user of the request according to its origin.
 static int
 s_authenticate(engine_t *e, zf_msg_t *req, const char **why)
@@ -84,7 +58,7 @@ s_authenticate(engine_t *e, zf_msg_t *req, const char **why)
             *why = "missing API key: set the header field `auth`";
             return ZF_EUNAUTH;
         }
-        json_t *k = s_key_resolve(e, req->auth);
+        json_t *k = zf_eng_key_resolve(e, req->auth);
         if (!k) {
             *why = "invalid or revoked API key";
             return ZF_EUNAUTH;
@@ -98,33 +72,6 @@ s_authenticate(engine_t *e, zf_msg_t *req, const char **why)
     if (strcmp(req->origin, "internal") == 0) return 0;
     *why = "unknown origin";
     return ZF_EFORBIDDEN;
-}
-
-static int
-s_auth_resolve(engine_t *e, zf_msg_t *req)
-{
-    const char *key = zf_eng_str(req->body, "key");
-    json_t *k = key ? s_key_resolve(e, key) : NULL;
-    if (!k) return zf_eng_fail(e, req, ZF_EUNAUTH, "invalid or revoked API key");
-    zf_eng_reply(e, req,
-                 json_pack("{s:O, s:O, s:O}", "tenant", json_object_get(k, "tenant"), "role",
-                           json_object_get(k, "role"), "user", json_object_get(k, "id")));
-    json_decref(k);
-    return 0;
-}
-
-/* ---- commit continuations ------------------------------------------------------ */
-
-//  Replies with c->data (stolen) on success, an internal error otherwise.
-static void
-s_reply_data(engine_t *e, cont_t *c, int rc)
-{
-    if (rc)
-        zf_eng_error(e, c->req, ZF_EIO, "storage failure; nothing was changed");
-    else {
-        zf_eng_reply(e, c->req, c->data);
-        c->data = NULL;
-    }
 }
 
 /* ---- workflows ------------------------------------------------------------------ */
@@ -228,7 +175,7 @@ s_wf_written(engine_t *e, cont_t *c, int rc)
     if (pending && strcmp(pending, zf_eng_str(wf, "id")) == 0) zhashx_delete(e->names, nk);
     c->data = json_pack("{s:o}", "workflow", zf_eng_wf_with_stats(e, zf_eng_str(wf, "tenant"), wf));
     json_decref(wf);
-    s_reply_data(e, c, rc);
+    zf_eng_reply_data(e, c, rc);
 }
 
 static int
@@ -417,7 +364,7 @@ s_wf_delete(engine_t *e, zf_msg_t *req)
             atomic_store(&t->cancel, 1);
     }
     zf_batch_t *b = zf_batch_new();
-    cont_t *c = zf_eng_cont(s_reply_data, req);
+    cont_t *c = zf_eng_cont(zf_eng_reply_data, req);
     c->data = json_pack("{s:s, s:b}", "id", id, "deleted", 1);
     zf_eng_wf_stage(e, b, c, req->tenant, wf, NULL, true);
     json_decref(wf);
@@ -519,28 +466,17 @@ s_run_created(engine_t *e, cont_t *c, int rc)
 static int
 s_manual_trigger(engine_t *e, zf_msg_t *req, const json_t *wf, json_t **trigger)
 {
-    const char *rid = zf_eng_str(req->body, "record_id");
-    json_t *r = json_object_get(req->body, "record_id");
+    json_t *rec = NULL;
+    if (zf_eng_named_record(e, req, wf, false, &rec)) return -1;
     *trigger = json_pack("{s:s}", "type", "manual");
     if (req->user[0]) json_object_set_new(*trigger, "user", json_pack("{s:s}", "id", req->user));
-    if (!r) return 0;
-    const char *module = zf_eng_str(req->body, "module");
-    if (!module) module = zf_eng_str(json_object_get(wf, "trigger"), "module");
-    int bad = !rid || !rid[0] || strlen(rid) > 64 ? 1 : !zf_auto_module_valid(module) ? 2 : 0;
-    json_t *rec = bad ? NULL : zf_eng_rec_load(e, req->tenant, module, rid);
-    if (!rec) {
-        json_decref(*trigger);
-        if (bad == 1)
-            zf_eng_fail(e, req, ZF_EINVAL, "record_id: must be a string of 1 to 64 bytes");
-        if (bad == 2) zf_eng_fail(e, req, ZF_EINVAL, "module: required to look up record_id");
-        if (!bad)
-            zf_eng_error_detail(e, req, ZF_ENOTFOUND, "record_not_found",
-                                "record %s not found in %s", rid, module);
-        return -1;
+    if (rec) {
+        const char *module = zf_eng_str(req->body, "module");
+        if (!module) module = zf_eng_str(json_object_get(wf, "trigger"), "module");
+        json_object_set_new(*trigger, "module", json_string(module));
+        json_object_set(*trigger, "record_id", json_object_get(req->body, "record_id"));
+        json_object_set_new(*trigger, "record", rec);
     }
-    json_object_set_new(*trigger, "module", json_string(module));
-    json_object_set_new(*trigger, "record_id", json_string(rid));
-    json_object_set_new(*trigger, "record", rec);
     return 0;
 }
 
@@ -649,7 +585,7 @@ s_run_cancelled(engine_t *e, cont_t *c, int rc)
     zhashx_delete(e->active, zf_eng_str(run, "id"));  // releases the timer guard / queued task
     c->data = json_pack("{s:O}", "run", run);
     json_decref(run);
-    s_reply_data(e, c, rc);
+    zf_eng_reply_data(e, c, rc);
 }
 
 //  Cancels a run that no actor is executing: queued, waiting or paused.
@@ -707,80 +643,6 @@ s_run_cancel(engine_t *e, zf_msg_t *req)
     return 1;
 }
 
-/* ---- API keys (admin socket only) ---------------------------------------------- */
-
-static int
-s_key_create(engine_t *e, zf_msg_t *req)
-{
-    char key[ZF_KEY_LEN + 1], why[160];
-    unsigned char hash[32];
-    json_t *rec = zf_keys_new(zf_eng_str(req->body, "tenant"), zf_eng_str(req->body, "role"),
-                              json_object_get(req->body, "name"), key, hash, why, sizeof why);
-    if (!rec) return zf_eng_fail(e, req, ZF_EINVAL, "%s", why);
-    zf_batch_t *b = zf_batch_new();
-    zf_rec_key_put(b, hash, rec);
-    cont_t *c = zf_eng_cont(s_reply_data, req);
-    c->data =
-        json_pack("{s:s, s:O, s:O, s:O, s:O}", "key", key, "id", json_object_get(rec, "id"),
-                  "tenant", json_object_get(rec, "tenant"), "role", json_object_get(rec, "role"),
-                  "created_at", json_object_get(rec, "created_at"));
-    json_decref(rec);
-    zf_eng_commit(e, &b, c);
-    return 1;
-}
-
-static int
-s_key_list(engine_t *e, zf_msg_t *req)
-{
-    json_t *t = json_object_get(req->body, "tenant");
-    if (t && !json_is_string(t)) return zf_eng_fail(e, req, ZF_EINVAL, "tenant: must be a string");
-    json_t *keys = zf_rec_key_list(e->store, json_string_value(t));
-    size_t i;
-    json_t *k;
-    json_array_foreach (keys, i, k)
-        json_object_del(k, "hash");
-    zf_eng_reply(e, req, json_pack("{s:o}", "keys", keys ? keys : json_array()));
-    return 0;
-}
-
-static int
-s_key_revoke(engine_t *e, zf_msg_t *req)
-{
-    const char *id = zf_eng_str(req->body, "id");
-    unsigned char hash[32];
-    json_t *rec = id ? zf_rec_key_find(e->store, id, hash) : NULL;
-    if (!rec) return zf_eng_fail(e, req, ZF_ENOTFOUND, "key not found");
-    json_object_set_new(rec, "revoked", json_true());
-    json_object_del(rec, "hash");
-    zf_batch_t *b = zf_batch_new();
-    zf_rec_key_put(b, hash, rec);
-    json_decref(rec);
-    zhashx_purge(e->key_cache);  // no cached grant outlives a revocation
-    cont_t *c = zf_eng_cont(s_reply_data, req);
-    c->data = json_pack("{s:s, s:b}", "id", id, "revoked", 1);
-    zf_eng_commit(e, &b, c);
-    return 1;
-}
-
-/* ---- test clock ------------------------------------------------------------------ */
-
-//  clock.set {now_ms}: moves the simulated clock (zflow serve --test-clock
-//  only), so tests can live through days of schedules in seconds.
-static int
-s_clock_set(engine_t *e, zf_msg_t *req)
-{
-    json_t *now = json_object_get(req->body, "now_ms");
-    if (!e->test_clock)
-        return zf_eng_fail(e, req, ZF_EFORBIDDEN,
-                           "the clock is real: start zflow with --test-clock");
-    if (!json_is_integer(now) || json_integer_value(now) <= 0)
-        return zf_eng_fail(e, req, ZF_EINVAL, "now_ms: required Unix time in ms");
-    zf_clock_set(json_integer_value(now));
-    e->next_timer = 0;                                        // rescan the timers at the new time
-    zf_eng_reply(e, req, json_pack("{s:O}", "now_ms", now));  // the time set, not a ms later
-    return 0;
-}
-
 /* ---- dispatch ------------------------------------------------------------------- */
 
 typedef struct {
@@ -799,11 +661,11 @@ static const s_route_t s_routes[] = {
     {"run.get", S_VIEWER, s_run_get},
     {"run.list", S_VIEWER, s_run_list},
     {"run.cancel", S_MEMBER, s_run_cancel},
-    {"key.create", S_ADMIN_SOCKET, s_key_create},
-    {"key.list", S_ADMIN_SOCKET, s_key_list},
-    {"key.revoke", S_ADMIN_SOCKET, s_key_revoke},
-    {"clock.set", S_ADMIN_SOCKET, s_clock_set},
-    {"auth.resolve", S_INTERNAL, s_auth_resolve},
+    {"key.create", S_ADMIN_SOCKET, zf_eng_key_create},
+    {"key.list", S_ADMIN_SOCKET, zf_eng_key_list},
+    {"key.revoke", S_ADMIN_SOCKET, zf_eng_key_revoke},
+    {"clock.set", S_ADMIN_SOCKET, zf_eng_clock_set},
+    {"auth.resolve", S_INTERNAL, zf_eng_auth_resolve},
     {"idem.claim", S_VIEWER, zf_eng_idem_claim},
     {"idem.store", S_VIEWER, zf_eng_idem_store},
     {"idem.release", S_VIEWER, zf_eng_idem_release},

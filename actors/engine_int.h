@@ -107,6 +107,10 @@ zf_eng_str(const json_t *o, const char *k)
 void zf_eng_error_detail(engine_t *e, zf_msg_t *req, int err, const char *detail, const char *fmt,
                          ...) __attribute__((format(printf, 5, 6)));
 
+//  Continuations: nothing to do / reply c->data (stolen) or an internal error.
+void zf_eng_ignore_ack(engine_t *e, cont_t *c, int rc);
+void zf_eng_reply_data(engine_t *e, cont_t *c, int rc);
+
 /* engine_api.c */
 void zf_eng_handle_request(engine_t *e, zf_msg_t *req);
 //  Stages a new queued run of wf (record + fresh state) into b and returns
@@ -119,7 +123,17 @@ void zf_eng_runs_started(engine_t *e, cont_t *c, int rc);
 //  Whether events/schedules/webhooks may start wf (enabled and active).
 bool zf_eng_wf_startable(const json_t *wf);
 
-/* engine_data.c: records, events, triggers, webhooks, dry runs, stats */
+/* engine_keys.c: API keys and the test clock */
+//  Key -> {tenant, role, id} through a short positive cache; NULL if the
+//  key is unknown or revoked (new reference).
+json_t *zf_eng_key_resolve(engine_t *e, const char *key);
+int zf_eng_auth_resolve(engine_t *e, zf_msg_t *req);
+int zf_eng_key_create(engine_t *e, zf_msg_t *req);
+int zf_eng_key_list(engine_t *e, zf_msg_t *req);
+int zf_eng_key_revoke(engine_t *e, zf_msg_t *req);
+int zf_eng_clock_set(engine_t *e, zf_msg_t *req);
+
+/* engine_data.c: records, events, the trigger index and fan-out */
 void zf_eng_data_start(engine_t *e);
 void zf_eng_data_stop(engine_t *e);
 //  Keeps the trigger index in step with a staged workflow (old/new may be NULL).
@@ -158,6 +172,19 @@ int zf_eng_sched_fire(engine_t *e, zf_batch_t *stale, int64_t due, const char *t
 void zf_eng_sched_release(engine_t *e, const char *key);
 void zf_eng_sched_start(engine_t *e);
 void zf_eng_sched_stop(engine_t *e);
+
+//  Continuation: replies c->data, then starts c's runs and publishes its events.
+void zf_eng_reply_started(engine_t *e, cont_t *c, int rc);
+//  {id} of the request's user, or NULL (new reference).
+json_t *zf_eng_user_json(const zf_msg_t *req);
+//  The record a request names by record_id (in body.module, default the
+//  workflow's trigger module), or its inline body.record when allow_inline.
+//  0 with *rec (new ref; NULL when none named), or -1 after replying the
+//  error (record_not_found as not_found with that detail).
+int zf_eng_named_record(engine_t *e, zf_msg_t *req, const json_t *wf, bool allow_inline,
+                        json_t **rec);
+
+/* engine_auto.c: stats, dry runs, webhooks, notifications */
 
 //  Loads a record, staged version first (new reference or NULL).
 json_t *zf_eng_rec_load(engine_t *e, const char *tenant, const char *module, const char *id);

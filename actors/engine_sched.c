@@ -95,17 +95,6 @@ s_arm(engine_t *e, json_t *sched, int64_t now)
     if (next > 0 && next < e->next_timer) e->next_timer = next;
 }
 
-static void
-s_reply_data(engine_t *e, cont_t *c, int rc)
-{
-    if (rc)
-        zf_eng_error(e, c->req, ZF_EIO, "storage failure; nothing was changed");
-    else {
-        zf_eng_reply(e, c->req, c->data);
-        c->data = NULL;
-    }
-}
-
 /* ---- commits in flight ----------------------------------------------------------------
     A timer must not fire from the stored schedule while a change to it is
     staged but not durable (the fire batch would overwrite the change). */
@@ -205,7 +194,7 @@ zf_eng_sched_create(engine_t *e, zf_msg_t *req)
     s_arm(e, sched, now);
     zf_batch_t *b = zf_batch_new();
     s_stage(b, req->tenant, sched, 0);
-    cont_t *c = zf_eng_cont(s_reply_data, req);
+    cont_t *c = zf_eng_cont(zf_eng_reply_data, req);
     s_hold(e, c, req->tenant, id);
     c->data = json_pack("{s:o}", "schedule", sched);
     json_decref(wf);
@@ -260,7 +249,7 @@ zf_eng_sched_update(engine_t *e, zf_msg_t *req)
     zf_batch_t *b = zf_batch_new();
     s_stage(b, req->tenant, sched, json_integer_value(json_object_get(cur, "next_run_at")));
     json_decref(cur);
-    cont_t *c = zf_eng_cont(s_reply_data, req);
+    cont_t *c = zf_eng_cont(zf_eng_reply_data, req);
     s_hold(e, c, req->tenant, zf_eng_str(sched, "id"));
     c->data = json_pack("{s:o}", "schedule", sched);
     zf_eng_commit(e, &b, c);
@@ -283,7 +272,7 @@ zf_eng_sched_delete(engine_t *e, zf_msg_t *req)
     json_int_t next = json_integer_value(json_object_get(cur, "next_run_at"));
     if (next > 0) zf_rec_timer_del(b, next, req->tenant, zf_eng_str(cur, "id"));
     zf_rec_sched_del(b, req->tenant, zf_eng_str(cur, "id"));
-    cont_t *c = zf_eng_cont(s_reply_data, req);
+    cont_t *c = zf_eng_cont(zf_eng_reply_data, req);
     s_hold(e, c, req->tenant, zf_eng_str(cur, "id"));
     c->data = json_pack("{s:O, s:b}", "id", json_object_get(cur, "id"), "deleted", 1);
     json_decref(cur);
