@@ -147,21 +147,6 @@ curl -X DELETE https://api.lvng.ai/api/v2/workflows/a1b2c3d4-e5f6-7890-abcd-ef12
 SEED_EXAMPLES
 }
 
-extract() {
-    # A curl example starts with "curl " and ends at the first line that
-    # closes every single quote opened so far and does not end with "\".
-    awk '
-    /^curl /{ inq = 1; q = 0 }
-    inq { print; q += gsub(/\047/, "&"); if (q % 2 == 0 && $0 !~ /\\$/) { print "#----"; inq = 0 } }
-    ' "$1"
-}
-
-count() { examples | grep -c '^#----$'; }
-
-example() {
-    examples | awk -v n="$1" '/^#----$/ { i++; next } i == n - 1 { print }'
-}
-
 substituted() {
     example "$1" | sed \
         -e "s|https://api.lvng.ai|${ZF_BASE:-http://127.0.0.1:8080}|g" \
@@ -172,32 +157,12 @@ substituted() {
         -e "s|f6a7b8c9-d0e1-2345-f678-901234567890|${ZF_SCHEDULE_ID:-f6a7b8c9-d0e1-2345-f678-901234567890}|g"
 }
 
-curl() { command curl -sS --max-time 60 -w '\n=== status %{http_code}\n' "$@"; }
-
-run_one() {
-    echo "=== example $1"
-    eval "$(substituted "$1")"
+after_example() {
+    [ "$1" = 4 ] && [ -z "${ZF_NEW_WF_ID:-}" ] && ZF_NEW_WF_ID=$(printf '%s' "$2" | first_id)
+    [ "$1" = 9 ] && [ -z "${ZF_RUN_ID:-}" ] && ZF_RUN_ID=$(printf '%s' "$2" | first_id)
+    [ "$1" = 13 ] && [ -z "${ZF_SCHEDULE_ID:-}" ] && ZF_SCHEDULE_ID=$(printf '%s' "$2" | first_id)
+    return 0
 }
 
-first_id() { grep -o '"id" *: *"[^"]*"' | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/'; }
-
-case "${1:-}" in
---count) count ;;
---embedded) examples ;;
---extract) extract "$2" ;;
---print)
-    if [ -n "${2:-}" ]; then substituted "$2"; else
-        for i in $(seq 1 "$(count)"); do substituted "$i"; echo "#----"; done
-    fi ;;
-"")
-    rc=0
-    for i in $(seq 1 "$(count)"); do
-        out=$(run_one "$i") || rc=1
-        printf '%s\n' "$out"
-        [ "$i" = 4 ] && [ -z "${ZF_NEW_WF_ID:-}" ] && ZF_NEW_WF_ID=$(printf '%s' "$out" | first_id)
-        [ "$i" = 9 ] && [ -z "${ZF_RUN_ID:-}" ] && ZF_RUN_ID=$(printf '%s' "$out" | first_id)
-        [ "$i" = 13 ] && [ -z "${ZF_SCHEDULE_ID:-}" ] && ZF_SCHEDULE_ID=$(printf '%s' "$out" | first_id)
-    done
-    exit $rc ;;
-*) run_one "$1" ;;
-esac
+. "$(dirname "${BASH_SOURCE[0]}")/seed_curls_lib.sh"
+seed_curls_main "$@"

@@ -115,21 +115,6 @@ curl -X POST "https://api.getcoherence.io/v1/automations/auto_abc123/enable" \
 SEED_EXAMPLES
 }
 
-extract() {
-    # A curl example starts with "curl " and ends at the first line that
-    # closes every single quote opened so far and does not end with "\".
-    awk '
-    /^curl /{ inq = 1; q = 0 }
-    inq { print; q += gsub(/\047/, "&"); if (q % 2 == 0 && $0 !~ /\\$/) { print "#----"; inq = 0 } }
-    ' "$1"
-}
-
-count() { examples | grep -c '^#----$'; }
-
-example() {
-    examples | awk -v n="$1" '/^#----$/ { i++; next } i == n - 1 { print }'
-}
-
 substituted() {
     example "$1" | sed \
         -e "s|https://api.getcoherence.io/v1|${ZF_BASE:-http://127.0.0.1:8080}/coherence/v1|g" \
@@ -138,27 +123,5 @@ substituted() {
         -e "s|rec_xyz789|${ZF_RECORD_ID:-rec_xyz789}|g"
 }
 
-curl() { command curl -sS --max-time 60 -w '\n=== status %{http_code}\n' "$@"; }
-
-run_one() {
-    echo "=== example $1"
-    eval "$(substituted "$1")"
-}
-
-case "${1:-}" in
---count) count ;;
---embedded) examples ;;
---extract) extract "$2" ;;
---print)
-    if [ -n "${2:-}" ]; then substituted "$2"; else
-        for i in $(seq 1 "$(count)"); do substituted "$i"; echo "#----"; done
-    fi ;;
-"")
-    rc=0
-    for i in $(seq 1 "$(count)"); do
-        out=$(run_one "$i") || rc=1
-        printf '%s\n' "$out"
-    done
-    exit $rc ;;
-*) run_one "$1" ;;
-esac
+. "$(dirname "${BASH_SOURCE[0]}")/seed_curls_lib.sh"
+seed_curls_main "$@"
