@@ -1,6 +1,7 @@
 /*  actors/datefmt.c — see datefmt.h. Calendar arithmetic is tz.c's. */
 #include "actors/datefmt.h"
 #include "actors/expr.h"
+#include "broker/isotime.h"
 #include "actors/tz.h"
 #include "broker/errors.h"
 
@@ -49,7 +50,7 @@ zf_date_value_ms(const json_t *v, long long *ms)
 {
     if (json_is_string(v)) {
         if (strlen(json_string_value(v)) != json_string_length(v) ||
-            zf_expr_parse_iso8601(json_string_value(v), ms) != 0)
+            zf_iso8601_ms(json_string_value(v), ms) != 0)
             return ZF_EINVAL;
     } else if (json_is_integer(v)) {
         *ms = json_integer_value(v);

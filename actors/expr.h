@@ -62,8 +62,4 @@ int zf_expr_op_uses_previous(const char *op);
 int zf_expr_compare_change(const json_t *actual, const json_t *previous, const char *op,
                            const json_t *expected);
 
-//  Parses ISO-8601 date or date-time ("2026-03-19", "2026-03-19T18:00:00Z",
-//  "...+02:00", fractional seconds) into Unix ms. 0 ok, ZF_EINVAL otherwise.
-int zf_expr_parse_iso8601(const char *s, long long *ms_out);
-
 #endif

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "actors/expr.h"
+#include "broker/isotime.h"
 #include "broker/errors.h"
 
 #include <stdio.h>
@@ -319,7 +320,7 @@ test_iso8601(void **state)
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         long long ms = -42;
-        if (zf_expr_parse_iso8601(good[i].s, &ms) != 0 || ms != good[i].ms)
+        if (zf_iso8601_ms(good[i].s, &ms) != 0 || ms != good[i].ms)
             fail_msg("%s -> %lld, want %lld", good[i].s, ms, good[i].ms);
     }
     static const char *const bad[] = {"",
@@ -343,8 +344,8 @@ test_iso8601(void **state)
                                       "2026-3-19",
                                       "2026-03-19T18"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (zf_expr_parse_iso8601(bad[i], NULL) == 0) fail_msg("accepted bad date %s", bad[i]);
-    assert_int_equal(zf_expr_parse_iso8601(NULL, NULL), ZF_EINVAL);
+        if (zf_iso8601_ms(bad[i], NULL) == 0) fail_msg("accepted bad date %s", bad[i]);
+    assert_int_equal(zf_iso8601_ms(NULL, NULL), ZF_EINVAL);
 }
 
 int

@@ -12,6 +12,7 @@
     docs/api/coherence.md documents every route.
 */
 #include "broker/ids.h"
+#include "broker/isotime.h"
 #include "http/dialect.h"
 #include "http/dialects/dialects.h"
 
@@ -68,64 +69,6 @@ s_time(const json_t *ms)
     if (!gmtime_r(&t, &tm) || !strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm))
         return json_null();
     return json_string(out);
-}
-
-//  Reads exactly n decimal digits at *p (advancing it); -1 if not there.
-static int
-s_digits(const char **p, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++, (*p)++) {
-        if (**p < '0' || **p > '9') return -1;
-        v = v * 10 + (**p - '0');
-    }
-    return v;
-}
-
-//  Why: `since` takes the seed's ISO form. Accepts "YYYY-MM-DD" or
-//  "YYYY-MM-DDTHH:MM[:SS[.fff]](Z|+HH:MM|-HH:MM)". Returns 0 and Unix ms.
-static int
-s_parse_iso(const char *s, int64_t *ms)
-{
-    int f[6] = {0}, off = 0, frac = 0;
-    const char *p = s;
-    f[0] = s_digits(&p, 4);
-    if (f[0] < 0 || *p++ != '-' || (f[1] = s_digits(&p, 2)) < 0 || *p++ != '-' ||
-        (f[2] = s_digits(&p, 2)) < 0)
-        return -1;
-    if (*p == 'T' || *p == 't') {
-        p++;
-        if ((f[3] = s_digits(&p, 2)) < 0 || *p++ != ':' || (f[4] = s_digits(&p, 2)) < 0) return -1;
-        if (*p == ':' && (p++, (f[5] = s_digits(&p, 2)) < 0)) return -1;
-        if (*p == '.') {
-            int nd = 0;
-            for (p++; *p >= '0' && *p <= '9'; p++, nd++)
-                frac = nd < 3 ? frac * 10 + (*p - '0') : frac;
-            if (nd == 0) return -1;
-            for (; nd < 3; nd++)
-                frac *= 10;
-        }
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-        } else if (*p == '+' || *p == '-') {
-            int sign = *p++ == '-' ? -1 : 1, oh = s_digits(&p, 2);
-            int om = *p++ == ':' ? s_digits(&p, 2) : -1;
-            if (oh < 0 || oh > 23 || om < 0 || om > 59) return -1;
-            off = sign * (oh * 60 + om) * 60;
-        } else {
-            return -1;
-        }
-    }
-    if (*p || f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 60)
-        return -1;
-    struct tm tm = {.tm_year = f[0] - 1900,
-                    .tm_mon = f[1] - 1,
-                    .tm_mday = f[2],
-                    .tm_hour = f[3],
-                    .tm_min = f[4],
-                    .tm_sec = f[5]};
-    *ms = ((int64_t)timegm(&tm) - off) * 1000 + frac;
-    return 0;
 }
 
 //  "auto_" + core id (a JSON string), or null.
@@ -749,7 +692,8 @@ s_logs(zf_http_req_t *req)
     static const char *const any[] = {"", NULL};
     const char *id = s_auto_id(req, "id", S_AUTO_404);
     if (!id) return;
-    int64_t limit, page, since = 0;
+    int64_t limit, page;
+    long long since = 0;
     char status[32] = "", when[64] = "";
     const char *const *st = any;
     const char *why = NULL;
@@ -760,7 +704,7 @@ s_logs(zf_http_req_t *req)
     else if (zf_http_query(req, "status", status, sizeof status) >= 0 &&
              !(st = s_core_statuses(status)))
         why = "status: must be one of success, failed, running, cancelled";
-    else if (zf_http_query(req, "since", when, sizeof when) >= 0 && s_parse_iso(when, &since))
+    else if (zf_http_query(req, "since", when, sizeof when) >= 0 && zf_iso8601_ms(when, &since))
         why = "since: must be an ISO-8601 timestamp such as 2024-01-15T00:00:00Z";
     if (why) {
         zf_http_fail(req, ZF_EINVAL, "%s", why);
