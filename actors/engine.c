@@ -674,7 +674,11 @@ s_self_new(zsock_t *pipe, s_args_t *args)
                             .breakers = e->breakers,
                             .internal_endpoint = conf->internal_endpoint,
                             .smtp_url = conf->smtp_url,
-                            .smtp_from = conf->smtp_from};
+                            .smtp_from = conf->smtp_from,
+                            .public_url = conf->public_url,
+                            .ai_url = conf->ai_url,
+                            .ai_model = conf->ai_model,
+                            .ai_key = conf->ai_key};
     e->host_shared = (zf_run_host_t){.env = &e->env, .shared = 1};
     e->host_single = (zf_run_host_t){.env = &e->env, .shared = 0};
     for (; e->nactors < e->nshared; e->nactors++)

@@ -407,6 +407,10 @@ s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
         .trigger = json_object_get(t->run, "trigger"),
         .call = s_call,
         .call_arg = &call,
+        .public_url = self->env->public_url,
+        .ai_url = self->env->ai_url,
+        .ai_model = self->env->ai_model,
+        .ai_key = self->env->ai_key,
     };
     zf_step_result_clear(res);
     const zf_step_kind_t *kind = zf_step_find(json_string_value(json_object_get(node, "type")));

@@ -22,8 +22,12 @@ typedef enum {
     ZF_STEP_FAIL_FINAL,  // failed, never retry (validation, 4xx, egress refused)
     ZF_STEP_WAIT,        // passivate until wake_at_ms, then exec again with resumed=1
     ZF_STEP_STOP,        // condition false with on_false=stop: the run ends, completed
-    ZF_STEP_BLOCKED      // outbound host breaker open: passivate until wake_at_ms,
+    ZF_STEP_BLOCKED,     // outbound host breaker open: passivate until wake_at_ms,
                          // does not count as an attempt
+    ZF_STEP_SUSPEND      // passivate until run.resume (approval, form, webhook) or
+                         // the child run ends; also at wake_at_ms when > 0 (a
+                         // deadline). Then exec again with resumed=1 and
+                         // ctx->resume = what resumed it (NULL: the deadline)
 } zf_step_status_t;
 
 typedef struct {
@@ -50,6 +54,13 @@ typedef struct {
     int (*call)(void *call_arg, const char *type, json_t *body, json_t **reply, char *err,
                 size_t errlen);
     void *call_arg;  // first argument of call
+    //  SUSPEND resumed: {"decision"?: str, "data"?: any, "by"?: str, "at": ms,
+    //  "child"?: run} (borrowed); NULL on first exec or when the deadline woke it.
+    const json_t *resume;
+    const char *public_url;  // --public-url: base of links sent to people ("http://host:port")
+    const char *ai_url;      // --ai-url: OpenAI-compatible base URL (NULL/"" = not configured)
+    const char *ai_model;    // --ai-model (NULL = the provider's default)
+    const char *ai_key;      // ZFLOW_AI_KEY from the environment (NULL = none)
 } zf_step_ctx_t;
 
 typedef struct {
@@ -59,6 +70,10 @@ typedef struct {
     int64_t wake_at_ms;       // WAIT/BLOCKED: when to run again
     int64_t retry_after_ms;   // FAIL: server asked to wait at least this long (Retry-After)
     int passed;               // condition: 1 true, 0 false
+    const char *suspend_status;  // SUSPEND: run status while suspended (static string:
+                                 // "paused" (default) or "waiting_for_child")
+    char token[64];              // SUSPEND: callback token whose SHA-256 the engine indexes
+                                 // (approval, send_form); "" = none
 } zf_step_result_t;
 
 typedef struct {

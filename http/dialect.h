@@ -65,6 +65,9 @@ typedef struct {
     //  event. type: "event.run.step", ...; body: the event's body; ts:
     //  Unix ms. NULL = no event stream.
     char *(*render_event)(const char *type, const json_t *body, int64_t ts);
+    //  Extra headers on every answer of this dialect ("Name: value\r\n"...),
+    //  e.g. "LW-API-Version: 2025-01-15\r\n"; NULL = none.
+    const char *headers;
 } zf_http_dialect_t;
 
 /* ---- request accessors ---------------------------------------------------- */
@@ -110,6 +113,21 @@ void zf_http_fail(zf_http_req_t *req, int err, const char *fmt, ...)
 //  Same with an explicit HTTP status and wire code.
 void zf_http_fail_code(zf_http_req_t *req, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+//  Adds a header to the answer (up to 1 KiB of extra headers in all;
+//  names and values with CR or LF are refused). Returns 0 or ZF_EINVAL.
+int zf_http_header(zf_http_req_t *req, const char *name, const char *value);
+//  Answers with status, a content type and a body that is not JSON (taken:
+//  malloc'd, len bytes), e.g. an HTML page or a download.
+void zf_http_respond_raw(zf_http_req_t *req, int status, const char *content_type, char *body,
+                         size_t len);
+//  Streams a large answer: begin writes the status line and headers
+//  (chunked transfer encoding), write sends one chunk (len > 0), and the
+//  pipeline ends the stream after the handler returns. Headers added
+//  before begin are sent. Returns 0, or -1 when the client has gone (stop
+//  writing). After begin the handler must not call respond or fail.
+int zf_http_stream_begin(zf_http_req_t *req, int status, const char *content_type);
+int zf_http_stream_write(zf_http_req_t *req, const void *buf, size_t len);
 
 /* ---- shared helpers ------------------------------------------------------- */
 

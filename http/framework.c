@@ -114,6 +114,31 @@ zf_http_last_detail(const zf_http_req_t *req)
 
 /* ---- answers ---------------------------------------------------------------- */
 
+int
+zf_http_header(zf_http_req_t *req, const char *name, const char *value)
+{
+    if (!name || !value || !*name || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return ZF_EINVAL;
+    size_t used = strlen(req->headers);
+    int n = snprintf(req->headers + used, sizeof req->headers - used, "%s: %s\r\n", name, value);
+    if (n < 0 || (size_t)n >= sizeof req->headers - used) {
+        req->headers[used] = '\0';
+        return ZF_EINVAL;
+    }
+    return 0;
+}
+
+void
+zf_http_respond_raw(zf_http_req_t *req, int status, const char *content_type, char *body,
+                    size_t len)
+{
+    assert(req->status == 0);  // one answer per request
+    req->status = status;
+    req->content_type = content_type;
+    req->text = body;
+    req->text_len = len;
+}
+
 void
 zf_http_respond(zf_http_req_t *req, int status, json_t *body)
 {

@@ -66,6 +66,11 @@ struct zf_http_req_t {
     int status;                        // 0 until answered
     char *text;                        // answer body (malloc), set with status
     char detail[64];                   // `detail` of the last error reply ("" none)
+    char headers[1024];                // extra answer headers ("Name: v\r\n"...)
+    const char *content_type;          // NULL = application/json
+    size_t text_len;                   // bytes in text when raw (0 = strlen(text))
+    bool streamed;                     // headers and chunks already written
+    bool stream_broken;                // a chunk write failed: the client has gone
 };
 
 //  civetweb request handler of every path (cbdata: zf_http_t).

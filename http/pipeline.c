@@ -194,33 +194,53 @@ s_authorize(zf_http_req_t *req)
 
 /* ---- the answer ------------------------------------------------------------ */
 
-//  Writes status line, headers and body in one mg_write.
-static void
-s_write(zf_http_req_t *req)
+//  Status line and headers of the answer into head (size hs); returns the
+//  length. chunked: a streamed answer (no Content-Length).
+static int
+s_head(zf_http_req_t *req, char *head, size_t hs, bool chunked, size_t blen)
 {
-    char head[1024], date[64];
+    char date[64];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    size_t blen = strlen(req->text);
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nDate: %s\r\nCache-Control: no-store\r\n"
-                     "X-Request-Id: %s\r\n%s",
-                     req->status, zf_http_reason(req->status), blen, date, req->request_id,
-                     req->close ? "Connection: close\r\n" : "");
+    const zf_http_dialect_t *d = req->mount ? req->mount->dialect : NULL;
+    int n = snprintf(head, hs, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n", req->status,
+                     zf_http_reason(req->status),
+                     req->content_type ? req->content_type : "application/json");
+    if (chunked)
+        n += snprintf(head + n, hs - (size_t)n, "Transfer-Encoding: chunked\r\n");
+    else
+        n += snprintf(head + n, hs - (size_t)n, "Content-Length: %zu\r\n", blen);
+    n += snprintf(head + n, hs - (size_t)n,
+                  "Date: %s\r\nCache-Control: no-store\r\nX-Request-Id: %s\r\n%s%s%s", date,
+                  req->request_id, req->close ? "Connection: close\r\n" : "",
+                  d && d->headers ? d->headers : "", req->headers);
     if (req->rl_set)
-        n += snprintf(head + n, sizeof head - (size_t)n,
+        n += snprintf(head + n, hs - (size_t)n,
                       "X-RateLimit-Limit: %d\r\nX-RateLimit-Remaining: %d\r\n"
                       "X-RateLimit-Reset: %lld\r\n",
                       req->rl.limit, req->rl.remaining, (long long)req->rl.reset_s);
     if (req->status == 429 && req->rl_set)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Retry-After: %lld\r\n",
+        n += snprintf(head + n, hs - (size_t)n, "Retry-After: %lld\r\n",
                       (long long)req->rl.retry_after);
-    if (req->replayed)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Idempotent-Replayed: true\r\n");
-    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+    if (req->replayed) n += snprintf(head + n, hs - (size_t)n, "Idempotent-Replayed: true\r\n");
+    n += snprintf(head + n, hs - (size_t)n, "\r\n");
+    return n < (int)hs ? n : (int)hs - 1;
+}
+
+//  Writes status line, headers and body in one mg_write (a streamed
+//  answer gets its final chunk instead).
+static void
+s_write(zf_http_req_t *req)
+{
+    if (req->streamed) {
+        if (!req->stream_broken) mg_send_chunk(req->conn, "", 0);
+        return;
+    }
+    char head[3072];
+    size_t blen = req->text_len ? req->text_len : strlen(req->text);
+    int n = s_head(req, head, sizeof head, false, blen);
     char *all = malloc((size_t)n + blen);
     assert(all);
     memcpy(all, head, (size_t)n);
@@ -228,6 +248,29 @@ s_write(zf_http_req_t *req)
     mg_write(req->conn, all, (size_t)n + blen);
     free(all);
     if (req->close) mg_disable_connection_keep_alive(req->conn);
+}
+
+int
+zf_http_stream_begin(zf_http_req_t *req, int status, const char *content_type)
+{
+    assert(req->status == 0);  // one answer per request
+    req->status = status;
+    req->content_type = content_type;
+    req->text = strdup("");
+    req->streamed = true;
+    char head[3072];
+    int n = s_head(req, head, sizeof head, true, 0);
+    if (mg_write(req->conn, head, (size_t)n) != n) req->stream_broken = true;
+    return req->stream_broken ? -1 : 0;
+}
+
+int
+zf_http_stream_write(zf_http_req_t *req, const void *buf, size_t len)
+{
+    if (!req->streamed || req->stream_broken) return -1;
+    if (len == 0) return 0;  // an empty chunk would end the stream
+    if (mg_send_chunk(req->conn, buf, (unsigned)len) < 0) req->stream_broken = true;
+    return req->stream_broken ? -1 : 0;
 }
 
 //  Runs the steps; each either passes or answers. Credentials come

@@ -39,6 +39,9 @@ typedef struct {
     const char *smtp_url;                        // --smtp-url URL
     const char *smtp_from;                       // --smtp-from ADDRESS
     long long test_clock;                        // --test-clock MS (0 = the real clock)
+    const char *public_url;                      // --public-url URL
+    const char *ai_url;                          // --ai-url URL
+    const char *ai_model;                        // --ai-model NAME
 } s_serve_opts_t;
 
 static void
@@ -68,6 +71,11 @@ s_usage(FILE *out)
             "  --smtp-url URL          mail server of send_email steps, e.g.\n"
             "                          smtp://127.0.0.1:25 or smtps://user:pass@host:465\n"
             "  --smtp-from ADDRESS     sender of outgoing mail (default zflow@localhost)\n"
+            "  --public-url URL        base of links zflow sends to people (approval\n"
+            "                          callbacks, forms; default http://<--http>)\n"
+            "  --ai-url URL            OpenAI-compatible endpoint of ai/agent steps, e.g.\n"
+            "                          http://127.0.0.1:8000/v1 (key: ZFLOW_AI_KEY)\n"
+            "  --ai-model NAME         model of ai/agent steps (default gpt-4o-mini)\n"
             "  --test-clock MS         TESTS ONLY: start the clock at Unix time MS and let\n"
             "                          clock.set on the admin socket move it\n");
 }
@@ -126,6 +134,9 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
                                              {"smtp-url", required_argument, NULL, 'S'},
                                              {"smtp-from", required_argument, NULL, 'F'},
                                              {"test-clock", required_argument, NULL, 'C'},
+                                             {"public-url", required_argument, NULL, 'P'},
+                                             {"ai-url", required_argument, NULL, 'A'},
+                                             {"ai-model", required_argument, NULL, 'I'},
                                              {"help", no_argument, NULL, 'H'},
                                              {NULL, 0, NULL, 0}};
     *o = (s_serve_opts_t){.http = "127.0.0.1:8080",
@@ -176,6 +187,18 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
                 return -1;
             }
             o->smtp_from = optarg;
+            break;
+        case 'P':
+        case 'A':
+            if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
+                fprintf(stderr, "zflow: --%s must start with http:// or https://\n",
+                        c == 'P' ? "public-url" : "ai-url");
+                return -1;
+            }
+            *(c == 'P' ? &o->public_url : &o->ai_url) = optarg;
+            break;
+        case 'I':
+            o->ai_model = optarg;
             break;
         case 'M':
         case 'j':
@@ -263,6 +286,14 @@ s_serve(int argc, char **argv)
     unlink(admin);
     snprintf(admin, sizeof admin, "ipc://%s/admin.sock", data_abs);
     if (o.test_clock > 0) zf_clock_set(o.test_clock);
+    char public_url[512];
+    if (o.public_url)
+        snprintf(public_url, sizeof public_url, "%s", o.public_url);
+    else
+        snprintf(public_url, sizeof public_url, "http://%s", o.http);
+    size_t plen = strlen(public_url);
+    while (plen > 0 && public_url[plen - 1] == '/')  // links append "/api/..."
+        public_url[--plen] = '\0';
     zf_writer_t *writer = zf_writer_new(store, "inproc://zf-writer");
     zf_broker_conf_t bc = {.internal_endpoint = "inproc://zf-broker",
                            .service_endpoint = "inproc://zf-services",
@@ -280,7 +311,13 @@ s_serve(int argc, char **argv)
                            .internal_endpoint = bc.internal_endpoint,
                            .smtp_url = o.smtp_url,
                            .smtp_from = o.smtp_from,
-                           .test_clock = o.test_clock > 0};
+                           .test_clock = o.test_clock > 0,
+                           .public_url = public_url,
+                           .ai_url = o.ai_url,
+                           .ai_model = o.ai_model ? o.ai_model : "gpt-4o-mini",
+                           .ai_key = getenv("ZFLOW_AI_KEY") && *getenv("ZFLOW_AI_KEY")
+                                         ? getenv("ZFLOW_AI_KEY")
+                                         : NULL};
     zf_engine_t *engine = broker ? zf_engine_new(&ec, &err) : NULL;
     zf_http_conf_t hc = {.listen = o.http,
                          .broker_endpoint = bc.internal_endpoint,
