@@ -11,8 +11,8 @@
 #include <string.h>
 
 static const char *const s_trigger_types[] = {
-    "manual",         "webhook",        "schedule",      "record.created",
-    "record.updated", "record.deleted", "field.changed", NULL};
+    "manual",         "webhook",       "schedule", "record.created",  "record.updated",
+    "record.deleted", "field.changed", "event",    "form_submission", NULL};
 
 int
 zf_auto_module_valid(const char *m)
@@ -51,6 +51,87 @@ s_path_segment_valid(const char *s)
     return 1;
 }
 
+/*  Seed 001's event triggers ride on the record trigger index:
+      ROW_ADDED / RECORD_UPDATED (filter.table_id)  -> record.created / record.updated
+      FORM_APPROVED / FORM_REJECTED (filter.form_id) -> form.approved / form.rejected
+      MATTER_STEP_COMPLETED / _REJECTED (filter.matter_template_id)
+                                                     -> matter.step_completed / _rejected
+      form_submission (form_id)                      -> form.submitted
+    A missing filter id indexes under module "*": any table / form / template. */
+static const struct {
+    const char *event;   // seed 001 triggerType
+    const char *type;    // engine event type
+    const char *filter;  // filter key
+} s_events001[] = {
+    {"ROW_ADDED", "record.created", "table_id"},
+    {"RECORD_UPDATED", "record.updated", "table_id"},
+    {"FORM_APPROVED", "form.approved", "form_id"},
+    {"FORM_REJECTED", "form.rejected", "form_id"},
+    {"MATTER_STEP_COMPLETED", "matter.step_completed", "matter_template_id"},
+    {"MATTER_STEP_REJECTED", "matter.step_rejected", "matter_template_id"},
+};
+
+const char *
+zf_auto_event_index(const json_t *trigger, const char **module)
+{
+    const char *type = json_string_value(json_object_get(trigger, "type"));
+    const json_t *filter = json_object_get(trigger, "filter");
+    *module = NULL;
+    if (type && strcmp(type, "form_submission") == 0) {
+        *module = json_string_value(json_object_get(trigger, "form_id"));
+        if (!*module) *module = "*";
+        return "form.submitted";
+    }
+    const char *ev = json_string_value(json_object_get(trigger, "event"));
+    for (size_t i = 0; ev && i < sizeof s_events001 / sizeof s_events001[0]; i++) {
+        if (strcmp(ev, s_events001[i].event) != 0) continue;
+        *module = json_string_value(json_object_get(filter, s_events001[i].filter));
+        if (!*module) *module = "*";
+        return s_events001[i].type;
+    }
+    return NULL;
+}
+
+bool
+zf_auto_event_type_ok(const char *type)
+{
+    if (strcmp(type, "record.deleted") == 0 || strcmp(type, "form.submitted") == 0) return true;
+    for (size_t i = 0; i < sizeof s_events001 / sizeof s_events001[0]; i++)
+        if (strcmp(type, s_events001[i].type) == 0) return true;
+    return false;
+}
+
+//  trigger {"type": "event", "event": NAME, "filter"?: {...}} or
+//  {"type": "form_submission", "form_id"?}.
+static int
+s_event_trigger_check(const json_t *trigger, const char *type, char *err, size_t errlen)
+{
+    const char *module = NULL;
+    if (strcmp(type, "event") == 0 && !zf_auto_event_index(trigger, &module))
+        return zf_errf(err, errlen,
+                       "trigger.event: must be one of MATTER_STEP_COMPLETED, "
+                       "MATTER_STEP_REJECTED, FORM_APPROVED, FORM_REJECTED, ROW_ADDED, "
+                       "RECORD_UPDATED");
+    const json_t *filter = json_object_get(trigger, "filter");
+    if (filter && !json_is_null(filter) && !json_is_object(filter))
+        return zf_errf(err, errlen, "trigger.filter: must be an object");
+    const char *k;
+    json_t *v;
+    json_object_foreach ((json_t *)filter, k, v)
+        if (!json_is_null(v) && !s_plain_string(v, 64))
+            return zf_errf(err, errlen, "trigger.filter.%s: must be an id string", k);
+    const json_t *fid = json_object_get(trigger, "form_id");
+    if (fid && !json_is_null(fid) && !s_plain_string(fid, 64))
+        return zf_errf(err, errlen, "trigger.form_id: must be an id string");
+    //  Table filters name record modules, which have a syntax.
+    const char *table = json_string_value(json_object_get(filter, "table_id"));
+    if (table && !zf_auto_module_valid(table))
+        return zf_errf(err, errlen,
+                       "trigger.filter.table_id: must be a table (module) name: 1 to 64 of a-z, "
+                       "0-9, _ and -, starting with a letter");
+    return 0;
+}
+
 int
 zf_auto_trigger_check(const json_t *trigger, char *err, size_t errlen)
 {
@@ -62,7 +143,9 @@ zf_auto_trigger_check(const json_t *trigger, char *err, size_t errlen)
     if (!known)
         return zf_errf(err, errlen,
                        "trigger.type: must be one of manual, webhook, schedule, record.created, "
-                       "record.updated, record.deleted, field.changed");
+                       "record.updated, record.deleted, field.changed, event, form_submission");
+    if (strcmp(type, "event") == 0 || strcmp(type, "form_submission") == 0)
+        return s_event_trigger_check(trigger, type, err, errlen);
     json_t *module = json_object_get(trigger, "module");
     bool record = strncmp(type, "record.", 7) == 0 || strcmp(type, "field.changed") == 0;
     if ((record || module) && !zf_auto_module_valid(json_string_value(module)))

@@ -16,6 +16,7 @@
 #ifndef ZF_AUTOMATION_H
 #define ZF_AUTOMATION_H
 
+#include <stdbool.h>
 #include <jansson.h>
 #include <stddef.h>
 
@@ -24,6 +25,12 @@ int zf_auto_module_valid(const char *module);
 
 //  0 if valid; else ZF_EINVAL and err names the field ("trigger.module: ...").
 int zf_auto_trigger_check(const json_t *trigger, char *err, size_t errlen);
+//  Seed 001 triggers ("event", "form_submission"): the engine event type
+//  they wait for ("record.created", "form.approved", ...) and in *module
+//  the filter id ("*" = any); NULL for other triggers.
+const char *zf_auto_event_index(const json_t *trigger, const char **module);
+//  Whether events.ingest accepts this event type.
+bool zf_auto_event_type_ok(const char *type);
 int zf_auto_conditions_check(const json_t *conditions, char *err, size_t errlen);
 int zf_auto_error_handling_check(const json_t *eh, char *err, size_t errlen);
 

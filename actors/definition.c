@@ -100,8 +100,9 @@ s_validate_links(const json_t *nodes, const json_t *node, size_t idx, const char
             dep < 0
                 ? NULL
                 : json_string_value(json_object_get(json_array_get(nodes, (size_t)dep), "type"));
-        if (!dtype || strcmp(dtype, "condition") != 0)
-            return S_NODE_FAIL("%s", "branch: needs input_from naming a condition node");
+        if (!dtype || (strcmp(dtype, "condition") != 0 && strcmp(dtype, "approval") != 0))
+            return S_NODE_FAIL("%s",
+                               "branch: needs input_from naming a condition or approval node");
     }
     return 0;
 }
@@ -124,6 +125,10 @@ s_validate_node(const json_t *nodes, size_t idx, char *err, size_t errlen)
     if (!kind) return S_NODE_FAIL("type \"%s\" is not a known step type", json_string_value(jtype));
     json_t *config = json_object_get(node, "config");
     if (config && !json_is_object(config)) return S_NODE_FAIL("%s", "config: must be an object");
+    json_t *name = json_object_get(node, "name");
+    if (name && !json_is_null(name) &&
+        !(json_is_string(name) && json_string_length(name) >= 1 && json_string_length(name) <= 200))
+        return S_NODE_FAIL("%s", "name: must be a string of 1 to 200 characters");
     //  Seed 002 puts `action` on the node (a connector for `integration`,
     //  a label elsewhere): the kind checks it as part of its config, the
     //  node-level value winning, so create-time errors name it.

@@ -323,18 +323,24 @@ zf_eng_add_waiter(engine_t *e, const char *run_id, zf_msg_t *req)
     zlist_append(l, req);
 }
 
-//  Answers everyone waiting for this run to settle.
+//  Answers everyone waiting for this run to settle. A cancel that met the
+//  run passivating (waiting, paused) goes into *cancels: it is applied to
+//  the stored run once the task has left e->active.
 static void
-s_wake_waiters(engine_t *e, zf_run_task_t *t)
+s_wake_waiters(engine_t *e, zf_run_task_t *t, zlist_t *cancels)
 {
     zlist_t *l = zhashx_lookup(e->waiters, t->run_id);
     if (!l) return;
     zf_msg_t *req;
     const char *status = json_string_value(json_object_get(t->run, "status"));
     while ((req = zlist_pop(l))) {
+        bool cancel = strcmp(req->type, "run.cancel") == 0;
         if (t->persist_failed)
             zf_eng_error(e, req, ZF_EIO, "storage failure; the run stays as last stored");
-        else if (strcmp(req->type, "run.cancel") == 0 && strcmp(status, "cancelled") != 0)
+        else if (cancel && !zf_run_status_terminal(status)) {
+            zlist_append(cancels, req);
+            continue;
+        } else if (cancel && strcmp(status, "cancelled") != 0)
             zf_eng_error(e, req, ZF_ECONFLICT, "run is already %s", status);
         else
             zf_eng_reply(e, req, json_pack("{s:O}", "run", t->run));
@@ -352,7 +358,12 @@ s_handle_done(engine_t *e)
     char *cmd = NULL;
     void *ptr = NULL;
     if (zsock_recv(e->done, "sp", &cmd, &ptr) < 0) return;
+    bool mail = cmd && strcmp(cmd, "MAIL") == 0;
     zstr_free(&cmd);
+    if (mail) {
+        zf_eng_mail_done(e, ptr);
+        return;
+    }
     zf_run_task_t *t = ptr;
     if (!t) return;
     if (t->migrate) {
@@ -362,6 +373,8 @@ s_handle_done(engine_t *e)
     }
     s_release_slot(e, t);
     const char *status = json_string_value(json_object_get(t->run, "status"));
+    json_t *ended = NULL;      // the run record when it just ended
+    char child_wait[40] = "";  // set when the run now waits for a child
     json_t *wf = zf_eng_wf_load(e, t->tenant, t->wf_id);
     bool wf_exists = wf != NULL;
     json_decref(wf);
@@ -371,22 +384,36 @@ s_handle_done(engine_t *e)
         zf_eng_commit(e, &b, zf_eng_cont(zf_eng_ignore_ack, NULL));
     }
     if (wf_exists && !t->interrupted && !t->persist_failed) {
-        if (strcmp(status, "waiting") == 0) {
+        bool paused = strcmp(status, "paused") == 0 || strcmp(status, "waiting_for_child") == 0;
+        if (strcmp(status, "waiting") == 0 || paused) {
             int64_t wake = json_integer_value(json_object_get(t->run, "wake_at"));
             if (wake > 0 && wake < e->next_timer) e->next_timer = wake;
-            zf_eng_event(e, "event.run.waiting", t->tenant, t->run, NULL);
-        } else if (strcmp(status, "completed") == 0) {
-            zf_eng_event(e, "event.run.completed", t->tenant, t->run, NULL);
+            if (strcmp(status, "waiting_for_child") == 0)
+                snprintf(child_wait, sizeof child_wait, "%s", t->run_id);
+        } else if (strcmp(status, "completed") == 0) {  // the actor published the events
             s_wf_breaker(e, t, false);
         } else if (strcmp(status, "failed") == 0) {
-            zf_eng_event(e, "event.run.failed", t->tenant, t->run, NULL);
             s_wf_breaker(e, t, true);
             zf_notify_failure(e->env.smtp_url, e->env.smtp_from, t->workflow, t->run);
         }
-        if (zf_run_status_terminal(status)) zf_eng_stats_run_end(e, t);
+        if (zf_run_status_terminal(status)) {
+            zf_eng_stats_run_end(e, t);
+            ended = json_incref(t->run);
+        }
     }
-    if (!t->interrupted) s_wake_waiters(e, t);
+    zlist_t *cancels = zlist_new();
+    if (!t->interrupted) s_wake_waiters(e, t, cancels);
+    char tenant[sizeof t->tenant];
+    snprintf(tenant, sizeof tenant, "%s", t->tenant);
     zhashx_delete(e->active, t->run_id);  // destroys the task
+    //  Parents and children meet here, once neither is held by a host.
+    if (ended) zf_eng_child_ended(e, tenant, ended);
+    if (child_wait[0]) zf_eng_child_check_id(e, tenant, child_wait);
+    json_decref(ended);
+    zf_msg_t *req;
+    while ((req = zlist_pop(cancels)))
+        if (!zf_eng_cancel_passive(e, req)) zf_msg_destroy(&req);
+    zlist_destroy(&cancels);
 }
 
 /* ---- per-workflow circuit breaker -------------------------------------------
@@ -442,8 +469,8 @@ s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed)
 /* ---- waking runs: timers and recovery ------------------------------------------ */
 
 //  Loads a stored run into a task. NULL if the run or workflow is gone.
-static zf_run_task_t *
-s_load_task(engine_t *e, const char *tenant, const char *run_id)
+zf_run_task_t *
+zf_eng_load_task(engine_t *e, const char *tenant, const char *run_id)
 {
     json_t *run = zf_rec_run_get(e->store, tenant, run_id);
     if (!run) return NULL;
@@ -474,10 +501,12 @@ s_timer_due(int64_t due, const char *tenant, const char *run_id, const char *kin
         return;
     }
     if (zhashx_lookup(e->active, run_id)) return;  // already being woken
-    zf_run_task_t *t = s_load_task(e, tenant, run_id);
+    zf_run_task_t *t = zf_eng_load_task(e, tenant, run_id);
     const char *status = t ? json_string_value(json_object_get(t->run, "status")) : NULL;
     json_int_t wake = t ? json_integer_value(json_object_get(t->run, "wake_at")) : 0;
-    if (!t || strcmp(status, "waiting") != 0 || wake != due) {
+    bool passive = status && (strcmp(status, "waiting") == 0 || strcmp(status, "paused") == 0 ||
+                              strcmp(status, "waiting_for_child") == 0);
+    if (!t || !passive || wake != due) {
         zf_rec_timer_del(scan->stale, due, tenant, run_id);
         zf_run_task_destroy(&t);
         return;
@@ -510,7 +539,7 @@ static void
 s_recover_one(const char *tenant, const char *run_id, void *arg)
 {
     engine_t *e = arg;
-    zf_run_task_t *t = s_load_task(e, tenant, run_id);
+    zf_run_task_t *t = zf_eng_load_task(e, tenant, run_id);
     if (!t) return;
     const char *status = json_string_value(json_object_get(t->run, "status"));
     if (strcmp(status, "queued") == 0 || strcmp(status, "running") == 0)
@@ -684,9 +713,9 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     for (; e->nactors < e->nshared; e->nactors++)
         e->actors[e->nactors] = zactor_new(zf_run_actor, &e->host_shared);
     e->poller = zpoller_new(pipe, e->broker, e->writer, e->done, NULL);
-    static const char *const prefixes[] = {"wf.",    "run.",   "key.",    "auth.",
-                                           "idem.",  "rec.",   "events.", "notify.",
-                                           "sched.", "clock.", NULL};
+    static const char *const prefixes[] = {"wf.",       "run.",      "key.",    "auth.",  "idem.",
+                                           "rec.",      "events.",   "notify.", "sched.", "clock.",
+                                           "evidence.", "approval.", "form.",   "mail.",  NULL};
     zf_eng_data_start(e);
     zf_eng_sched_start(e);
     zf_broker_announce(zsock_resolve(e->broker), "engine", prefixes);

@@ -7,6 +7,7 @@
 #include "actors/definition.h"
 #include "actors/engine_int.h"
 #include "actors/keys.h"
+#include "actors/steps/record_ops.h"
 #include "broker/codec.h"
 #include "broker/errors.h"
 #include "broker/ids.h"
@@ -162,6 +163,16 @@ s_wf_check_fields(const json_t *in, char *why, size_t whylen)
         return ZF_EINVAL;
     if ((v = json_object_get(in, "definition")) && zf_def_validate(v, why, whylen))
         return ZF_EINVAL;
+    //  extra: what a dialect keeps without engine meaning (seed 001 formId).
+    if ((v = json_object_get(in, "extra")) && !json_is_null(v)) {
+        char *text = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+        size_t n = text ? strlen(text) : SIZE_MAX;
+        free(text);
+        if (n > 8192) {
+            snprintf(why, whylen, "extra: must be an object of at most 8 KiB as JSON");
+            return ZF_EINVAL;
+        }
+    }
     return 0;
 }
 
@@ -217,6 +228,8 @@ s_wf_create(engine_t *e, zf_msg_t *req)
     json_t *conds = json_object_get(in, "conditions");
     json_object_set_new(wf, "conditions",
                         json_is_array(conds) ? json_deep_copy(conds) : json_array());
+    json_t *extra = json_object_get(in, "extra");
+    if (json_is_object(extra)) json_object_set_new(wf, "extra", json_deep_copy(extra));
     char nk[320];
     s_name_key(nk, req->tenant, name);
     zhashx_update(e->names, nk, id);
@@ -295,8 +308,8 @@ s_wf_list(engine_t *e, zf_msg_t *req)
 }
 
 static const char *const s_patchable[] = {
-    "name",    "description", "definition", "version",        "status",
-    "enabled", "trigger",     "conditions", "error_handling", NULL};
+    "name",    "description", "definition",     "version", "status", "enabled",
+    "trigger", "conditions",  "error_handling", "extra",   NULL};
 
 static int
 s_wf_update(engine_t *e, zf_msg_t *req)
@@ -313,7 +326,7 @@ s_wf_update(engine_t *e, zf_msg_t *req)
         return zf_eng_fail(
             e, req, ZF_EINVAL,
             "no valid field to update (name, description, definition, version, status, "
-            "enabled, trigger, conditions, error_handling)");
+            "enabled, trigger, conditions, error_handling, extra)");
     if (s_wf_check_fields(patch, why, sizeof why)) return zf_eng_fail(e, req, ZF_EINVAL, "%s", why);
     json_t *cur = id ? zf_eng_wf_load(e, req->tenant, id) : NULL;
     if (!cur) return zf_eng_fail(e, req, ZF_ENOTFOUND, "workflow not found");
@@ -397,6 +410,11 @@ zf_eng_run_new(engine_t *e, zf_batch_t *b, const char *tenant, const json_t *wf,
         "created_at", (json_int_t)now, "started_at", "updated_at", (json_int_t)now, "finished_at",
         "wake_at", "parent_run_id", "created_by", user && user[0] ? user : NULL, "trigger",
         trigger ? trigger : json_pack("{s:s}", "type", "manual"));
+    json_t *trig = json_object_get(run, "trigger");
+    if (json_is_string(json_object_get(trig, "parent_run_id"))) {
+        json_object_set(run, "parent_run_id", json_object_get(trig, "parent_run_id"));
+        json_object_set(run, "parent_node_id", json_object_get(trig, "parent_node_id"));
+    }
     if (!json_object_get(run, "created_by")) json_object_set_new(run, "created_by", json_null());
     json_t *state = zf_run_state_new();
     size_t i;
@@ -462,14 +480,54 @@ s_run_created(engine_t *e, cont_t *c, int rc)
 }
 
 //  The trigger context of a manual start: who started it and, with
+//  run.start with "parent" (a run_workflow step starting its child): only
+//  from in-process steps; the parent must be a live run of this tenant,
+//  and the chain of parents at most ZF_CHAIN_MAX deep. Returns 1 to go on,
+//  0 when answered (refused, or the node's existing child re-announced:
+//  a step re-run after a crash must not start a second child).
+static int
+s_child_parent(engine_t *e, zf_msg_t *req, json_t *parent)
+{
+    const char *prun = zf_eng_str(parent, "run_id"), *pnode = zf_eng_str(parent, "node_id");
+    if (strcmp(req->origin, "internal") != 0)
+        return zf_eng_fail(e, req, ZF_EFORBIDDEN, "parent: only run_workflow steps may set it");
+    if (!json_is_object(parent) || !prun || !pnode)
+        return zf_eng_fail(e, req, ZF_EINVAL, "parent: must be {run_id, node_id}");
+    json_t *child = zf_eng_child_existing(e, req->tenant, parent);
+    if (child) {
+        zf_eng_reply(e, req, json_pack("{s:o}", "run", child));
+        return 0;
+    }
+    json_t *prec = zf_rec_run_get(e->store, req->tenant, prun);
+    if (!prec) return zf_eng_fail(e, req, ZF_ENOTFOUND, "parent run not found");
+    json_int_t depth =
+        json_integer_value(json_object_get(json_object_get(prec, "trigger"), "depth")) + 1;
+    json_decref(prec);
+    if (depth > ZF_CHAIN_MAX)
+        return zf_eng_fail(e, req, ZF_ELIMIT,
+                           "run_workflow: workflows calling workflows nest at most %d deep",
+                           ZF_CHAIN_MAX);
+    json_object_set_new(parent, "depth", json_integer(depth));
+    return 1;
+}
+
 //  record_id, the record (error reply and -1 when it does not exist).
 static int
 s_manual_trigger(engine_t *e, zf_msg_t *req, const json_t *wf, json_t **trigger)
 {
     json_t *rec = NULL;
     if (zf_eng_named_record(e, req, wf, false, &rec)) return -1;
-    *trigger = json_pack("{s:s}", "type", "manual");
+    const json_t *parent = json_object_get(req->body, "parent");
+    *trigger = json_pack("{s:s}", "type", parent ? "run_workflow" : "manual");
     if (req->user[0]) json_object_set_new(*trigger, "user", json_pack("{s:s}", "id", req->user));
+    json_t *data = json_object_get(req->body, "trigger_data");
+    if (json_is_object(data)) json_object_set(*trigger, "data", data);
+    if (parent) {
+        json_object_set(*trigger, "parent_run_id", json_object_get(parent, "run_id"));
+        json_object_set(*trigger, "parent_node_id", json_object_get(parent, "node_id"));
+        json_object_set_new(*trigger, "depth",
+                            json_integer(json_integer_value(json_object_get(parent, "depth"))));
+    }
     if (rec) {
         const char *module = zf_eng_str(req->body, "module");
         if (!module) module = zf_eng_str(json_object_get(wf, "trigger"), "module");
@@ -495,6 +553,14 @@ s_run_start(engine_t *e, zf_msg_t *req)
     if (s_int_field(req->body, "wait_timeout_ms", 30000, 1, 300000, &wait_ms))
         return zf_eng_fail(e, req, ZF_EINVAL,
                            "wait_timeout_ms: must be an integer from 1 to 300000");
+    json_t *data = json_object_get(req->body, "trigger_data");
+    if (data && !json_is_object(data))
+        return zf_eng_fail(e, req, ZF_EINVAL, "trigger_data: must be an object");
+    json_t *parent = json_object_get(req->body, "parent");
+    if (parent) {
+        int prc = s_child_parent(e, req, parent);
+        if (prc <= 0) return 0;  // answered: refused, or the existing child
+    }
     json_t *wf = zf_eng_wf_load(e, req->tenant, wf_id);
     if (!wf) return zf_eng_fail(e, req, ZF_ENOTFOUND, "workflow not found");
     const char *status = zf_eng_str(wf, "status");
@@ -513,6 +579,13 @@ s_run_start(engine_t *e, zf_msg_t *req)
         req->deadline = json_is_true(wait) ? zf_now_ms() + wait_ms : 0;
         cont_t *c = zf_eng_cont(s_run_created, req);
         c->task = zf_eng_run_new(e, b, req->tenant, wf, inputs, trigger, req->user);
+        if (parent) {  // the link finds this child again if the parent's step re-runs
+            json_t *link = json_pack("{s:s, s:s, s:O}", "child_id", c->task->run_id, "workflow_id",
+                                     wf_id, "node_id", json_object_get(parent, "node_id"));
+            zf_rec_child_put(b, req->tenant, zf_eng_str(parent, "run_id"),
+                             zf_eng_str(parent, "node_id"), link);
+            json_decref(link);
+        }
         zf_eng_commit(e, &b, c);
         rc = 1;
     }
@@ -538,6 +611,13 @@ s_run_get(engine_t *e, zf_msg_t *req)
     if (!id) return zf_eng_fail(e, req, ZF_EINVAL, "id: required string");
     json_t *view = id ? zf_eng_run_view(e, req->tenant, id) : NULL;
     if (!view) return zf_eng_fail(e, req, ZF_ENOTFOUND, "run not found");
+    json_object_set_new(view, "children", zf_eng_children(e, req->tenant, id));
+    json_t *run = json_object_get(view, "run");
+    if (zf_eng_str(run, "parent_run_id"))
+        json_object_set_new(view, "parent",
+                            json_pack("{s:O, s:O?}", "run_id",
+                                      json_object_get(run, "parent_run_id"), "node_id",
+                                      json_object_get(run, "parent_node_id")));
     zf_eng_reply(e, req, view);
     return 0;
 }
@@ -560,6 +640,9 @@ s_run_list(engine_t *e, zf_msg_t *req)
         return zf_eng_fail(e, req, ZF_EINVAL, "since: must be a Unix time in ms");
     if (logs && !json_is_boolean(logs))
         return zf_eng_fail(e, req, ZF_EINVAL, "with_logs: must be a boolean");
+    json_t *with_state = json_object_get(req->body, "with_state");
+    if (with_state && !json_is_boolean(with_state))
+        return zf_eng_fail(e, req, ZF_EINVAL, "with_state: must be a boolean");
     json_t *wf = zf_eng_wf_load(e, req->tenant, wf_id);
     if (!wf) return zf_eng_fail(e, req, ZF_ENOTFOUND, "workflow not found");
     json_decref(wf);
@@ -572,6 +655,10 @@ s_run_list(engine_t *e, zf_msg_t *req)
         json_t *l = zf_rec_logs_get(e->store, req->tenant, zf_eng_str(run, "id"));
         json_object_set_new(run, "logs", l ? l : json_array());
     }
+    json_array_foreach (json_is_true(with_state) ? runs : NULL, i, run) {
+        json_t *state = zf_rec_state_get(e->store, req->tenant, zf_eng_str(run, "id"));
+        json_object_set_new(run, "state", state ? state : json_null());
+    }
     zf_eng_reply(
         e, req,
         json_pack("{s:o, s:I}", "runs", runs ? runs : json_array(), "total", (json_int_t)total));
@@ -583,6 +670,7 @@ s_run_cancelled(engine_t *e, cont_t *c, int rc)
 {
     json_t *run = c->data;
     zhashx_delete(e->active, zf_eng_str(run, "id"));  // releases the timer guard / queued task
+    if (!rc) zf_eng_child_ended(e, zf_eng_str(run, "tenant"), run);  // a parent may wait for it
     c->data = json_pack("{s:O}", "run", run);
     json_decref(run);
     zf_eng_reply_data(e, c, rc);
@@ -627,6 +715,12 @@ s_cancel_passive(engine_t *e, zf_msg_t *req, zf_run_task_t *queued)
     return 1;
 }
 
+int
+zf_eng_cancel_passive(engine_t *e, zf_msg_t *req)
+{
+    return s_cancel_passive(e, req, NULL);
+}
+
 static int
 s_run_cancel(engine_t *e, zf_msg_t *req)
 {
@@ -636,7 +730,7 @@ s_run_cancel(engine_t *e, zf_msg_t *req)
     if (t && strcmp(t->tenant, req->tenant) != 0) t = NULL;
     if (t && t->slot < 0 && !json_is_null(t->workflow)) return s_cancel_passive(e, req, t);
     if (t && json_is_null(t->workflow))
-        return zf_eng_fail(e, req, ZF_ECONFLICT, "run is being cancelled");
+        return zf_eng_fail(e, req, ZF_ECONFLICT, "run is changing state (cancel or resume); retry");
     if (!t) return s_cancel_passive(e, req, NULL);
     atomic_store(&t->cancel, 1);  // the actor stops at the next step boundary
     zf_eng_add_waiter(e, id, req);
@@ -683,6 +777,14 @@ static const s_route_t s_routes[] = {
     {"sched.list", S_VIEWER, zf_eng_sched_list},
     {"sched.update", S_ADMIN, zf_eng_sched_update},
     {"sched.delete", S_ADMIN, zf_eng_sched_delete},
+    {"evidence.collect", S_MEMBER, zf_eng_evidence_collect},
+    {"run.resume", S_MEMBER, zf_eng_run_resume},
+    {"approval.get", S_PUBLIC_INTERNAL, zf_eng_approval_get},
+    {"approval.decide", S_PUBLIC_INTERNAL, zf_eng_approval_decide},
+    {"form.get", S_PUBLIC_INTERNAL, zf_eng_approval_get},
+    {"form.submit", S_PUBLIC_INTERNAL, zf_eng_approval_decide},
+    {"wf.stats", S_VIEWER, zf_eng_wf_stats_all},
+    {"mail.send", S_MEMBER, zf_eng_mail_send},
 };
 
 //  Checks who may send what: admin-socket and internal-only types by

@@ -43,9 +43,14 @@ s_trig_apply(engine_t *e, const char *tenant, const json_t *wf, bool add)
             zhashx_delete(e->hooks, id);
         return;
     }
-    if (strncmp(type, "record.", 7) != 0 && strcmp(type, "field.changed") != 0) return;
+    const char *module = zf_eng_str(trig, "module");
+    if (strcmp(type, "event") == 0 || strcmp(type, "form_submission") == 0)
+        type = zf_auto_event_index(trig, &module);  // seed 001: index as the event it awaits
+    if (!type || (strncmp(type, "record.", 7) != 0 && strcmp(type, "field.changed") != 0 &&
+                  strncmp(type, "form.", 5) != 0 && strncmp(type, "matter.", 7) != 0))
+        return;
     char key[256];
-    s_trig_key(key, tenant, type, zf_eng_str(trig, "module"));
+    s_trig_key(key, tenant, type, module);
     json_t *set = zhashx_lookup(e->triggers, key);
     if (add) {
         if (!set) {
@@ -174,6 +179,7 @@ typedef struct {
     zf_batch_t *b;   // batch the runs are staged in
     cont_t *c;       // continuation that starts them
     size_t started;  // runs staged
+    json_t *once;    // seed-001 event workflows already started by this batch of events
 } s_fanout_t;
 
 static bool
@@ -189,10 +195,19 @@ s_changed(const json_t *changed, const char *field)
 static json_t *
 s_trigger_ctx(const s_event_t *ev)
 {
-    return json_pack("{s:s, s:s, s:s, s:O?, s:O, s:O?, s:O?, s:I}", "type", "event", "event",
-                     ev->type, "module", ev->module, "record_id", json_object_get(ev->record, "id"),
-                     "record", ev->record, "previous", ev->previous, "user", ev->user, "depth",
-                     ev->depth);
+    json_t *ctx =
+        json_pack("{s:s, s:s, s:s, s:O?, s:O, s:O?, s:O?, s:I}", "type", "event", "event", ev->type,
+                  "module", ev->module, "record_id", json_object_get(ev->record, "id"), "record",
+                  ev->record, "previous", ev->previous, "user", ev->user, "depth", ev->depth);
+    //  Seed 001's context variables ({{event.tableId}}, {{submission.x}}).
+    if (strncmp(ev->type, "record.", 7) == 0)
+        json_object_set_new(ctx, "data",
+                            json_pack("{s:O?, s:s, s:s}", "rowId",
+                                      json_object_get(ev->record, "id"), "tableId", ev->module,
+                                      "tableName", ev->module));
+    else
+        json_object_set(ctx, "data", (json_t *)ev->record);
+    return ctx;
 }
 
 //  A run that fails before its first step (its guard cannot be evaluated):
@@ -218,7 +233,13 @@ static void
 s_fan_one(engine_t *e, s_fanout_t *f, const s_event_t *ev, const json_t *ctx, const char *wf_id,
           bool field_trigger)
 {
+    //  A seed-001 event automation fires once per table per batch of
+    //  events: a bulk sync of many rows is one event, not one per row.
+    if (f->once && json_object_get(f->once, wf_id)) return;
     json_t *wf = zf_eng_wf_load(e, ev->tenant, wf_id);
+    const char *ttype = zf_eng_str(json_object_get(wf, "trigger"), "type");
+    if (f->once && ttype && strcmp(ttype, "event") == 0)
+        json_object_set_new(f->once, wf_id, json_true());
     if (!wf || !zf_eng_wf_startable(wf) ||
         (field_trigger &&
          !s_changed(ev->changed, zf_eng_str(json_object_get(wf, "trigger"), "field")))) {
@@ -253,10 +274,13 @@ s_fanout(engine_t *e, s_fanout_t *f, const s_event_t *ev)
         return;
     }
     json_t *ctx = NULL;
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
         bool field = pass == 1;
-        if (field && strcmp(ev->type, "record.updated") != 0) break;
-        s_trig_key(key, ev->tenant, field ? "field.changed" : ev->type, ev->module);
+        if (field && strcmp(ev->type, "record.updated") != 0) continue;
+        //  pass 2: automations of any table / form / template (seed 001
+        //  event triggers without a filter id)
+        s_trig_key(key, ev->tenant, field ? "field.changed" : ev->type,
+                   pass == 2 ? "*" : ev->module);
         json_t *set = zhashx_lookup(e->triggers, key);
         if (!set) continue;
         if (!ctx) ctx = s_trigger_ctx(ev);
@@ -525,14 +549,20 @@ s_event_check(const json_t *ev, size_t i, char *why, size_t whylen)
         snprintf(why, whylen, "events[%zu]: must be an object", i);
         return NULL;
     }
-    if (!type || (strcmp(type, "record.created") && strcmp(type, "record.updated") &&
-                  strcmp(type, "record.deleted"))) {
+    if (!type || !zf_auto_event_type_ok(type)) {
         snprintf(why, whylen,
-                 "events[%zu].type: must be record.created, record.updated or record.deleted", i);
+                 "events[%zu].type: must be record.created, record.updated, record.deleted, "
+                 "form.approved, form.rejected, form.submitted, matter.step_completed or "
+                 "matter.step_rejected",
+                 i);
         return NULL;
     }
-    if (!zf_auto_module_valid(zf_eng_str(ev, "module"))) {
-        snprintf(why, whylen, "events[%zu].module: must be a module name", i);
+    const char *module = zf_eng_str(ev, "module");
+    bool rec = strncmp(type, "record.", 7) == 0;
+    if (rec ? !zf_auto_module_valid(module)
+            : !module || !*module || strlen(module) > 64 || strcmp(module, "*") == 0) {
+        snprintf(why, whylen, "events[%zu].module: must be %s", i,
+                 rec ? "a module name" : "the form or matter template id (1..64 chars)");
         return NULL;
     }
     if (!json_is_object(json_object_get(ev, "record"))) {
@@ -570,7 +600,7 @@ int
 zf_eng_events_ingest(engine_t *e, zf_msg_t *req)
 {
     json_t *events = json_object_get(req->body, "events");
-    char why[160];
+    char why[320];
     if (!json_is_array(events)) return zf_eng_fail(e, req, ZF_EINVAL, "events: required array");
     if (json_array_size(events) > S_EVENTS_MAX)
         return zf_eng_fail(e, req, ZF_ELIMIT, "events: at most %d per request", S_EVENTS_MAX);
@@ -582,7 +612,7 @@ zf_eng_events_ingest(engine_t *e, zf_msg_t *req)
     }
     zf_batch_t *b = zf_batch_new();
     cont_t *c = zf_eng_cont(zf_eng_reply_started, req);
-    s_fanout_t f = {.b = b, .c = c};
+    s_fanout_t f = {.b = b, .c = c, .once = json_object()};
     json_t *user = zf_eng_user_json(req);
     json_array_foreach (events, i, ev) {
         const json_t *prev = json_object_get(ev, "previous");
@@ -601,6 +631,7 @@ zf_eng_events_ingest(engine_t *e, zf_msg_t *req)
         json_decref(changed);
     }
     json_decref(user);
+    json_decref(f.once);
     c->data = json_pack("{s:I, s:I}", "accepted", (json_int_t)json_array_size(events),
                         "runs_started", (json_int_t)f.started);
     if (zf_batch_count(b) == 0) {  // nothing to make durable: answer now

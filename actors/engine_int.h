@@ -93,6 +93,8 @@ void zf_eng_add_waiter(engine_t *e, const char *run_id, zf_msg_t *req);
 void zf_eng_event(engine_t *e, const char *type, const char *tenant, const json_t *run,
                   const char *node_id);
 json_t *zf_eng_run_view(engine_t *e, const char *tenant, const char *run_id);
+//  Loads a stored run into a task. NULL if the run or workflow is gone.
+zf_run_task_t *zf_eng_load_task(engine_t *e, const char *tenant, const char *run_id);
 
 //  Replies with an error and returns 0: `return zf_eng_fail(...)` in a
 //  handler means "answered, req not kept".
@@ -120,8 +122,30 @@ zf_run_task_t *zf_eng_run_new(engine_t *e, zf_batch_t *b, const char *tenant, co
                               const json_t *inputs, json_t *trigger, const char *user);
 //  Continuation that starts c->task and c->tasks and publishes c->events.
 void zf_eng_runs_started(engine_t *e, cont_t *c, int rc);
+//  Cancels a stored run that no host holds (req kept: returns 1, or
+//  answered: 0).
+int zf_eng_cancel_passive(engine_t *e, zf_msg_t *req);
 //  Whether events/schedules/webhooks may start wf (enabled and active).
 bool zf_eng_wf_startable(const json_t *wf);
+
+/* engine_resume.c: paused runs, approvals, forms, child runs */
+int zf_eng_run_resume(engine_t *e, zf_msg_t *req);
+int zf_eng_approval_get(engine_t *e, zf_msg_t *req);
+int zf_eng_approval_decide(engine_t *e, zf_msg_t *req);
+//  A run reached a terminal status: wake its parent if it waits for it.
+void zf_eng_child_ended(engine_t *e, const char *tenant, const json_t *run);
+//  A run passivated waiting for a child: the child may have ended already.
+void zf_eng_child_check_id(engine_t *e, const char *tenant, const char *run_id);
+//  run.start with "parent": the existing child of that node (new ref), or NULL.
+json_t *zf_eng_child_existing(engine_t *e, const char *tenant, const json_t *parent);
+int zf_eng_wf_stats_all(engine_t *e, zf_msg_t *req);
+//  run.get's "children" of a run (new array).
+json_t *zf_eng_children(engine_t *e, const char *tenant, const char *run_id);
+
+/* engine_mail.c: mail.send on worker threads */
+int zf_eng_mail_send(engine_t *e, zf_msg_t *req);
+//  A worker's ["MAIL"][job] on the done socket: answer its request.
+void zf_eng_mail_done(engine_t *e, void *job);
 
 /* engine_keys.c: API keys and the test clock */
 //  Key -> {tenant, role, id} through a short positive cache; NULL if the
@@ -132,6 +156,7 @@ int zf_eng_key_create(engine_t *e, zf_msg_t *req);
 int zf_eng_key_list(engine_t *e, zf_msg_t *req);
 int zf_eng_key_revoke(engine_t *e, zf_msg_t *req);
 int zf_eng_clock_set(engine_t *e, zf_msg_t *req);
+int zf_eng_evidence_collect(engine_t *e, zf_msg_t *req);  // engine_evidence.c
 
 /* engine_data.c: records, events, the trigger index and fan-out */
 void zf_eng_data_start(engine_t *e);

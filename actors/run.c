@@ -203,7 +203,7 @@ s_hand_back(self_t *self, zf_run_task_t *t)
 //  wake-up. Returns 0 when sent.
 static int
 s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const char *timer_kind,
-           s_pending_t *p)
+           s_pending_t *p, json_t *token)
 {
     zf_msg_t *m = zf_msg_new("run.snapshot");
     snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
@@ -219,6 +219,7 @@ s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const
             body, "timer",
             json_pack("{s:I, s:s}", "due", (json_int_t)timer_due, "kind", timer_kind));
     if (t->timer_due > 0) json_object_set_new(body, "timer_clear", json_integer(t->timer_due));
+    if (token) json_object_set(body, "token", token);
     zf_msg_set_body(m, body);
     m->route = zmsg_new();
     zmsg_addmem(m->route, "", 0);
@@ -252,7 +253,7 @@ s_snapshot_final(self_t *self, zf_run_task_t *t)
 {
     s_pending_t *p = calloc(1, sizeof *p);
     assert(p);
-    if (s_snapshot(self, t, NULL, 0, "", p) < 0) {
+    if (s_snapshot(self, t, NULL, 0, "", p, NULL) < 0) {
         t->persist_failed = 1;
         s_hand_back(self, t);
     }
@@ -338,35 +339,19 @@ s_call(void *arg, const char *type, json_t *body, json_t **reply, char *err, siz
     return rc;
 }
 
-static bool
-s_has_template(const json_t *v, int depth)
-{
-    if (depth > 32) return false;
-    if (json_is_string(v)) return zf_tpl_has(json_string_value(v));
-    size_t i;
-    const char *k;
-    json_t *x;
-    if (json_is_array(v)) {
-        json_array_foreach (v, i, x)
-            if (s_has_template(x, depth + 1)) return true;
-    } else if (json_is_object(v)) {
-        json_object_foreach ((json_t *)v, k, x)
-            if (s_has_template(x, depth + 1)) return true;
-    }
-    return false;
-}
-
 //  The node's config with {{templates}} rendered (new ref), or NULL with err.
 static json_t *
 s_render_config(zf_run_task_t *t, const json_t *cfg, int64_t now, char *err, size_t errlen)
 {
-    if (!s_has_template(cfg, 0)) return json_incref((json_t *)cfg);
+    if (!zf_tpl_has_value(cfg)) return json_incref((json_t *)cfg);
     const json_t *trig = json_object_get(t->run, "trigger");
     json_t *root = json_pack(
-        "{s:O?, s:O?, s:O?, s:O?, s:O, s:O, s:O}", "record", json_object_get(trig, "record"),
-        "previous", json_object_get(trig, "previous"), "user", json_object_get(trig, "user"),
-        "trigger", trig, "steps", s_st(t, "stepOutputs"), "vars", s_st(t, "variables"), "inputs",
-        json_object_get(t->run, "inputs"));
+        "{s:O?, s:O?, s:O?, s:O?, s:O, s:O, s:O, s:O?, s:O?, s:{s:s, s:s}}", "record",
+        json_object_get(trig, "record"), "previous", json_object_get(trig, "previous"), "user",
+        json_object_get(trig, "user"), "trigger", trig, "steps", s_st(t, "stepOutputs"), "vars",
+        s_st(t, "variables"), "inputs", json_object_get(t->run, "inputs"), "event",
+        json_object_get(trig, "data"), "submission", json_object_get(trig, "data"), "run", "id",
+        t->run_id, "workflow_id", t->wf_id);
     zf_tpl_scope_t scope = {.root = root, .now_ms = now};
     json_t *out = zf_tpl_render_value(&scope, cfg, err, errlen);
     json_decref(root);
@@ -397,7 +382,7 @@ s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
         .steps = s_st(t, "stepOutputs"),
         .attempt = st->attempt,
         .resumed = wait_node && strcmp(wait_node, st->id) == 0 && wait_kind &&
-                   strcmp(wait_kind, "delay") == 0,
+                   (strcmp(wait_kind, "delay") == 0 || strcmp(wait_kind, "suspend") == 0),
         .now_ms = st->started,
         .timeout_ms = json_integer_value(json_object_get(node, "timeout_ms")),
         .egress = self->env->egress,
@@ -412,10 +397,23 @@ s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
         .ai_model = self->env->ai_model,
         .ai_key = self->env->ai_key,
     };
+    json_t *resume = s_st(t, "resume");
+    if (ctx.resumed && json_is_object(resume)) ctx.resume = resume;
     zf_step_result_clear(res);
     const zf_step_kind_t *kind = zf_step_find(json_string_value(json_object_get(node, "type")));
     char err[200];
-    json_t *rendered = cfg ? s_render_config(t, cfg, st->started, err, sizeof err) : json_object();
+    //  A loop renders its inner step's config itself, once per item.
+    bool loop = strcmp(json_string_value(json_object_get(node, "type")), "loop") == 0;
+    json_t *own = loop && json_object_get(cfg, "step") ? json_copy(cfg) : json_incref(cfg);
+    if (loop) json_object_del(own, "step");
+    json_t *rendered = own ? s_render_config(t, own, st->started, err, sizeof err) : json_object();
+    json_decref(own);
+    if (loop && rendered && json_object_get(cfg, "step")) {
+        json_t *copy = json_copy(rendered);
+        json_decref(rendered);
+        json_object_set(copy, "step", json_object_get(cfg, "step"));
+        rendered = copy;
+    }
     if (!kind)
         zf_step_fail(res, ZF_STEP_FAIL_FINAL, "unknown step type");
     else if (!rendered)
@@ -481,6 +479,36 @@ s_on_failure(zf_run_task_t *t, s_step_t *st, zf_step_result_t *res, int64_t *wak
     return "failed";
 }
 
+//  A step that waits for someone (approval, form, child run): its interim
+//  output (the callback link) is in the state at once, and its token is
+//  indexed by hash in the same snapshot (*token, new ref).
+static const char *
+s_on_suspend(zf_run_task_t *t, s_step_t *st, zf_step_result_t *res, int64_t *wake, json_t **token)
+{
+    const char *status = res->suspend_status ? res->suspend_status : "paused";
+    json_object_set(s_st(t, "stepOutputs"), st->id, res->output ? res->output : json_null());
+    json_t *wait =
+        json_pack("{s:s, s:s, s:s}", "node_id", st->id, "kind", "suspend", "status", status);
+    if (res->wake_at_ms > 0) {
+        *wake = res->wake_at_ms;
+        json_object_set_new(wait, "until", json_integer(*wake));
+    }
+    if (res->token[0]) {
+        unsigned char h[32];
+        char hex[65];
+        zf_keys_hash(res->token, h);
+        zf_keys_hex(h, sizeof h, hex);
+        json_object_set_new(wait, "token_hash", json_string(hex));
+        *token = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "hash", hex, "node_id", st->id, "kind",
+                           json_string_value(json_object_get(st->node, "type")), "workflow_id",
+                           t->wf_id, "expires_at", (json_int_t)res->wake_at_ms, "created_at",
+                           (json_int_t)st->started);
+    }
+    json_object_set_new(t->state, "wait", wait);
+    json_object_set_new(t->run, "wake_at", *wake > 0 ? json_integer(*wake) : json_null());
+    return status;
+}
+
 //  Publishes event.run.step once the step is durable. Best effort: a full
 //  queue drops the event rather than delaying the run.
 static void
@@ -494,6 +522,32 @@ s_step_event(self_t *self, zf_run_task_t *t, const char *node_id, const char *st
                                  "run_id", t->run_id, "workflow_id", t->wf_id, "status",
                                  json_object_get(t->run, "status"), "node_id", node_id,
                                  "step_status", step_status, "error", error));
+    m->route = zmsg_new();
+    zmsg_addmem(m->route, "", 0);
+    zf_msg_send(&m, self->events, ZMQ_DONTWAIT);
+}
+
+//  The run-level event of a run leaving its host (completed, failed,
+//  waiting, paused), published on the same socket as its step events and
+//  after them: subscribers see a run's steps before its end.
+static void
+s_run_event(self_t *self, zf_run_task_t *t)
+{
+    const char *status = json_string_value(json_object_get(t->run, "status"));
+    const char *type = !status                            ? NULL
+                       : strcmp(status, "completed") == 0 ? "event.run.completed"
+                       : strcmp(status, "failed") == 0    ? "event.run.failed"
+                       : strcmp(status, "waiting") == 0   ? "event.run.waiting"
+                       : strcmp(status, "paused") == 0 || strcmp(status, "waiting_for_child") == 0
+                           ? "event.run.paused"
+                           : NULL;
+    if (!self->events || !type) return;
+    zf_msg_t *m = zf_msg_new(type);
+    snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
+    zf_msg_set_body(m, json_pack("{s:s, s:s, s:s, s:O?, s:O?}", "tenant", t->tenant, "run_id",
+                                 t->run_id, "workflow_id", t->wf_id, "status",
+                                 json_object_get(t->run, "status"), "error",
+                                 json_object_get(t->run, "error")));
     m->route = zmsg_new();
     zmsg_addmem(m->route, "", 0);
     zf_msg_send(&m, self->events, ZMQ_DONTWAIT);
@@ -514,6 +568,8 @@ s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
     s_exec_node(self, t, &st, &res);
     int64_t now = zf_now_ms(), wake = 0;
     const char *status, *log_status, *kind = NULL;
+    json_t *token = NULL;
+    json_object_del(t->state, "resume");  // consumed by this exec (if it was for it)
     switch (res.status) {
     case ZF_STEP_OK:
     case ZF_STEP_STOP:
@@ -527,13 +583,17 @@ s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
         kind = res.status == ZF_STEP_WAIT ? "delay" : "breaker";
         log_status = res.status == ZF_STEP_WAIT ? "waiting" : "blocked";
         break;
+    case ZF_STEP_SUSPEND:
+        status = log_status = s_on_suspend(t, &st, &res, &wake, &token);
+        kind = "deadline";
+        break;
     default:
         status = s_on_failure(t, &st, &res, &wake);
         kind = "retry";
         log_status = strcmp(status, "waiting") == 0 ? "retrying" : "failed";
         break;
     }
-    if (wake > 0) {
+    if (wake > 0 && res.status != ZF_STEP_SUSPEND) {
         json_object_set_new(t->state, "wait",
                             json_pack("{s:s, s:I, s:s}", "node_id", st.id, "until",
                                       (json_int_t)wake, "kind", kind));
@@ -549,11 +609,12 @@ s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
     snprintf(p->node_id, sizeof p->node_id, "%s", st.id);
     p->step_status = log_status;
     snprintf(p->error, sizeof p->error, "%s", err ? err : "");
-    if (s_snapshot(self, t, log, wake, kind ? kind : "", p) < 0) {
+    if (s_snapshot(self, t, log, wake, kind ? kind : "", p, token) < 0) {
         t->persist_failed = 1;
         s_hand_back(self, t);
     }
     json_decref(log);
+    json_decref(token);
 }
 
 //  Takes the run one step further: cancel, finish, migrate, or execute
@@ -606,6 +667,7 @@ s_on_ack(self_t *self)
         t->timer_due = p->timer_due;  // the armed timer (if any) is the one to clear next
         if (p->node_id[0])
             s_step_event(self, t, p->node_id, p->step_status, p->error[0] ? p->error : NULL);
+        if (!p->advance) s_run_event(self, t);
         if (p->advance)
             zlistx_add_end(self->ready, t);
         else

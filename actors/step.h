@@ -64,12 +64,12 @@ typedef struct {
 } zf_step_ctx_t;
 
 typedef struct {
-    zf_step_status_t status;  // outcome
-    json_t *output;           // owned by the result; NULL = none
-    char error[256];          // human-readable error for FAIL*/BLOCKED
-    int64_t wake_at_ms;       // WAIT/BLOCKED: when to run again
-    int64_t retry_after_ms;   // FAIL: server asked to wait at least this long (Retry-After)
-    int passed;               // condition: 1 true, 0 false
+    zf_step_status_t status;     // outcome
+    json_t *output;              // owned by the result; NULL = none
+    char error[256];             // human-readable error for FAIL*/BLOCKED
+    int64_t wake_at_ms;          // WAIT/BLOCKED: when to run again
+    int64_t retry_after_ms;      // FAIL: server asked to wait at least this long (Retry-After)
+    int passed;                  // condition: 1 true, 0 false
     const char *suspend_status;  // SUSPEND: run status while suspended (static string:
                                  // "paused" (default) or "waiting_for_child")
     char token[64];              // SUSPEND: callback token whose SHA-256 the engine indexes

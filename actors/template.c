@@ -591,8 +591,9 @@ s_parse_number(s_parser_t *p, s_operand_t *op)
 static int
 s_parse_path(s_parser_t *p, s_operand_t *op)
 {
-    static const char *const roots[] = {"record", "previous", "user",  "trigger",
-                                        "steps",  "vars",     "inputs"};
+    static const char *const roots[] = {"record", "previous", "user",       "trigger",
+                                        "steps",  "vars",     "inputs",     "event",
+                                        "item",   "index",    "submission", "run"};
     const char *s = p->s + p->pos;
     size_t n = 0, word = 0, i;
     while (s_is_word(s[word]))
@@ -627,7 +628,7 @@ s_parse_path(s_parser_t *p, s_operand_t *op)
     if (i == sizeof roots / sizeof roots[0])
         return s_perr(p, ZF_EINVAL,
                       "unknown variable '%.*s' (use record, previous, user, trigger, steps, vars, "
-                      "inputs or now)",
+                      "inputs, event, submission, run, item, index or now)",
                       (int)(word > 32 ? 32 : word), s);
     if (n > S_PATH_MAX) return s_perr(p, ZF_ELIMIT, "path longer than %d bytes", S_PATH_MAX);
     op->kind = S_OP_PATH;
@@ -994,4 +995,28 @@ int
 zf_tpl_has(const char *s)
 {
     return s && strstr(s, "{{") != NULL;
+}
+
+static int
+s_has_value(const json_t *v, int depth)
+{
+    if (depth > 32) return 0;
+    if (json_is_string(v)) return zf_tpl_has(json_string_value(v));
+    size_t i;
+    const char *k;
+    json_t *x;
+    if (json_is_array(v)) {
+        json_array_foreach (v, i, x)
+            if (s_has_value(x, depth + 1)) return 1;
+    } else if (json_is_object(v)) {
+        json_object_foreach ((json_t *)v, k, x)
+            if (s_has_value(x, depth + 1)) return 1;
+    }
+    return 0;
+}
+
+int
+zf_tpl_has_value(const json_t *v)
+{
+    return s_has_value(v, 0);
 }

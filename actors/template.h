@@ -4,7 +4,10 @@
     inside the braces. An operand is
       * a path: a root name then ".key" / "[N]" / ["any key"] segments,
         resolved like actors/expr.h paths ("record.items[0].id"); roots:
-        record, previous, user, trigger, steps, vars, inputs;
+        record, previous, user, trigger, steps, vars, inputs, event and
+        submission (the trigger's data: seed 001 event context and form
+        submissions), run ({id, workflow_id}), item and index (inside a
+        loop's step);
       * now: the scope clock as ISO-8601 UTC with ms ("2026-03-19T18:00:00.000Z");
       * a literal: "text" or 'text' (escapes \" \' \\ \n \t), a JSON number,
         true, false, null.
@@ -57,5 +60,7 @@ int zf_tpl_check_value(const json_t *v, char *err, size_t errlen);
 
 //  1 if s contains "{{".
 int zf_tpl_has(const char *s);
+//  1 if any string inside v (nested up to 32 levels) contains "{{".
+int zf_tpl_has_value(const json_t *v);
 
 #endif

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #define S_MAX_SERVICES 16
-#define S_MAX_PREFIXES 16
+#define S_MAX_PREFIXES 32
 #define S_HWM          100000  // per socket; requests beyond it get `unavailable`
 #define S_EVENTS_HWM   10000   // events queued per in-process subscriber before drops
 

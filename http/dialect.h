@@ -68,6 +68,10 @@ typedef struct {
     //  Extra headers on every answer of this dialect ("Name: value\r\n"...),
     //  e.g. "LW-API-Version: 2025-01-15\r\n"; NULL = none.
     const char *headers;
+    //  Public routes of this dialect take application/x-www-form-urlencoded
+    //  bodies (HTML forms) unparsed: zf_http_body is then {} and the
+    //  handler reads fields with zf_http_form. false = JSON only.
+    bool form_bodies;
 } zf_http_dialect_t;
 
 /* ---- request accessors ---------------------------------------------------- */
@@ -87,8 +91,24 @@ int zf_http_query_int(const zf_http_req_t *req, const char *name, int64_t def, i
 json_t *zf_http_query_map(const zf_http_req_t *req);
 //  Parsed JSON body (borrowed): always an object; {} when the request had none.
 json_t *zf_http_body(const zf_http_req_t *req);
+//  A request header's value (borrowed, case-insensitive name), NULL if absent.
+const char *zf_http_req_header(const zf_http_req_t *req, const char *name);
+//  The client's IP address as text (the TCP peer: proxies' X-Forwarded-For
+//  is not trusted) into out; returns its length, or -1.
+int zf_http_client_ip(const zf_http_req_t *req, char *out, size_t outlen);
+//  True when the request's Content-Type is application/x-www-form-urlencoded
+//  (parameters such as "; charset=utf-8" may follow).
+bool zf_http_is_form(const zf_http_req_t *req);
+//  A field of an application/x-www-form-urlencoded body, URL-decoded into
+//  out. Returns its length, or -1 if absent, too long or the body is not
+//  form-encoded. (Only dialects with .form_bodies get such bodies.)
+int zf_http_form(const zf_http_req_t *req, const char *name, char *out, size_t outlen);
 //  The authenticated caller (all fields "" on public routes).
 const zf_http_identity_t *zf_http_who(const zf_http_req_t *req);
+//  The request id, as sent in the answer's X-Request-Id header. With req
+//  NULL: the id of the request whose error body this thread is rendering
+//  (for a dialect's render_error), or NULL when there is none.
+const char *zf_http_request_id(const zf_http_req_t *req);
 
 /* ---- broker ---------------------------------------------------------------- */
 

@@ -73,10 +73,52 @@ zf_http_body(const zf_http_req_t *req)
     return req->body;
 }
 
+const char *
+zf_http_req_header(const zf_http_req_t *req, const char *name)
+{
+    return req->conn ? mg_get_header(req->conn, name) : NULL;
+}
+
+int
+zf_http_client_ip(const zf_http_req_t *req, char *out, size_t outlen)
+{
+    if (!req->ri || !outlen) return -1;
+    int n = snprintf(out, outlen, "%s", req->ri->remote_addr);
+    return n > 0 && (size_t)n < outlen ? n : -1;
+}
+
+bool
+zf_http_is_form(const zf_http_req_t *req)
+{
+    const char *ct = zf_http_req_header(req, "Content-Type");
+    static const char form[] = "application/x-www-form-urlencoded";
+    return ct && strncasecmp(ct, form, sizeof form - 1) == 0 &&
+           (ct[sizeof form - 1] == '\0' || ct[sizeof form - 1] == ';' ||
+            ct[sizeof form - 1] == ' ');
+}
+
+int
+zf_http_form(const zf_http_req_t *req, const char *name, char *out, size_t outlen)
+{
+    if (!req->raw || !zf_http_is_form(req)) return -1;
+    int n = mg_get_var(req->raw, req->raw_len, name, out, outlen);
+    return n >= 0 ? n : -1;
+}
+
 const zf_http_identity_t *
 zf_http_who(const zf_http_req_t *req)
 {
     return &req->who;
+}
+
+//  The request whose error body s_vfail is rendering on this thread.
+static _Thread_local const zf_http_req_t *s_failing;
+
+const char *
+zf_http_request_id(const zf_http_req_t *req)
+{
+    if (!req) req = s_failing;
+    return req ? req->request_id : NULL;
 }
 
 /* ---- broker ---------------------------------------------------------------- */
@@ -182,7 +224,9 @@ s_vfail(zf_http_req_t *req, int status, const char *code, const char *fmt, va_li
     s_sanitize(msg);
     int st = 0;
     assert(req->status == 0);
+    s_failing = req;
     req->text = zf_http_error_text(req->mount, code, msg, &st);
+    s_failing = NULL;
     req->status = status ? status : st;
 }
 

@@ -117,6 +117,11 @@ s_parse_body(zf_http_req_t *req)
         req->body = json_object();
         return true;
     }
+    if (req->route->min_role == ZF_HTTP_PUBLIC && req->mount->dialect->form_bodies &&
+        zf_http_is_form(req)) {
+        req->body = json_object();  // form-encoded: the handler reads it with zf_http_form
+        return true;
+    }
     char msg[160];
     req->body = zf_http_json_parse(req->raw, req->raw_len, ZF_HTTP_JSON_MAX_DEPTH, msg, sizeof msg);
     if (!req->body) {

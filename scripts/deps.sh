@@ -10,11 +10,16 @@ PACKAGES=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev librocksdb-dev
     libcurl4-openssl-dev libcivetweb-dev libjansson-dev libssl-dev
-    libcmocka-dev libjwt-dev uuid-dev
+    libcmocka-dev libjwt-dev uuid-dev duktape-dev
     python3 python3-zmq python3-msgpack python3-websockets
     python3-aiosmtpd python3-httpbin
     wrk jq clang tzdata
+    poppler-utils qpdf  # PDF readers for tests/pdf_test.c and tests/it_documents.py
 )
+# npm runs the pinned OpenAPI linter (tests/openapi_lint.sh). A nodejs from
+# nodesource already ships npm, and Debian's npm package would conflict
+# with it: add both only when npm is absent.
+command -v npm >/dev/null || PACKAGES+=(nodejs npm)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define S_NOTIFY_PART "\x01n"  // notifications' part after the tenant (never a module name)
@@ -244,4 +245,87 @@ zf_rec_sched_each(zf_store_t *s, zf_rec_sched_fn *fn, void *arg)
 {
     s_sched_each_t w = {.fn = fn, .arg = arg};
     return zf_store_scan(s, ZF_CF_SCHEDULES, "", 0, false, s_sched_each_visit, &w);
+}
+
+/* ---- callback tokens and child runs ----------------------------------------- */
+
+void
+zf_rec_token_put(zf_batch_t *b, const char *hash_hex, const json_t *entry)
+{
+    zf_rk_put_json(b, ZF_CF_META, zf_rkey("token", hash_hex, NULL), entry);
+}
+
+json_t *
+zf_rec_token_get(zf_store_t *s, const char *hash_hex)
+{
+    return zf_rk_get(s, ZF_CF_META, zf_rkey("token", hash_hex, NULL), JSON_OBJECT);
+}
+
+//  Child links: tenant \0 "child:<parent run id>" \0 node id -> {child run
+//  id, workflow id}. The parent's node finds its child again after a crash.
+static zf_rkey_t
+s_child_key(const char *tenant, const char *parent, const char *node_id)
+{
+    char mid[64];
+    snprintf(mid, sizeof mid, "child:%s", parent);
+    return zf_rkey(tenant, mid, node_id);
+}
+
+void
+zf_rec_child_put(zf_batch_t *b, const char *tenant, const char *parent, const char *node_id,
+                 const json_t *link)
+{
+    zf_rk_put_json(b, ZF_CF_INDEXES, s_child_key(tenant, parent, node_id), link);
+}
+
+json_t *
+zf_rec_child_get(zf_store_t *s, const char *tenant, const char *parent, const char *node_id)
+{
+    return zf_rk_get(s, ZF_CF_INDEXES, s_child_key(tenant, parent, node_id), JSON_OBJECT);
+}
+
+json_t *
+zf_rec_children_list(zf_store_t *s, const char *tenant, const char *parent)
+{
+    zf_rk_collect_t c = {.cf = ZF_CF_INDEXES, .items = json_array()};
+    zf_rkey_t prefix = s_child_key(tenant, parent, "");
+    zf_store_scan(s, ZF_CF_INDEXES, prefix.p, prefix.len, false, zf_rk_collect, &c);
+    free(prefix.p);
+    return c.items;
+}
+
+//  Counts the tenant's unfinished runs by status, reading at most max.
+typedef struct {
+    zf_store_t *s;   // store
+    json_t *counts;  // status -> count
+    size_t left;     // runs still to read
+} s_active_count_t;
+
+static int
+s_active_count_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    (void)val, (void)vlen;
+    s_active_count_t *a = arg;
+    if (a->left == 0) return 1;
+    a->left--;
+    void *rec = zf_store_get(a->s, ZF_CF_RUNS, key, klen, &vlen);
+    json_t *run = rec ? zf_rk_decode(ZF_CF_RUNS, rec, vlen, JSON_OBJECT) : NULL;
+    free(rec);
+    const char *st = json_string_value(json_object_get(run, "status"));
+    if (st) {
+        json_t *n = json_object_get(a->counts, st);
+        json_object_set_new(a->counts, st, json_integer(json_integer_value(n) + 1));
+    }
+    json_decref(run);
+    return 0;
+}
+
+json_t *
+zf_rec_active_counts(zf_store_t *s, const char *tenant, size_t max)
+{
+    s_active_count_t a = {.s = s, .counts = json_object(), .left = max};
+    zf_rkey_t prefix = zf_rkey(tenant, "", NULL);
+    zf_store_scan(s, ZF_CF_ACTIVE, prefix.p, prefix.len, false, s_active_count_visit, &a);
+    free(prefix.p);
+    return a.counts;
 }

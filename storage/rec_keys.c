@@ -57,7 +57,7 @@ zf_rk_be_get(const unsigned char *in, int bytes)
 void
 zf_rk_corrupt(zf_cf_t cf, const char *why)
 {
-    atomic_uint reported;
+    static atomic_uint reported;
     unsigned n = atomic_fetch_add(&reported, 1);
     if (n < ZF_CORRUPT_LOG_MAX)
         fprintf(stderr, "zf_store: corrupt value in %s (%s); treated as absent\n",

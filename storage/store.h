@@ -208,6 +208,23 @@ typedef void(zf_rec_wf_fn)(const char *tenant, const json_t *wf, void *arg);
 size_t zf_rec_wf_each(zf_store_t *s, zf_rec_wf_fn *fn, void *arg);
 
 //  Meta: small named values (schema version, counters).
+//  Callback tokens (approval, form links) by the hex SHA-256 of the token:
+//  {tenant, run_id, node_id, kind, expires_at, ...}; not tenant-scoped
+//  (the token is the credential).
+void zf_rec_token_put(zf_batch_t *b, const char *hash_hex, const json_t *entry);
+json_t *zf_rec_token_get(zf_store_t *s, const char *hash_hex);
+//  Child runs of a parent run's node: link {child_id, workflow_id}.
+void zf_rec_child_put(zf_batch_t *b, const char *tenant, const char *parent, const char *node_id,
+                      const json_t *link);
+json_t *zf_rec_child_get(zf_store_t *s, const char *tenant, const char *parent,
+                         const char *node_id);
+//  Every link of a parent, in node id order (new array).
+json_t *zf_rec_children_list(zf_store_t *s, const char *tenant, const char *parent);
+
+//  The tenant's unfinished runs counted by status {status: n} (reads at
+//  most max runs).
+json_t *zf_rec_active_counts(zf_store_t *s, const char *tenant, size_t max);
+
 void zf_rec_meta_put(zf_batch_t *b, const char *name, const json_t *v);
 json_t *zf_rec_meta_get(zf_store_t *s, const char *name);
 

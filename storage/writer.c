@@ -122,6 +122,11 @@ s_check_timers(const json_t *body)
     }
     json_t *clear = json_object_get(body, "timer_clear");
     if (clear && !json_is_integer(clear)) return "run.snapshot timer_clear must be an int";
+    json_t *tok = json_object_get(body, "token");
+    const char *hash = s_str(tok, "hash");
+    if (tok && (!json_is_object(tok) || !hash || strlen(hash) != 64 ||
+                strspn(hash, "0123456789abcdef") != 64))
+        return "run.snapshot token must be {hash: 64 lowercase hex, ...}";
     return NULL;
 }
 
@@ -175,6 +180,17 @@ s_stage_snapshot(s_req_t *r)
     if (timer)
         zf_rec_timer_put(b, json_integer_value(json_object_get(timer, "due")), tenant, run_id,
                          s_str(timer, "kind"));
+    //  A callback token (approval, form) is indexed by its hash in the
+    //  batch that stores the paused run: a link is never sent before it works.
+    json_t *tok = json_object_get(req->body, "token");
+    if (tok) {
+        json_t *entry = json_deep_copy(tok);
+        json_object_del(entry, "hash");
+        json_object_set_new(entry, "tenant", json_string(tenant));
+        json_object_set_new(entry, "run_id", json_string(run_id));
+        zf_rec_token_put(b, s_str(tok, "hash"), entry);
+        json_decref(entry);
+    }
 }
 
 /* ---- the commit round ------------------------------------------------------- */

@@ -722,13 +722,14 @@ def test_unconfigured_connector_fails_naming_it():
     assert run["status"] == "failed" and "salesforce.query" in run["error"], run
 
 
-def test_agent_step_accepted_but_not_available():
+def test_agent_step_needs_an_ai_provider():
     w = create(api(), nodes=[set_node("s1", a=1),
                              {"id": "step_2", "type": "agent", "action": "generate_report",
                               "input_from": "s1"}])
     run = execute(api(), w["id"], wait=True)
     assert run["status"] == "failed", run
-    assert 'agent steps are not available yet (action "generate_report")' in run["error"], run
+    assert ("ai: no AI provider is configured: start zflow with --ai-url (key in ZFLOW_AI_KEY)"
+            in run["error"]), run
 
 
 def test_seed_condition_on_dollar_path():

@@ -1,182 +1,8 @@
-/*  tests/send_email_test.c — step kind send_email against a real SMTP server.
-
-    tests/smtp_sink.py (Debian's python3-aiosmtpd) runs once for the whole
-    file on 127.0.0.1; it answers 550 to RCPT TO bad@x.test, 451 to
-    busy@x.test, and appends every accepted message to a JSON-lines file
-    together with what Python's email package parses out of it. The tests
-    send through the kind's exec() and assert on what the server received.
+/*  tests/send_email_test.c — step kinds send_email / email against a
+    real SMTP server (tests/smtp_fixture.h): the tests send through the
+    kind's exec() and assert on what the server received.
 */
-#include "tests/step_fixture.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <time.h>
-
-static pid_t s_smtp_pid;     // the sink process
-static char s_smtp_url[64];  // smtp://127.0.0.1:PORT
-static char s_dir[64];       // temp dir holding the sink's output
-static char s_out[128];      // the sink's JSON-lines file
-
-// =========================================================================
-//  Fixture
-// =========================================================================
-
-static int
-s_smtp_start(void **state)
-{
-    (void)state;
-    char path[1024], line[64] = "";
-    const char *root = getenv("ZF_SOURCE_DIR");
-    int fds[2];
-    snprintf(s_dir, sizeof s_dir, "/tmp/zf-mail-XXXXXX");
-    if (!mkdtemp(s_dir) || pipe(fds) != 0) return -1;
-    snprintf(s_out, sizeof s_out, "%s/mail.jsonl", s_dir);
-    if (root) {
-        snprintf(path, sizeof path, "%s/tests/smtp_sink.py", root);
-    } else {  // beside this file
-        snprintf(path, sizeof path, "%s", __FILE__);
-        char *slash = strrchr(path, '/');
-        snprintf(slash ? slash + 1 : path, sizeof path - (size_t)(slash ? slash + 1 - path : 0),
-                 "smtp_sink.py");
-    }
-    s_smtp_pid = fork();
-    if (s_smtp_pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        execl("/usr/bin/python3", "python3", path, "--port", "0", "--out", s_out, "--reject",
-              "bad@x.test", "--reject", "worse@x.test", "--defer", "busy@x.test", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
-    if (!f || !fgets(line, sizeof line, f)) return -1;
-    fclose(f);
-    int port = strncmp(line, "PORT ", 5) == 0 ? atoi(line + 5) : 0;
-    snprintf(s_smtp_url, sizeof s_smtp_url, "smtp://127.0.0.1:%d", port);
-    return port > 0 ? 0 : -1;
-}
-
-static int
-s_smtp_stop(void **state)
-{
-    (void)state;
-    if (s_smtp_pid > 0) {
-        kill(s_smtp_pid, SIGTERM);
-        waitpid(s_smtp_pid, NULL, 0);
-    }
-    if (getenv("ZF_KEEP_MAIL")) {  // debugging: keep what the sink received
-        fprintf(stderr, "messages kept in %s\n", s_out);
-        return 0;
-    }
-    unlink(s_out);
-    rmdir(s_dir);
-    return 0;
-}
-
-//  Every message the sink accepted so far, as a JSON array.
-static json_t *
-s_mails(void)
-{
-    json_t *all = json_array();
-    char *line = NULL;
-    size_t cap = 0;
-    FILE *f = fopen(s_out, "r");
-    while (f && getline(&line, &cap, f) > 0) {
-        json_error_t e;
-        json_t *m = json_loads(line, 0, &e);
-        if (!m) fail_msg("sink wrote bad JSON: %s", e.text);
-        json_array_append_new(all, m);
-    }
-    free(line);
-    if (f) fclose(f);
-    return all;
-}
-
-static size_t
-s_mail_count(void)
-{
-    json_t *all = s_mails();
-    size_t n = json_array_size(all);
-    json_decref(all);
-    return n;
-}
-
-//  The newest message (new ref), asserting that exactly `want` exist.
-static json_t *
-s_last_mail(size_t want)
-{
-    json_t *all = s_mails();
-    assert_int_equal(json_array_size(all), want);
-    json_t *m = json_incref(json_array_get(all, want - 1));
-    json_decref(all);
-    assert_null(json_object_get(json_object_get(m, "parsed"), "error"));
-    return m;
-}
-
-static const char *
-s_parsed(const json_t *mail, const char *key)
-{
-    return json_string_value(json_object_get(json_object_get(mail, "parsed"), key));
-}
-
-//  How many headers named `name` (case-insensitive) the message has.
-static size_t
-s_header_count(const json_t *mail, const char *name)
-{
-    const json_t *h = json_object_get(json_object_get(mail, "parsed"), "headers"), *e;
-    size_t i, n = 0;
-    json_array_foreach (h, i, e)
-        n += strcasecmp(json_string_value(json_array_get(e, 0)), name) == 0;
-    return n;
-}
-
-static const json_t *
-s_part(const json_t *mail, size_t i)
-{
-    return json_array_get(json_object_get(json_object_get(mail, "parsed"), "parts"), i);
-}
-
-//  Wire-format checks every message must pass: CRLF only, short lines,
-//  7-bit, and no defects found by Python's parser.
-static void
-s_assert_wire_ok(const json_t *mail)
-{
-    const char *d = json_string_value(json_object_get(mail, "data"));
-    size_t col = 0;
-    assert_non_null(d);
-    for (size_t i = 0; d[i]; i++) {
-        assert_true((unsigned char)d[i] < 0x80);
-        if (d[i] == '\n') {
-            assert_true(i > 0 && d[i - 1] == '\r');
-            col = 0;
-        } else {
-            assert_true(++col <= 78);
-        }
-    }
-    assert_int_equal(json_array_size(json_object_get(json_object_get(mail, "parsed"), "defects")),
-                     0);
-}
-
-static void
-s_env_mail(s_env_t *env)
-{
-    s_env_init(env, NULL);
-    env->ctx.smtp_url = s_smtp_url;
-    env->ctx.smtp_from = "robot@zflow.test";
-    env->ctx.timeout_ms = 10000;
-}
-
-static int
-s_array_has(const json_t *a, const char *s)
-{
-    size_t i;
-    const json_t *e;
-    json_array_foreach (a, i, e)
-        if (json_is_string(e) && !strcmp(json_string_value(e), s)) return 1;
-    return 0;
-}
+#include "tests/smtp_fixture.h"
 
 // =========================================================================
 //  Validation
@@ -554,25 +380,6 @@ test_unconfigured_and_bad_url(void **state)
     s_env_free(&env);
 }
 
-//  A loopback port nothing listens on (bound, then closed), or with
-//  listen=1 a socket that accepts connections but never says anything.
-static int
-s_dead_port(int listen_too, int *port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    *port = ntohs(a.sin_port);
-    if (listen_too) {
-        assert_int_equal(listen(fd, 4), 0);
-        return fd;
-    }
-    close(fd);
-    return -1;
-}
-
 static void
 test_transport_errors_are_retryable(void **state)
 {
@@ -605,6 +412,117 @@ test_transport_errors_are_retryable(void **state)
     s_env_free(&env);
 }
 
+// =========================================================================
+//  Attachments
+// =========================================================================
+
+static void
+test_validate_attachments(void **state)
+{
+    (void)state;
+    static const s_vcase_t cases[] = {
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':[{'filename':'a.pdf',"
+         "'content':'JVBERi0=','contentType':'application/pdf'},{'filename':'b','content':''}]}",
+         NULL},
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':'{{steps.gen.files}}'}", NULL},
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':['{{steps.gen}}',"
+         "{'filename':'{{x}}','content':'{{steps.gen.content}}','contentType':'{{t}}'}]}",
+         NULL},
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':null}", NULL},
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':{}}",
+         "config.attachments: must be an array of at most 10 attachments"},
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':[1]}",
+         "config.attachments[0]: must be an object"},
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':[{'content':'QQ=='}]}",
+         "config.attachments[0].filename: must be a string of 1 to 255 bytes"},
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':[{'filename':'','content':''}]}",
+         "config.attachments[0].filename"},
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':[{'filename':'a','content':'QQ=='"
+         "},"
+         "{'filename':'b','content':'not base64!'}]}",
+         "config.attachments[1].content: invalid base64"},
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':[{'filename':'a'}]}",
+         "config.attachments[0].content: must be a base64 string"},
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':[{'filename':'a','content':'',"
+         "'contentType':'pdf'}]}",
+         "config.attachments[0].contentType: must be a MIME type"},
+        {"{'to':'a@x.test','subject':'s','body':'b','attachments':[{'filename':'a','content':'',"
+         "'contentType':'text/plain\\r\\nBcc: e@x.test'}]}",
+         "config.attachments[0].contentType"},
+    };
+    CHECK_VALIDATE("send_email", cases);
+    CHECK_VALIDATE("email", cases);
+    //  At most 10 attachments and 10 MiB decoded.
+    const zf_step_kind_t *k = zf_step_find("send_email");
+    json_t *c = s_json("{\"to\":\"a@x.test\",\"subject\":\"s\",\"body\":\"b\",\"attachments\":[]}");
+    json_t *list = json_object_get(c, "attachments");
+    for (int i = 0; i < 11; i++)
+        json_array_append_new(list, json_pack("{s:s, s:s}", "filename", "f", "content", "QQ=="));
+    char err[256] = "";
+    assert_int_not_equal(k->validate(c, err, sizeof err), 0);
+    assert_string_equal(err, "config.attachments: must be an array of at most 10 attachments");
+    json_array_clear(list);
+    size_t big = 10 * 1024 * 1024;  // decoded bytes
+    char *b64 = malloc(big / 3 * 4 + 8);
+    memset(b64, 'A', big / 3 * 4);
+    strcpy(b64 + big / 3 * 4, "AA==");  // big / 3 * 3 + 1 = big bytes exactly
+    json_array_append_new(list, json_pack("{s:s, s:s}", "filename", "f", "content", b64));
+    assert_int_equal(k->validate(c, err, sizeof err), 0);
+    json_array_append_new(list, json_pack("{s:s, s:s}", "filename", "g", "content", "QQ=="));
+    assert_int_not_equal(k->validate(c, err, sizeof err), 0);
+    assert_string_equal(err, "config.attachments: at most 10 MiB of decoded content in all (got "
+                             "10485761 bytes)");
+    free(b64);
+    json_decref(c);
+}
+
+static void
+test_attachments_make_multipart_mixed(void **state)
+{
+    (void)state;
+    s_env_t env;
+    s_env_mail(&env);
+    size_t n = s_mail_count();
+    //  Text attachments: the sink's parser can show their content.
+    zf_step_result_t res =
+        s_run(&env, "send_email",
+              s_json("{\"to\":\"a@x.test\",\"subject\":\"Files\",\"body\":\"See the files.\","
+                     "\"html\":\"<p>See the files.</p>\",\"attachments\":["
+                     "{\"filename\":\"data.csv\",\"content\":\"YSxiDQoxLDINCg==\","
+                     "\"contentType\":\"text/csv; charset=utf-8\"},"
+                     "{\"filename\":\"Grüße\\r\\nBcc: evil@x.test.txt\",\"content\":\"aMOpIQ\\n\","
+                     "\"contentType\":\"text/plain; charset=utf-8\"}]}"));
+    assert_int_equal(res.status, ZF_STEP_OK);
+    json_t *m = s_last_mail(n + 1);
+    s_assert_wire_ok(m);
+    assert_string_equal(s_parsed(m, "content_type"), "multipart/mixed");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(m, "parsed"), "parts")), 4);
+    assert_string_equal(s_str(s_part(m, 0), "type"), "text/plain");
+    assert_string_equal(s_str(s_part(m, 0), "content"), "See the files.\r\n");
+    assert_string_equal(s_str(s_part(m, 1), "type"), "text/html");
+    assert_string_equal(s_str(s_part(m, 2), "type"), "text/csv");
+    assert_string_equal(s_str(s_part(m, 2), "cte"), "base64");
+    assert_string_equal(s_str(s_part(m, 2), "content"), "a,b\r\n1,2\r\n");
+    assert_string_equal(s_str(s_part(m, 3), "content"), "hé!");
+    assert_int_equal(s_header_count(m, "Bcc"), 0);
+    assert_false(s_array_has(json_object_get(m, "rcpt_tos"), "evil@x.test"));
+    const char *d = s_str(m, "data");
+    assert_non_null(strstr(d, "filename=\"data.csv\""));
+    assert_non_null(strstr(d, "filename*0*=UTF-8''Gr%C3%BC%C3%9FeBcc%3A%20evil%40x.test.txt"));
+    json_decref(m);
+    zf_step_result_clear(&res);
+    //  Invalid base64 after rendering: final, nothing sent.
+    res = s_run(&env, "send_email",
+                s_json("{\"to\":\"a@x.test\",\"subject\":\"s\",\"body\":\"b\",\"attachments\":"
+                       "[{\"filename\":\"x\",\"content\":\"{{steps.gen.content}}\"}]}"));
+    assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
+    assert_string_equal(res.error, "email_delivery_failed: config.attachments[0].content: invalid "
+                                   "base64");
+    zf_step_result_clear(&res);
+    assert_int_equal(s_mail_count(), n + 1);
+    s_env_free(&env);
+}
+
 int
 main(void)
 {
@@ -619,6 +537,8 @@ main(void)
         cmocka_unit_test(test_rejected_recipients),
         cmocka_unit_test(test_unconfigured_and_bad_url),
         cmocka_unit_test(test_transport_errors_are_retryable),
+        cmocka_unit_test(test_validate_attachments),
+        cmocka_unit_test(test_attachments_make_multipart_mixed),
     };
     return cmocka_run_group_tests(tests, s_smtp_start, s_smtp_stop);
 }

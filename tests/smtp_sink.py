@@ -39,6 +39,11 @@ def _header(msg, name):
     return None if v is None else str(v)
 
 
+def _text(c):
+    import base64
+    return base64.b64encode(c).decode() if isinstance(c, bytes) else c
+
+
 def _parse(data):
     msg = email.message_from_bytes(data, policy=email.policy.default)
     parts, defects = [], [repr(d) for d in msg.defects]
@@ -49,7 +54,7 @@ def _parse(data):
         parts.append({"type": part.get_content_type(),
                       "charset": part.get_content_charset(),
                       "cte": part.get("Content-Transfer-Encoding"),
-                      "content": part.get_content()})
+                      "content": _text(part.get_content())})
     return {"headers": [[k, str(v)] for k, v in msg.raw_items()],
             "subject": _header(msg, "subject"), "from": _header(msg, "from"),
             "to": _header(msg, "to"), "cc": _header(msg, "cc"), "bcc": _header(msg, "bcc"),

@@ -19,8 +19,9 @@ static void
 test_registry_lists_kinds(void **state)
 {
     (void)state;
-    const char *names[] = {"set", "condition", "delay", "http_request", "integration", "agent"};
-    for (size_t i = 0; i < 6; i++) {
+    const char *names[] = {"set",         "condition", "delay", "http_request",
+                           "integration", "agent",     "ai"};
+    for (size_t i = 0; i < 7; i++) {
         const zf_step_kind_t *k = zf_step_find(names[i]);
         assert_non_null(k);
         assert_string_equal(k->name, names[i]);
@@ -767,23 +768,49 @@ test_integration_validate(void **state)
 }
 
 static void
-test_agent_accepted_but_not_available(void **state)
+test_agent_validate_and_unconfigured(void **state)
 {
     (void)state;
-    static const s_vcase_t cases[] = {{"{}", NULL}, {"{'model':'x','prompt':'y'}", NULL}};
+    static const s_vcase_t cases[] = {
+        {"{'action':'generate_report'}", NULL},
+        {"{'action':'x','model':'m','prompt':'y','format':'md','temperature':0.5}", NULL},
+        {"{}", "action: required"},
+        {"{'model':'x','prompt':'y'}", "action: required"},
+        {"{'action':''}", "action: must be a string of 1 to 128 characters"},
+        {"{'action':'x','temperature':3}", "config.temperature: must be a number from 0 to 2"},
+        {"{'action':'x','max_tokens':0}", "config.max_tokens: must be an integer from 1 to 32768"},
+        {"{'action':'x','json':1}", "config.json: must be a boolean"},
+        {"{'action':'x','prompt':1}", "config.prompt: must be a string"},
+        {"{'action':'x','model':''}", "config.model: must be a string of 1 to 200 characters"},
+    };
     CHECK_VALIDATE("agent", cases);
+    static const s_vcase_t ai_cases[] = {
+        {"{'prompt':'hi','system':'s','model':'m','temperature':2,'max_tokens':32768,'json':true}",
+         NULL},
+        {"{}", "config.prompt: required"},
+        {"{'prompt':''}", "config.prompt: required"},
+        {"{'prompt':'x','temperature':-0.1}", "config.temperature"},
+        {"{'prompt':'x','max_tokens':32769}", "config.max_tokens"},
+        {"{'prompt':'x','system':1}", "config.system"},
+    };
+    CHECK_VALIDATE("ai", ai_cases);
     s_env_t env;
     s_env_init(&env, NULL);
     zf_step_result_t res =
         s_run_node(&env, "agent",
                    s_json("{\"id\":\"step_2\",\"type\":\"agent\",\"action\":\"generate_report\"}"));
     assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
-    assert_string_equal(res.error,
-                        "agent steps are not available yet (action \"generate_report\")");
+    assert_string_equal(res.error, "ai: no AI provider is configured: start zflow with --ai-url "
+                                   "(key in ZFLOW_AI_KEY)");
     zf_step_result_clear(&res);
     res = s_run_node(&env, "agent", s_json("{\"id\":\"a\"}"));
     assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
-    assert_string_equal(res.error, "agent steps are not available yet");
+    assert_string_equal(res.error, "action: required (the agent action, e.g. \"generate_report\")");
+    zf_step_result_clear(&res);
+    res = s_run(&env, "ai", s_json("{\"prompt\":\"hi\"}"));
+    assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
+    assert_string_equal(res.error, "ai: no AI provider is configured: start zflow with --ai-url "
+                                   "(key in ZFLOW_AI_KEY)");
     zf_step_result_clear(&res);
     s_env_free(&env);
 }
@@ -848,7 +875,7 @@ main(void)
         cmocka_unit_test(test_integration_http_request_uses_http_kind),
         cmocka_unit_test(test_integration_unconfigured_connectors_fail_final),
         cmocka_unit_test(test_integration_validate),
-        cmocka_unit_test(test_agent_accepted_but_not_available),
+        cmocka_unit_test(test_agent_validate_and_unconfigured),
         cmocka_unit_test(test_seed_definitions_validate),
     };
     return cmocka_run_group_tests(tests, s_start_sink, s_stop_sink);

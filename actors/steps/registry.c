@@ -7,29 +7,57 @@
 
 //  Each kind lives in its own file under actors/steps/.
 extern const zf_step_kind_t zf_step_kind_set;
+extern const zf_step_kind_t zf_step_kind_approval;
+extern const zf_step_kind_t zf_step_kind_send_form;
+extern const zf_step_kind_t zf_step_kind_run_workflow;
+extern const zf_step_kind_t zf_step_kind_loop;
+extern const zf_step_kind_t zf_step_kind_email;
+extern const zf_step_kind_t zf_step_kind_notification;
 extern const zf_step_kind_t zf_step_kind_condition;
 extern const zf_step_kind_t zf_step_kind_delay;
 extern const zf_step_kind_t zf_step_kind_http_request;
 extern const zf_step_kind_t zf_step_kind_integration;
 extern const zf_step_kind_t zf_step_kind_agent;
+extern const zf_step_kind_t zf_step_kind_ai;
 extern const zf_step_kind_t zf_step_kind_send_email;
 extern const zf_step_kind_t zf_step_kind_update_record;
 extern const zf_step_kind_t zf_step_kind_create_record;
 extern const zf_step_kind_t zf_step_kind_send_notification;
 extern const zf_step_kind_t zf_step_kind_call_webhook;
+extern const zf_step_kind_t zf_step_kind_code;
+extern const zf_step_kind_t zf_step_kind_table_operations;
+extern const zf_step_kind_t zf_step_kind_create_matter;
+extern const zf_step_kind_t zf_step_kind_evidence_snapshot;
+extern const zf_step_kind_t zf_step_kind_slack;
+extern const zf_step_kind_t zf_step_kind_generate_document;
+extern const zf_step_kind_t zf_step_kind_send_document;
 
 static const zf_step_kind_t *const s_kinds[] = {
     &zf_step_kind_set,
+    &zf_step_kind_approval,
+    &zf_step_kind_send_form,
+    &zf_step_kind_run_workflow,
+    &zf_step_kind_loop,
+    &zf_step_kind_email,
+    &zf_step_kind_notification,
     &zf_step_kind_condition,
     &zf_step_kind_delay,
     &zf_step_kind_http_request,
     &zf_step_kind_integration,
     &zf_step_kind_agent,
+    &zf_step_kind_ai,
     &zf_step_kind_send_email,
     &zf_step_kind_update_record,
     &zf_step_kind_create_record,
     &zf_step_kind_send_notification,
     &zf_step_kind_call_webhook,
+    &zf_step_kind_code,
+    &zf_step_kind_table_operations,
+    &zf_step_kind_create_matter,
+    &zf_step_kind_evidence_snapshot,
+    &zf_step_kind_slack,
+    &zf_step_kind_generate_document,
+    &zf_step_kind_send_document,
     NULL,
 };
 
