@@ -6,6 +6,8 @@
 
 extern const zf_http_dialect_t zf_dialect_v2;    // seed 002, dialects/v2.c
 extern const zf_http_dialect_t zf_dialect_data;  // records, events, notifications: dialects/data.c
-extern const zf_http_dialect_t zf_dialect_coherence;  // seed 003, dialects/coherence.c
+extern const zf_http_dialect_t zf_dialect_coherence;    // seed 003, dialects/coherence.c
+extern const zf_http_dialect_t zf_dialect_lendworks;    // seeds 000/004, dialects/lendworks.c
+extern const zf_http_dialect_t zf_dialect_automations;  // seed 001, dialects/automations*.c
 
 #endif
