@@ -272,9 +272,8 @@ zf_mail_validate(const json_t *config, int strict, const char *root, char *err, 
 //  Message parts from the description
 // =========================================================================
 
-//  Text of a text field (malloc'd; NULL when absent or null).
-static char *
-s_text_dup(const json_t *v)
+char *
+zf_mail_text_dup(const json_t *v)
 {
     char *s = NULL;
     if (json_is_string(v))
@@ -386,10 +385,10 @@ s_message(const zf_mail_conf_t *conf, const json_t *config, const s_envelope_t *
                            .cc = env->rcpt + env->n_to,
                            .n_cc = env->n_cc,
                            .message_id = msgid};
-    char *subject = s_text_dup(json_object_get(config, "subject"));
-    char *text = s_text_dup(json_object_get(config, "body"));
-    char *html = s_text_dup(json_object_get(config, "html"));
-    if (!subject) subject = s_text_dup(tpl);
+    char *subject = zf_mail_text_dup(json_object_get(config, "subject"));
+    char *text = zf_mail_text_dup(json_object_get(config, "body"));
+    char *html = zf_mail_text_dup(json_object_get(config, "html"));
+    if (!subject) subject = zf_mail_text_dup(tpl);
     if (!text && !html) text = s_data_body(json_object_get(config, "data"));
     m.subject = subject;
     m.text = text;

@@ -83,4 +83,8 @@ int zf_mail_send(const zf_mail_conf_t *conf, const json_t *config, const char *m
 //  cut to 128 bytes and anything outside atext as '_' (out: ZF_MAIL_SEED_MAX).
 void zf_mail_id_seed(const char *run_id, const char *node_id, char *out, size_t outlen);
 
+//  Text of a text field (malloc'd): a string as is, numbers and booleans
+//  (what a "{{x}}" template may render to) as JSON; NULL when absent or null.
+char *zf_mail_text_dup(const json_t *v);
+
 #endif

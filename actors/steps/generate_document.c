@@ -27,6 +27,7 @@
     whole object (at most 256 KiB of rendered config, about 190 KB of PDF),
     while "document_step": "<node>" has no such limit.
 */
+#include "actors/mail.h"
 #include "actors/mime.h"
 #include "actors/pdf.h"
 #include "actors/step.h"
@@ -103,21 +104,6 @@ s_validate(const json_t *config, char *err, size_t errlen)
     return s_check(config, 0, err, errlen);
 }
 
-//  Text of a text field (malloc'd; NULL when absent or null).
-static char *
-s_text_dup(const json_t *v)
-{
-    char *s = NULL;
-    if (json_is_string(v))
-        s = strdup(json_string_value(v));
-    else if (v && !json_is_null(v))
-        s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    else
-        return NULL;
-    if (!s) abort();
-    return s;
-}
-
 //  The step output for a finished file.
 static json_t *
 s_output(const char *filename, const unsigned char *pdf, size_t len, int pages)
@@ -144,8 +130,8 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
         return;
     }
     const char *filename = json_string_value(json_object_get(config, "filename"));
-    char *title = s_text_dup(json_object_get(config, "title"));
-    char *text = s_text_dup(json_object_get(config, "template"));
+    char *title = zf_mail_text_dup(json_object_get(config, "title"));
+    char *text = zf_mail_text_dup(json_object_get(config, "template"));
     unsigned char *pdf = NULL;
     size_t len = 0;
     int pages = 0;
