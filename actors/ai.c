@@ -17,6 +17,7 @@
     provider's error.message (sanitised, truncated) and never the key.
 */
 #include "actors/ai.h"
+#include "actors/growbuf.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -78,20 +79,8 @@ static size_t
 s_on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     s_call_t *call = ud;
-    size_t n = size * nmemb;
-    if (call->len + n > ZF_AI_RESPONSE_MAX) {
-        call->too_large = 1;
-        return 0;
-    }
-    if (call->len + n + 1 > call->cap) {
-        call->cap = (call->len + n + 1) * 2;
-        call->body = realloc(call->body, call->cap);
-        if (!call->body) abort();
-    }
-    memcpy(call->body + call->len, data, n);
-    call->len += n;
-    call->body[call->len] = '\0';
-    return n;
+    return zf_growbuf_append(&call->body, &call->len, &call->cap, ZF_AI_RESPONSE_MAX,
+                             &call->too_large, data, size * nmemb);
 }
 
 //  Keeps only Retry-After (of the last response).

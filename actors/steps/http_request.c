@@ -15,6 +15,7 @@
     responses FAIL_FINAL. The per-host breaker gates the request (BLOCKED
     while open) and learns from retryable failures.
 */
+#include "actors/growbuf.h"
 #include "actors/breaker.h"
 #include "actors/egress.h"
 #include "actors/step.h"
@@ -214,20 +215,8 @@ static size_t
 s_on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     s_call_t *call = ud;
-    size_t n = size * nmemb;
-    if (call->len + n > S_BODY_MAX) {
-        call->too_large = 1;
-        return 0;
-    }
-    if (call->len + n + 1 > call->cap) {
-        call->cap = (call->len + n + 1) * 2;
-        call->body = realloc(call->body, call->cap);
-        if (!call->body) abort();
-    }
-    memcpy(call->body + call->len, data, n);
-    call->len += n;
-    call->body[call->len] = '\0';
-    return n;
+    return zf_growbuf_append(&call->body, &call->len, &call->cap, S_BODY_MAX, &call->too_large,
+                             data, size * nmemb);
 }
 
 //  Length of the valid UTF-8 character at s (at most n bytes), 0 if invalid.
