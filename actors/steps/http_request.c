@@ -15,9 +15,9 @@
     responses FAIL_FINAL. The per-host breaker gates the request (BLOCKED
     while open) and learns from retryable failures.
 */
-#include "actors/growbuf.h"
 #include "actors/breaker.h"
 #include "actors/egress.h"
+#include "actors/growbuf.h"
 #include "actors/step.h"
 
 #include <arpa/inet.h>
