@@ -349,8 +349,6 @@ s_wake_waiters(engine_t *e, zf_run_task_t *t, zlist_t *cancels)
     zhashx_delete(e->waiters, t->run_id);
 }
 
-static void s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed);
-
 //  An actor hands a task back: finished, passivated, or interrupted.
 static void
 s_handle_done(engine_t *e)
@@ -391,9 +389,9 @@ s_handle_done(engine_t *e)
             if (strcmp(status, "waiting_for_child") == 0)
                 snprintf(child_wait, sizeof child_wait, "%s", t->run_id);
         } else if (strcmp(status, "completed") == 0) {  // the actor published the events
-            s_wf_breaker(e, t, false);
+            zf_eng_wf_breaker(e, t, false);
         } else if (strcmp(status, "failed") == 0) {
-            s_wf_breaker(e, t, true);
+            zf_eng_wf_breaker(e, t, true);
             zf_notify_failure(e->env.smtp_url, e->env.smtp_from, t->workflow, t->run);
         }
         if (zf_run_status_terminal(status)) {
@@ -414,56 +412,6 @@ s_handle_done(engine_t *e)
     while ((req = zlist_pop(cancels)))
         if (!zf_eng_cancel_passive(e, req)) zf_msg_destroy(&req);
     zlist_destroy(&cancels);
-}
-
-/* ---- per-workflow circuit breaker -------------------------------------------
-    N consecutive failed runs (error_handling.breaker_threshold, default 5)
-    disable the workflow: enabled=false, disabled_reason recorded, event
-    published. Any completed run resets the count. The count is persisted in
-    the workflow record so it survives restarts. */
-
-static void
-s_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed)
-{
-    json_t *wf = zf_eng_wf_load(e, t->tenant, t->wf_id);
-    if (!wf) return;
-    json_int_t count = json_integer_value(json_object_get(wf, "consecutive_failures"));
-    if (!failed && count == 0) {
-        json_decref(wf);
-        return;
-    }
-    json_t *copy = json_deep_copy(wf);
-    json_decref(wf);
-    count = failed ? count + 1 : 0;
-    json_object_set_new(copy, "consecutive_failures", json_integer(count));
-    json_t *eh = json_object_get(copy, "error_handling");
-    json_int_t threshold = json_integer_value(json_object_get(eh, "breaker_threshold"));
-    if (threshold <= 0)
-        threshold = json_integer_value(json_object_get(eh, "disable_after_failures"));
-    if (threshold <= 0) threshold = 5;
-    bool trip = failed && count >= threshold && json_is_true(json_object_get(copy, "enabled"));
-    if (trip) {
-        char reason[160];
-        snprintf(reason, sizeof reason, "circuit breaker: %lld consecutive failed runs",
-                 (long long)count);
-        json_object_set_new(copy, "enabled", json_false());
-        json_object_set_new(copy, "disabled_reason", json_string(reason));
-        json_object_set_new(copy, "updated_at", json_integer(zf_now_ms()));
-    }
-    zf_batch_t *b = zf_batch_new();
-    cont_t *c = zf_eng_cont(zf_eng_ignore_ack, NULL);
-    zf_eng_wf_stage(e, b, c, t->tenant, copy, NULL, false);
-    zf_eng_commit(e, &b, c);
-    if (trip) {
-        zf_msg_t *m = zf_msg_new("event.workflow.disabled");
-        snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
-        zf_msg_set_body(m, json_pack("{s:s, s:s, s:O}", "tenant", t->tenant, "workflow_id",
-                                     t->wf_id, "reason", json_object_get(copy, "disabled_reason")));
-        m->route = zmsg_new();
-        zmsg_addmem(m->route, "", 0);
-        zf_msg_send(&m, e->broker, ZMQ_DONTWAIT);
-    }
-    json_decref(copy);
 }
 
 /* ---- waking runs: timers and recovery ------------------------------------------ */

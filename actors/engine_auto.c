@@ -1,6 +1,7 @@
 /*  actors/engine_auto.c — what the engine keeps and does for automations
-    besides starting them: per-workflow run statistics, dry runs (wf.test),
-    webhooks (wf.webhook) and in-app notifications (notify.*).
+    besides starting them: per-workflow run statistics and circuit breaker,
+    dry runs (wf.test), webhooks (wf.webhook) and in-app notifications
+    (notify.*).
 */
 #include "actors/automation.h"
 #include "actors/engine_int.h"
@@ -227,4 +228,54 @@ zf_eng_notify_list(engine_t *e, zf_msg_t *req)
     zf_eng_reply(e, req,
                  json_pack("{s:o, s:I}", "notifications", items, "total", (json_int_t)total));
     return 0;
+}
+
+/* ---- per-workflow circuit breaker -------------------------------------------
+    N consecutive failed runs (error_handling.breaker_threshold, default 5)
+    disable the workflow: enabled=false, disabled_reason recorded, event
+    published. Any completed run resets the count. The count is persisted in
+    the workflow record so it survives restarts. */
+
+void
+zf_eng_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed)
+{
+    json_t *wf = zf_eng_wf_load(e, t->tenant, t->wf_id);
+    if (!wf) return;
+    json_int_t count = json_integer_value(json_object_get(wf, "consecutive_failures"));
+    if (!failed && count == 0) {
+        json_decref(wf);
+        return;
+    }
+    json_t *copy = json_deep_copy(wf);
+    json_decref(wf);
+    count = failed ? count + 1 : 0;
+    json_object_set_new(copy, "consecutive_failures", json_integer(count));
+    json_t *eh = json_object_get(copy, "error_handling");
+    json_int_t threshold = json_integer_value(json_object_get(eh, "breaker_threshold"));
+    if (threshold <= 0)
+        threshold = json_integer_value(json_object_get(eh, "disable_after_failures"));
+    if (threshold <= 0) threshold = 5;
+    bool trip = failed && count >= threshold && json_is_true(json_object_get(copy, "enabled"));
+    if (trip) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "circuit breaker: %lld consecutive failed runs",
+                 (long long)count);
+        json_object_set_new(copy, "enabled", json_false());
+        json_object_set_new(copy, "disabled_reason", json_string(reason));
+        json_object_set_new(copy, "updated_at", json_integer(zf_now_ms()));
+    }
+    zf_batch_t *b = zf_batch_new();
+    cont_t *c = zf_eng_cont(zf_eng_ignore_ack, NULL);
+    zf_eng_wf_stage(e, b, c, t->tenant, copy, NULL, false);
+    zf_eng_commit(e, &b, c);
+    if (trip) {
+        zf_msg_t *m = zf_msg_new("event.workflow.disabled");
+        snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
+        zf_msg_set_body(m, json_pack("{s:s, s:s, s:O}", "tenant", t->tenant, "workflow_id",
+                                     t->wf_id, "reason", json_object_get(copy, "disabled_reason")));
+        m->route = zmsg_new();
+        zmsg_addmem(m->route, "", 0);
+        zf_msg_send(&m, e->broker, ZMQ_DONTWAIT);
+    }
+    json_decref(copy);
 }

@@ -115,6 +115,17 @@ void zf_eng_reply_data(engine_t *e, cont_t *c, int rc);
 
 /* engine_api.c */
 void zf_eng_handle_request(engine_t *e, zf_msg_t *req);
+//  Reads an optional bounded integer field; -1 if present but invalid.
+int zf_eng_int_field(const json_t *body, const char *k, json_int_t dflt, json_int_t lo,
+                     json_int_t hi, json_int_t *out);
+//  The request's "id": a non-empty string of at most 64 bytes, else NULL.
+const char *zf_eng_req_id(const zf_msg_t *req);
+
+/* engine_runs.c: run.* handlers */
+int zf_eng_run_start(engine_t *e, zf_msg_t *req);
+int zf_eng_run_get(engine_t *e, zf_msg_t *req);
+int zf_eng_run_list(engine_t *e, zf_msg_t *req);
+int zf_eng_run_cancel(engine_t *e, zf_msg_t *req);
 //  Stages a new queued run of wf (record + fresh state) into b and returns
 //  its task (start it after the ack). trigger (taken, may be NULL) is the
 //  run's trigger context; inputs borrowed (NULL = {}).
@@ -167,6 +178,9 @@ void zf_eng_trig_update(engine_t *e, const char *tenant, const json_t *old_wf,
 //  A workflow with its stats attached (new reference).
 json_t *zf_eng_wf_with_stats(engine_t *e, const char *tenant, const json_t *wf);
 void zf_eng_stats_run_end(engine_t *e, zf_run_task_t *t);
+//  Per-workflow circuit breaker: counts consecutive failed runs (persisted
+//  in the workflow) and disables the workflow at its threshold.
+void zf_eng_wf_breaker(engine_t *e, zf_run_task_t *t, bool failed);
 //  Writes changed stats; without force at most every 200 ms.
 void zf_eng_stats_flush(engine_t *e, bool force);
 void zf_eng_stats_forget(engine_t *e, zf_batch_t *b, const char *tenant, const char *wf_id);

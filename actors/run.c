@@ -1,8 +1,6 @@
 /*  actors/run.c — the run actor: executes nodes, snapshots after each. */
-#include "actors/run.h"
-#include "actors/definition.h"
+#include "actors/run_int.h"
 #include "actors/keys.h"
-#include "actors/step.h"
 #include "actors/template.h"
 #include "broker/client.h"
 #include "broker/errors.h"
@@ -13,7 +11,6 @@
 
 #include <string.h>
 
-#define S_LOG_OUTPUT_MAX 500    // log entries keep this many chars of output
 #define S_ACK_TIMEOUT_MS 60000  // a writer that does not ack in a minute is broken
 
 //  A snapshot sent to the writer, waiting for its durable ack.
@@ -43,152 +40,6 @@ typedef struct {
     int64_t next_sweep;       // next check for acks that never came (monotonic ms)
     bool terminated;          // $TERM seen: finish acks in flight, then hand back
 } self_t;
-
-/* ---- task ----------------------------------------------------------------- */
-
-json_t *
-zf_run_state_new(void)
-{
-    return json_pack("{s:{}, s:{}, s:[], s:[], s:[], s:{}, s:n}", "variables", "stepOutputs",
-                     "completedNodeIds", "pendingNodeIds", "skippedNodeIds", "retryCount", "wait");
-}
-
-zf_run_task_t *
-zf_run_task_new(const char *tenant, json_t *workflow, json_t *run, json_t *state)
-{
-    zf_run_task_t *t = calloc(1, sizeof *t);
-    assert(t);
-    snprintf(t->tenant, sizeof t->tenant, "%s", tenant);
-    snprintf(t->run_id, sizeof t->run_id, "%s", json_string_value(json_object_get(run, "id")));
-    snprintf(t->wf_id, sizeof t->wf_id, "%s",
-             json_string_value(json_object_get(run, "workflow_id")));
-    t->workflow = json_incref(workflow);
-    t->run = run;
-    t->state = state ? state : zf_run_state_new();
-    json_t *seq = json_object_get(t->state, "logSeq");
-    t->log_seq = json_is_integer(seq) ? (uint32_t)json_integer_value(seq) : 0;
-    t->slot = -1;
-    const char *st = json_string_value(json_object_get(run, "status"));
-    snprintf(t->stored_status, sizeof t->stored_status, "%s", st ? st : "");
-    return t;
-}
-
-void
-zf_run_task_destroy(zf_run_task_t **self_p)
-{
-    zf_run_task_t *t = *self_p;
-    if (!t) return;
-    json_decref(t->workflow);
-    json_decref(t->run);
-    json_decref(t->state);
-    free(t);
-    *self_p = NULL;
-}
-
-int
-zf_run_status_terminal(const char *s)
-{
-    return s &&
-           (strcmp(s, "completed") == 0 || strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0);
-}
-
-/* ---- state helpers -------------------------------------------------------- */
-
-static bool
-s_in_list(const json_t *list, const char *id)
-{
-    size_t i;
-    json_t *x;
-    json_array_foreach (list, i, x)
-        if (strcmp(json_string_value(x), id) == 0) return true;
-    return false;
-}
-
-static void
-s_list_remove(json_t *list, const char *id)
-{
-    for (size_t i = 0; i < json_array_size(list); i++) {
-        if (strcmp(json_string_value(json_array_get(list, i)), id) == 0) {
-            json_array_remove(list, i);
-            return;
-        }
-    }
-}
-
-static json_t *
-s_st(zf_run_task_t *t, const char *k)
-{
-    return json_object_get(t->state, k);
-}
-
-static bool
-s_node_settled(zf_run_task_t *t, const char *id)
-{
-    return s_in_list(s_st(t, "completedNodeIds"), id) || s_in_list(s_st(t, "skippedNodeIds"), id);
-}
-
-//  Whether a node is skipped by its dependency: the dependency was
-//  skipped, or it is a condition whose outcome does not match `branch`
-//  (no branch = needs a true outcome).
-static bool
-s_node_skips(zf_run_task_t *t, const json_t *node)
-{
-    const char *from = json_string_value(json_object_get(node, "input_from"));
-    if (!from) return false;
-    if (s_in_list(s_st(t, "skippedNodeIds"), from)) return true;
-    json_t *out = json_object_get(s_st(t, "stepOutputs"), from);
-    json_t *passed = json_object_get(out, "passed");
-    if (!json_is_boolean(passed)) return false;
-    const char *branch = json_string_value(json_object_get(node, "branch"));
-    bool want = !branch || strcmp(branch, "true") == 0;
-    return json_is_true(passed) != want;
-}
-
-//  Index of the next node to execute, marking nodes skipped on the way;
-//  -1 when every node is settled.
-static int
-s_next_node(zf_run_task_t *t, const json_t *nodes)
-{
-    for (size_t i = 0; i < json_array_size(nodes); i++) {
-        const json_t *node = json_array_get(nodes, i);
-        const char *id = json_string_value(json_object_get(node, "id"));
-        if (s_node_settled(t, id)) continue;
-        if (s_node_skips(t, node)) {
-            json_array_append_new(s_st(t, "skippedNodeIds"), json_string(id));
-            s_list_remove(s_st(t, "pendingNodeIds"), id);
-            continue;
-        }
-        return (int)i;
-    }
-    return -1;
-}
-
-//  Marks every unsettled node skipped (the run stops early).
-static void
-s_skip_rest(zf_run_task_t *t, const json_t *nodes)
-{
-    size_t i;
-    json_t *node;
-    json_array_foreach (nodes, i, node) {
-        const char *id = json_string_value(json_object_get(node, "id"));
-        if (!s_node_settled(t, id))
-            json_array_append_new(s_st(t, "skippedNodeIds"), json_string(id));
-    }
-    json_array_clear(s_st(t, "pendingNodeIds"));
-}
-
-//  A terminal status ends every wait: no wake-up time may outlive it.
-static void
-s_set_status(zf_run_task_t *t, const char *status, int64_t now)
-{
-    json_object_set_new(t->run, "status", json_string(status));
-    json_object_set_new(t->run, "updated_at", json_integer(now));
-    if (zf_run_status_terminal(status)) {
-        json_object_set_new(t->run, "finished_at", json_integer(now));
-        json_object_set_new(t->run, "wake_at", json_null());
-        json_object_set_new(t->state, "wait", json_null());
-    }
-}
 
 /* ---- snapshots ------------------------------------------------------------- */
 
@@ -259,39 +110,7 @@ s_snapshot_final(self_t *self, zf_run_task_t *t)
     }
 }
 
-static json_t *
-s_log_entry(zf_run_task_t *t, const json_t *node, const char *status, int attempt, int64_t started,
-            int64_t finished, const json_t *output, const char *error)
-{
-    json_t *out = json_null();
-    if (output) {
-        char *text = json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text && strlen(text) > S_LOG_OUTPUT_MAX) {
-            //  Cut on a UTF-8 boundary so the entry stays valid text.
-            size_t n = S_LOG_OUTPUT_MAX;
-            while (n > 0 && (text[n] & 0xC0) == 0x80)
-                n--;
-            text[n] = '\0';
-        }
-        out = text ? json_string(text) : json_null();
-        free(text);
-    }
-    return json_pack("{s:I, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:o, s:s?}", "seq",
-                     (json_int_t)t->log_seq, "nodeId",
-                     json_string_value(json_object_get(node, "id")), "nodeType",
-                     json_string_value(json_object_get(node, "type")), "status", status, "attempt",
-                     attempt, "startedAt", (json_int_t)started, "finishedAt", (json_int_t)finished,
-                     "durationMs", (json_int_t)(finished - started), "output", out, "error", error);
-}
-
 /* ---- executing ------------------------------------------------------------- */
-
-typedef struct {
-    const json_t *node;  // node executed
-    const char *id;      // its id
-    int attempt;         // 1-based
-    int64_t started;     // ms
-} s_step_t;
 
 /* ---- steps' requests and templates -------------------------------------------- */
 
@@ -348,8 +167,8 @@ s_render_config(zf_run_task_t *t, const json_t *cfg, int64_t now, char *err, siz
     json_t *root = json_pack(
         "{s:O?, s:O?, s:O?, s:O?, s:O, s:O, s:O, s:O?, s:O?, s:{s:s, s:s}}", "record",
         json_object_get(trig, "record"), "previous", json_object_get(trig, "previous"), "user",
-        json_object_get(trig, "user"), "trigger", trig, "steps", s_st(t, "stepOutputs"), "vars",
-        s_st(t, "variables"), "inputs", json_object_get(t->run, "inputs"), "event",
+        json_object_get(trig, "user"), "trigger", trig, "steps", zf_run_st(t, "stepOutputs"),
+        "vars", zf_run_st(t, "variables"), "inputs", json_object_get(t->run, "inputs"), "event",
         json_object_get(trig, "data"), "submission", json_object_get(trig, "data"), "run", "id",
         t->run_id, "workflow_id", t->wf_id);
     zf_tpl_scope_t scope = {.root = root, .now_ms = now};
@@ -360,13 +179,13 @@ s_render_config(zf_run_task_t *t, const json_t *cfg, int64_t now, char *err, siz
 
 //  Fills the context for one node and executes its kind.
 static void
-s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
+s_exec_node(self_t *self, zf_run_task_t *t, zf_run_step_t *st, zf_step_result_t *res)
 {
     const json_t *node = st->node;
     const char *from = json_string_value(json_object_get(node, "input_from"));
     const json_t *inputs = json_object_get(t->run, "inputs");
-    const json_t *input = from ? json_object_get(s_st(t, "stepOutputs"), from) : inputs;
-    json_t *wait = s_st(t, "wait");
+    const json_t *input = from ? json_object_get(zf_run_st(t, "stepOutputs"), from) : inputs;
+    json_t *wait = zf_run_st(t, "wait");
     const char *wait_node = json_string_value(json_object_get(wait, "node_id"));
     const char *wait_kind = json_string_value(json_object_get(wait, "kind"));
     json_t *cfg = json_object_get(node, "config");
@@ -378,8 +197,8 @@ s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
         .node = node,
         .input = input ? input : json_null(),
         .inputs = inputs,
-        .vars = s_st(t, "variables"),
-        .steps = s_st(t, "stepOutputs"),
+        .vars = zf_run_st(t, "variables"),
+        .steps = zf_run_st(t, "stepOutputs"),
         .attempt = st->attempt,
         .resumed = wait_node && strcmp(wait_node, st->id) == 0 && wait_kind &&
                    (strcmp(wait_kind, "delay") == 0 || strcmp(wait_kind, "suspend") == 0),
@@ -397,7 +216,7 @@ s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
         .ai_model = self->env->ai_model,
         .ai_key = self->env->ai_key,
     };
-    json_t *resume = s_st(t, "resume");
+    json_t *resume = zf_run_st(t, "resume");
     if (ctx.resumed && json_is_object(resume)) ctx.resume = resume;
     zf_step_result_clear(res);
     const zf_step_kind_t *kind = zf_step_find(json_string_value(json_object_get(node, "type")));
@@ -421,92 +240,6 @@ s_exec_node(self_t *self, zf_run_task_t *t, s_step_t *st, zf_step_result_t *res)
     else
         kind->exec(&ctx, rendered, res);
     json_decref(rendered);
-}
-
-//  Records a completed (or stopping) node; returns the next status.
-static const char *
-s_on_success(zf_run_task_t *t, const json_t *nodes, s_step_t *st, zf_step_result_t *res)
-{
-    json_t *out = res->output ? json_incref(res->output) : json_null();
-    json_object_set_new(s_st(t, "stepOutputs"), st->id, out);
-    json_array_append_new(s_st(t, "completedNodeIds"), json_string(st->id));
-    s_list_remove(s_st(t, "pendingNodeIds"), st->id);
-    json_object_set_new(t->state, "wait", json_null());
-    json_object_set_new(t->run, "wake_at", json_null());
-    if (res->status == ZF_STEP_STOP) s_skip_rest(t, nodes);
-    if (s_next_node(t, nodes) >= 0) return "running";
-    //  outputs: the last step's output (when an object) with the final
-    //  variables on top — what a caller of a finished run usually wants.
-    json_t *outputs = json_is_object(out) ? json_deep_copy(out) : json_object();
-    json_object_update(outputs, s_st(t, "variables"));
-    json_object_set_new(t->run, "outputs", outputs);
-    return "completed";
-}
-
-//  Decides between a retry (passivate until the back-off ends) and failure.
-static const char *
-s_on_failure(zf_run_task_t *t, s_step_t *st, zf_step_result_t *res, int64_t *wake)
-{
-    zf_retry_t policy;
-    zf_def_retry(st->node, &policy);
-    //  A workflow-wide retry schedule (error_handling.retry_delays_s, seed
-    //  003: 1, 5, 30 minutes) applies to nodes without their own policy.
-    const json_t *delays =
-        json_object_get(json_object_get(t->workflow, "error_handling"), "retry_delays_s");
-    bool fixed = json_is_array(delays) && !json_object_get(st->node, "retry");
-    if (fixed) policy.max_attempts = (int)json_array_size(delays) + 1;
-    json_object_set_new(s_st(t, "retryCount"), st->id, json_integer(st->attempt));
-    bool retry = res->status == ZF_STEP_FAIL && st->attempt < policy.max_attempts;
-    size_t i;
-    json_t *x;
-    json_array_foreach (json_object_get(json_object_get(st->node, "retry"), "non_retryable"), i,
-                        x) {
-        if (json_is_string(x) && strstr(res->error, json_string_value(x))) retry = false;
-    }
-    if (retry) {
-        double rnd = (double)(zf_now_ms() % 1000) / 1000.0;
-        int64_t back =
-            fixed ? (int64_t)(json_number_value(json_array_get(delays, (size_t)st->attempt - 1)) *
-                              1000)
-                  : zf_def_backoff_ms(&policy, st->attempt, rnd);
-        if (res->retry_after_ms > back) back = res->retry_after_ms;
-        *wake = zf_now_ms() + back;
-        return "waiting";
-    }
-    json_object_set_new(t->run, "error",
-                        json_pack("{s:s, s:s, s:s}", "code", "step_failed", "message", res->error,
-                                  "node_id", st->id));
-    return "failed";
-}
-
-//  A step that waits for someone (approval, form, child run): its interim
-//  output (the callback link) is in the state at once, and its token is
-//  indexed by hash in the same snapshot (*token, new ref).
-static const char *
-s_on_suspend(zf_run_task_t *t, s_step_t *st, zf_step_result_t *res, int64_t *wake, json_t **token)
-{
-    const char *status = res->suspend_status ? res->suspend_status : "paused";
-    json_object_set(s_st(t, "stepOutputs"), st->id, res->output ? res->output : json_null());
-    json_t *wait =
-        json_pack("{s:s, s:s, s:s}", "node_id", st->id, "kind", "suspend", "status", status);
-    if (res->wake_at_ms > 0) {
-        *wake = res->wake_at_ms;
-        json_object_set_new(wait, "until", json_integer(*wake));
-    }
-    if (res->token[0]) {
-        unsigned char h[32];
-        char hex[65];
-        zf_keys_hash(res->token, h);
-        zf_keys_hex(h, sizeof h, hex);
-        json_object_set_new(wait, "token_hash", json_string(hex));
-        *token = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "hash", hex, "node_id", st->id, "kind",
-                           json_string_value(json_object_get(st->node, "type")), "workflow_id",
-                           t->wf_id, "expires_at", (json_int_t)res->wake_at_ms, "created_at",
-                           (json_int_t)st->started);
-    }
-    json_object_set_new(t->state, "wait", wait);
-    json_object_set_new(t->run, "wake_at", *wake > 0 ? json_integer(*wake) : json_null());
-    return status;
 }
 
 //  Publishes event.run.step once the step is durable. Best effort: a full
@@ -558,12 +291,12 @@ s_run_event(self_t *self, zf_run_task_t *t)
 static void
 s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
 {
-    s_step_t st = {.node = json_array_get(nodes, (size_t)idx)};
+    zf_run_step_t st = {.node = json_array_get(nodes, (size_t)idx)};
     st.id = json_string_value(json_object_get(st.node, "id"));
-    st.attempt = (int)json_integer_value(json_object_get(s_st(t, "retryCount"), st.id)) + 1;
+    st.attempt = (int)json_integer_value(json_object_get(zf_run_st(t, "retryCount"), st.id)) + 1;
     st.started = zf_now_ms();
-    if (!s_in_list(s_st(t, "pendingNodeIds"), st.id))
-        json_array_append_new(s_st(t, "pendingNodeIds"), json_string(st.id));
+    if (!zf_run_in_list(zf_run_st(t, "pendingNodeIds"), st.id))
+        json_array_append_new(zf_run_st(t, "pendingNodeIds"), json_string(st.id));
     zf_step_result_t res = {0};  // clear() releases output: never pass garbage
     s_exec_node(self, t, &st, &res);
     int64_t now = zf_now_ms(), wake = 0;
@@ -573,7 +306,7 @@ s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
     switch (res.status) {
     case ZF_STEP_OK:
     case ZF_STEP_STOP:
-        status = s_on_success(t, nodes, &st, &res);
+        status = zf_run_on_success(t, nodes, &st, &res);
         log_status = "completed";
         break;
     case ZF_STEP_WAIT:
@@ -584,11 +317,11 @@ s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
         log_status = res.status == ZF_STEP_WAIT ? "waiting" : "blocked";
         break;
     case ZF_STEP_SUSPEND:
-        status = log_status = s_on_suspend(t, &st, &res, &wake, &token);
+        status = log_status = zf_run_on_suspend(t, &st, &res, &wake, &token);
         kind = "deadline";
         break;
     default:
-        status = s_on_failure(t, &st, &res, &wake);
+        status = zf_run_on_failure(t, &st, &res, &wake);
         kind = "retry";
         log_status = strcmp(status, "waiting") == 0 ? "retrying" : "failed";
         break;
@@ -599,9 +332,10 @@ s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
                                       (json_int_t)wake, "kind", kind));
         json_object_set_new(t->run, "wake_at", json_integer(wake));
     }
-    s_set_status(t, status, now);
+    zf_run_set_status(t, status, now);
     const char *err = res.error[0] ? res.error : NULL;
-    json_t *log = s_log_entry(t, st.node, log_status, st.attempt, st.started, now, res.output, err);
+    json_t *log =
+        zf_run_log_entry(t, st.node, log_status, st.attempt, st.started, now, res.output, err);
     json_decref(res.output);
     s_pending_t *p = calloc(1, sizeof *p);
     assert(p);
@@ -624,13 +358,13 @@ s_advance(self_t *self, zf_run_task_t *t)
 {
     const json_t *nodes = json_object_get(json_object_get(t->workflow, "definition"), "nodes");
     if (atomic_load(&t->cancel)) {
-        s_set_status(t, "cancelled", zf_now_ms());
+        zf_run_set_status(t, "cancelled", zf_now_ms());
         s_snapshot_final(self, t);
         return;
     }
-    int idx = s_next_node(t, nodes);
+    int idx = zf_run_next_node(t, nodes);
     if (idx < 0) {  // nothing (left) to run: e.g. an empty workflow
-        s_set_status(t, "completed", zf_now_ms());
+        zf_run_set_status(t, "completed", zf_now_ms());
         s_snapshot_final(self, t);
         return;
     }
@@ -709,7 +443,7 @@ s_begin(self_t *self, zf_run_task_t *t)
     int64_t now = zf_now_ms();
     if (!json_is_integer(json_object_get(t->run, "started_at")))
         json_object_set_new(t->run, "started_at", json_integer(now));
-    s_set_status(t, "running", now);
+    zf_run_set_status(t, "running", now);
     t->migrate = 0;
     zlistx_add_end(self->ready, t);
 }
