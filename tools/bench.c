@@ -105,6 +105,12 @@ s_parse_opt(int c, const char *arg, s_opts_t *o)
     }
 }
 
+static int
+s_parse_opt_cb(int c, const char *arg, void *o)
+{
+    return s_parse_opt(c, arg, o);
+}
+
 //  Returns 0, 1 for --help, -1 on bad arguments (reason printed).
 static int
 s_parse_args(int argc, char **argv, s_opts_t *o)
@@ -115,23 +121,8 @@ s_parse_args(int argc, char **argv, s_opts_t *o)
         {"warmup", required_argument, NULL, 'u'},   {"workflow-id", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     *o = (s_opts_t){"tcp://127.0.0.1:5559", getenv("ZF_KEY"), NULL, 64, 10, 2};
-    int c, li = -1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
-        if (c == 'h') return 1;
-        if (s_parse_opt(c, optarg, o) != 0) {
-            if (c == '?' || c == ':')
-                fprintf(stderr, "zf-bench: bad option %s\n", argv[optind - 1]);
-            else
-                fprintf(stderr, "zf-bench: bad value for --%s: %s\n", opts[li].name, optarg);
-            return -1;
-        }
-    }
-    if (optind != argc) return -1;
-    if (!o->key || !*o->key || strlen(o->key) >= sizeof(((zf_msg_t *)0)->auth)) {
-        fprintf(stderr, "zf-bench: --key (or $ZF_KEY) is required, at most 95 bytes\n");
-        return -1;
-    }
+    int rc = zf_bench_getopt("zf-bench", argc, argv, opts, s_parse_opt_cb, o, &o->key);
+    if (rc) return rc;
     if (o->workflow_id && (!*o->workflow_id || strlen(o->workflow_id) >= 64)) {
         fprintf(stderr, "zf-bench: bad --workflow-id\n");
         return -1;

@@ -1,6 +1,7 @@
 /*  tools/bench_util.c — see bench_util.h. */
 #include "tools/bench_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -98,4 +99,30 @@ zf_bench_pct_ms(const zf_bench_samples_t *s, size_t pct)
     size_t idx = rank == 0 ? 0 : rank - 1;
     if (idx >= s->n) idx = s->n - 1;
     return json_real(zf_bench_round3((double)s->v[idx] / 1000.0));
+}
+
+int
+zf_bench_getopt(const char *prog, int argc, char **argv, const struct option *opts,
+                int (*parse_opt)(int c, const char *arg, void *opts_arg), void *opts_arg,
+                const char *const *key)
+{
+    int c, li = -1;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
+        if (c == 'h') return 1;
+        if (parse_opt(c, optarg, opts_arg) != 0) {
+            if (c == '?' || c == ':')
+                fprintf(stderr, "%s: bad option %s\n", prog, argv[optind - 1]);
+            else
+                fprintf(stderr, "%s: bad value for --%s: %s\n", prog, opts[li].name, optarg);
+            return -1;
+        }
+    }
+    if (optind != argc) return -1;
+    if (!*key || !**key || strlen(*key) >= sizeof(((zf_msg_t *)0)->auth)) {
+        fprintf(stderr, "%s: --key (or $ZF_KEY) is required, at most 95 bytes\n", prog);
+        return -1;
+    }
+    return 0;
 }

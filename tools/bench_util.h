@@ -6,12 +6,20 @@
 #include "broker/msg.h"
 
 #include <czmq.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <stdint.h>
 
 //  Monotonic clock in microseconds.
 int64_t zf_bench_mono_us(void);
 //  Parses a number in [min, max] (NaN refused). 0 or -1.
+//  The getopt_long loop of a benchmark driver: each option goes to
+//  parse_opt(c, optarg, opts_arg) (0 ok); then no operands may be left and
+//  *key (--key or $ZF_KEY) must be set and fit a message header. Returns 0,
+//  1 for --help ('h'), -1 on bad arguments (reason printed with prog).
+int zf_bench_getopt(const char *prog, int argc, char **argv, const struct option *opts,
+                    int (*parse_opt)(int c, const char *arg, void *opts_arg), void *opts_arg,
+                    const char *const *key);
 int zf_bench_parse_number(const char *text, double min, double max, double *out);
 
 //  A request for a DEALER (route = the "" delimiter), carrying key; takes body.
