@@ -221,16 +221,18 @@ s_exec_node(self_t *self, zf_run_task_t *t, zf_run_step_t *st, zf_step_result_t 
     zf_step_result_clear(res);
     const zf_step_kind_t *kind = zf_step_find(json_string_value(json_object_get(node, "type")));
     char err[200];
-    //  A loop renders its inner step's config itself, once per item.
-    bool loop = strcmp(json_string_value(json_object_get(node, "type")), "loop") == 0;
-    json_t *own = loop && json_object_get(cfg, "step") ? json_copy(cfg) : json_incref(cfg);
-    if (loop) json_object_del(own, "step");
+    //  A kind may render one config key itself (a loop's inner step, once
+    //  per item): that key is set aside and put back unrendered.
+    const char *raw = kind ? kind->raw_key : NULL;
+    json_t *kept = raw ? json_object_get(cfg, raw) : NULL;
+    json_t *own = kept ? json_copy(cfg) : json_incref(cfg);
+    if (kept) json_object_del(own, raw);
     json_t *rendered = own ? s_render_config(t, own, st->started, err, sizeof err) : json_object();
     json_decref(own);
-    if (loop && rendered && json_object_get(cfg, "step")) {
+    if (kept && rendered) {
         json_t *copy = json_copy(rendered);
         json_decref(rendered);
-        json_object_set(copy, "step", json_object_get(cfg, "step"));
+        json_object_set(copy, raw, kept);
         rendered = copy;
     }
     if (!kind)

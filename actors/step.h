@@ -85,6 +85,9 @@ typedef struct {
     //  on a shared run-actor thread that hosts many runs. 0 (the safe
     //  default): the run moves to a dedicated thread for this step.
     int cpu_only;
+    //  A config key the run actor leaves unrendered because the kind
+    //  renders it itself (loop: "step", once per item); NULL = none.
+    const char *raw_key;
 } zf_step_kind_t;
 
 //  Kind by type name, or NULL if unknown (an unknown type is a validation error).

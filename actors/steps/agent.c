@@ -139,4 +139,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     json_decref(cfg);
 }
 
-const zf_step_kind_t zf_step_kind_agent = {"agent", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_agent = {
+    .name = "agent", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

@@ -45,4 +45,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
                    json_string_value(json_object_get(config, "prompt")), res);
 }
 
-const zf_step_kind_t zf_step_kind_ai = {"ai", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_ai = {
+    .name = "ai", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

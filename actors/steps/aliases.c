@@ -75,5 +75,5 @@ s_notify_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
         json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(out), "notifications", out);
 }
 
-const zf_step_kind_t zf_step_kind_notification = {"notification", s_notify_validate, s_notify_exec,
-                                                  0};
+const zf_step_kind_t zf_step_kind_notification = {
+    .name = "notification", .validate = s_notify_validate, .exec = s_notify_exec, .cpu_only = 0};

@@ -226,5 +226,7 @@ s_exec_form(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
 }
 
 //  Not cpu_only: with approvers the first exec sends mail.
-const zf_step_kind_t zf_step_kind_approval = {"approval", s_validate_approval, s_exec_approval, 0};
-const zf_step_kind_t zf_step_kind_send_form = {"send_form", s_validate_form, s_exec_form, 0};
+const zf_step_kind_t zf_step_kind_approval = {
+    .name = "approval", .validate = s_validate_approval, .exec = s_exec_approval, .cpu_only = 0};
+const zf_step_kind_t zf_step_kind_send_form = {
+    .name = "send_form", .validate = s_validate_form, .exec = s_exec_form, .cpu_only = 0};

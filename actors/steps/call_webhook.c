@@ -29,4 +29,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     snprintf(res->error, sizeof res->error, "%.*s", (int)sizeof res->error - 1, msg);
 }
 
-const zf_step_kind_t zf_step_kind_call_webhook = {"call_webhook", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_call_webhook = {
+    .name = "call_webhook", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

@@ -126,4 +126,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     zf_jsvm_result_clear(&run);
 }
 
-const zf_step_kind_t zf_step_kind_code = {"code", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_code = {
+    .name = "code", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

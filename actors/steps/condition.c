@@ -123,4 +123,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     res->status = !rc && (!on_false || !strcmp(on_false, "stop")) ? ZF_STEP_STOP : ZF_STEP_OK;
 }
 
-const zf_step_kind_t zf_step_kind_condition = {"condition", s_validate, s_exec, 1};
+const zf_step_kind_t zf_step_kind_condition = {
+    .name = "condition", .validate = s_validate, .exec = s_exec, .cpu_only = 1};

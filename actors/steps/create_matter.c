@@ -130,4 +130,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
         json_pack("{s:o, s:O?}", "matter", matter, "matter_id", json_object_get(matter, "id"));
 }
 
-const zf_step_kind_t zf_step_kind_create_matter = {"create_matter", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_create_matter = {
+    .name = "create_matter", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

@@ -34,4 +34,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     zf_record_call(ctx, "rec.create", body, "record", "create_record", res);
 }
 
-const zf_step_kind_t zf_step_kind_create_record = {"create_record", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_create_record = {
+    .name = "create_record", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

@@ -67,4 +67,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     res->output = json_pack("{s:I}", "delayed_ms", ms);
 }
 
-const zf_step_kind_t zf_step_kind_delay = {"delay", s_validate, s_exec, 1};
+const zf_step_kind_t zf_step_kind_delay = {
+    .name = "delay", .validate = s_validate, .exec = s_exec, .cpu_only = 1};

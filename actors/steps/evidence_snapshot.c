@@ -340,4 +340,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     if (table_rows) json_object_set_new(res->output, "table", json_string(table));
 }
 
-const zf_step_kind_t zf_step_kind_evidence_snapshot = {"evidence_snapshot", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_evidence_snapshot = {
+    .name = "evidence_snapshot", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

@@ -146,4 +146,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     free(text);
 }
 
-const zf_step_kind_t zf_step_kind_generate_document = {"generate_document", s_validate, s_exec, 1};
+const zf_step_kind_t zf_step_kind_generate_document = {
+    .name = "generate_document", .validate = s_validate, .exec = s_exec, .cpu_only = 1};

@@ -528,4 +528,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     s_perform(ctx, config, res, host);
 }
 
-const zf_step_kind_t zf_step_kind_http_request = {"http_request", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_http_request = {
+    .name = "http_request", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

@@ -90,4 +90,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
         zf_step_fail(res, ZF_STEP_FAIL_FINAL, "connector \"%s\" is not configured", action);
 }
 
-const zf_step_kind_t zf_step_kind_integration = {"integration", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_integration = {
+    .name = "integration", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

@@ -149,4 +149,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
                             "results", results, "errors", errors);
 }
 
-const zf_step_kind_t zf_step_kind_loop = {"loop", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_loop = {
+    .name = "loop", .validate = s_validate, .exec = s_exec, .cpu_only = 0, .raw_key = "step"};

@@ -122,4 +122,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     json_decref(reply);
 }
 
-const zf_step_kind_t zf_step_kind_run_workflow = {"run_workflow", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_run_workflow = {
+    .name = "run_workflow", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

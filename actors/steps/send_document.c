@@ -201,4 +201,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     json_decref(mail);
 }
 
-const zf_step_kind_t zf_step_kind_send_document = {"send_document", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_send_document = {
+    .name = "send_document", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

@@ -89,6 +89,8 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     }
 }
 
-const zf_step_kind_t zf_step_kind_send_email = {"send_email", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_send_email = {
+    .name = "send_email", .validate = s_validate, .exec = s_exec, .cpu_only = 0};
 //  Seed 001's name for the same kind.
-const zf_step_kind_t zf_step_kind_email = {"email", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_email = {
+    .name = "email", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

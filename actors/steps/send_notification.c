@@ -43,4 +43,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     zf_record_call(ctx, "notify.create", body, "notification", "send_notification", res);
 }
 
-const zf_step_kind_t zf_step_kind_send_notification = {"send_notification", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_send_notification = {
+    .name = "send_notification", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

@@ -98,4 +98,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     res->output = out;
 }
 
-const zf_step_kind_t zf_step_kind_set = {"set", s_validate, s_exec, 1};
+const zf_step_kind_t zf_step_kind_set = {
+    .name = "set", .validate = s_validate, .exec = s_exec, .cpu_only = 1};

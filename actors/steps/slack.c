@@ -124,4 +124,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     }
 }
 
-const zf_step_kind_t zf_step_kind_slack = {"slack", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_slack = {
+    .name = "slack", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

@@ -243,4 +243,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
         s_single(ctx, config, op, table, res);
 }
 
-const zf_step_kind_t zf_step_kind_table_operations = {"table_operations", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_table_operations = {
+    .name = "table_operations", .validate = s_validate, .exec = s_exec, .cpu_only = 0};

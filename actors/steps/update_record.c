@@ -66,4 +66,5 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
     if (res->status == ZF_STEP_OK) json_object_del(res->output, "module");
 }
 
-const zf_step_kind_t zf_step_kind_update_record = {"update_record", s_validate, s_exec, 0};
+const zf_step_kind_t zf_step_kind_update_record = {
+    .name = "update_record", .validate = s_validate, .exec = s_exec, .cpu_only = 0};
