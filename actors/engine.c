@@ -652,7 +652,7 @@ s_self_new(zsock_t *pipe, s_args_t *args)
                             .internal_endpoint = conf->internal_endpoint,
                             .smtp_url = conf->smtp_url,
                             .smtp_from = conf->smtp_from,
-                            .public_url = conf->public_url,
+                            .links_url = conf->links_url,
                             .ai_url = conf->ai_url,
                             .ai_model = conf->ai_model,
                             .ai_key = conf->ai_key};

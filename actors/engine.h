@@ -33,7 +33,7 @@ typedef struct {
     const char *smtp_url;           // --smtp-url (NULL = no mail)
     const char *smtp_from;          // --smtp-from (NULL = zflow@localhost)
     bool test_clock;                // --test-clock: accept clock.set on the admin socket
-    const char *public_url;         // --public-url: base of links in emails (callbacks, forms)
+    const char *links_url;          // where link pages live: --public-url + the automations mount
     const char *ai_url;             // --ai-url: OpenAI-compatible endpoint (NULL = none)
     const char *ai_model;           // --ai-model (NULL = provider default)
     const char *ai_key;             // ZFLOW_AI_KEY (NULL = none)

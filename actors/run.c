@@ -211,7 +211,7 @@ s_exec_node(self_t *self, zf_run_task_t *t, zf_run_step_t *st, zf_step_result_t 
         .trigger = json_object_get(t->run, "trigger"),
         .call = s_call,
         .call_arg = &call,
-        .public_url = self->env->public_url,
+        .links_url = self->env->links_url,
         .ai_url = self->env->ai_url,
         .ai_model = self->env->ai_model,
         .ai_key = self->env->ai_key,

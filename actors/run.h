@@ -61,7 +61,7 @@ typedef struct {
     const char *internal_endpoint;  // broker's in-process client endpoint (steps' requests)
     const char *smtp_url;           // outgoing mail server (NULL = none)
     const char *smtp_from;          // sender of outgoing mail (NULL = default)
-    const char *public_url;         // base of links sent to people (callbacks, forms)
+    const char *links_url;          // base of links sent to people (callbacks, forms)
     const char *ai_url;             // OpenAI-compatible endpoint (NULL = none)
     const char *ai_model;           // model name (NULL = provider default)
     const char *ai_key;             // bearer key (NULL = none)

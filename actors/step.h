@@ -57,10 +57,11 @@ typedef struct {
     //  SUSPEND resumed: {"decision"?: str, "data"?: any, "by"?: str, "at": ms,
     //  "child"?: run} (borrowed); NULL on first exec or when the deadline woke it.
     const json_t *resume;
-    const char *public_url;  // --public-url: base of links sent to people ("http://host:port")
-    const char *ai_url;      // --ai-url: OpenAI-compatible base URL (NULL/"" = not configured)
-    const char *ai_model;    // --ai-model (NULL = the provider's default)
-    const char *ai_key;      // ZFLOW_AI_KEY from the environment (NULL = none)
+    const char *links_url;  // base of link pages: --public-url + the automations mount
+                            // ("http://host:port/api/workflows"), never ends in "/"
+    const char *ai_url;     // --ai-url: OpenAI-compatible base URL (NULL/"" = not configured)
+    const char *ai_model;   // --ai-model (NULL = the provider's default)
+    const char *ai_key;     // ZFLOW_AI_KEY from the environment (NULL = none)
 } zf_step_ctx_t;
 
 typedef struct {

@@ -301,6 +301,22 @@ def test_seed001_event_triggers(s, c):
                                                   "definition": {"nodes": []}}}, "validation")
 
 
+def test_links_follow_mount_and_public_url(s, c):
+    """Links use --public-url and wherever --mount put the automations pages."""
+    import urllib.request
+    s2 = zh.Server(["--mount", "automations=/hr/approvals"])
+    s2.extra_args += ["--public-url", f"http://localhost:{s2.http_port}/"]
+    with s2:
+        key = zh.create_key(s2.data, "acme", "admin")
+        with zh.Client(s2.api, key=key) as c2:
+            w = wf(c2, "linked", [{"id": "ask", "type": "approval", "config": {"title": "T"}}])
+            got = wait_status(c2, start(c2, w["id"])["id"], ("paused",))
+            url = got["state"]["stepOutputs"]["ask"]["callback_url"]
+            assert url.startswith(f"http://localhost:{s2.http_port}/hr/approvals/callback/"), url
+            page = urllib.request.urlopen(url.replace("localhost", "127.0.0.1"), timeout=10).read()
+            assert b"Approve" in page, page[:200]
+
+
 S = {}
 
 

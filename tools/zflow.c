@@ -73,8 +73,9 @@ s_usage(FILE *out)
             "  --smtp-url URL          mail server of send_email steps, e.g.\n"
             "                          smtp://127.0.0.1:25 or smtps://user:pass@host:465\n"
             "  --smtp-from ADDRESS     sender of outgoing mail (default zflow@localhost)\n"
-            "  --public-url URL        base of links zflow sends to people (approval\n"
-            "                          callbacks, forms; default http://<--http>)\n"
+            "  --public-url URL        this server's public address in links sent to people\n"
+            "                          (approval and form pages under the automations\n"
+            "                          mount; default http://<--http>)\n"
             "  --ai-url URL            OpenAI-compatible endpoint of ai/agent steps, e.g.\n"
             "                          http://127.0.0.1:8000/v1 (key: ZFLOW_AI_KEY)\n"
             "  --ai-model NAME         model of ai/agent steps (default gpt-4o-mini)\n"
@@ -288,14 +289,18 @@ s_serve(int argc, char **argv)
     unlink(admin);
     snprintf(admin, sizeof admin, "ipc://%s/admin.sock", data_abs);
     if (o.test_clock > 0) zf_clock_set(o.test_clock);
-    char public_url[512];
-    if (o.public_url)
-        snprintf(public_url, sizeof public_url, "%s", o.public_url);
-    else
-        snprintf(public_url, sizeof public_url, "http://%s", o.http);
-    size_t plen = strlen(public_url);
-    while (plen > 0 && public_url[plen - 1] == '/')  // links append "/api/..."
-        public_url[--plen] = '\0';
+    //  Approval and form links point at the automations dialect's pages,
+    //  wherever --mount put them.
+    const char *auto_prefix = "/api/workflows";
+    for (int i = 0; i < o.nmounts; i++)
+        if (strncmp(o.mounts[i], "automations=", 12) == 0) auto_prefix = o.mounts[i] + 12;
+    char links_url[768];
+    snprintf(links_url, sizeof links_url, "%s", o.public_url ? o.public_url : "");
+    if (!o.public_url) snprintf(links_url, sizeof links_url, "http://%s", o.http);
+    size_t plen = strlen(links_url);
+    while (plen > 0 && links_url[plen - 1] == '/')  // the prefix starts with "/"
+        links_url[--plen] = '\0';
+    snprintf(links_url + plen, sizeof links_url - plen, "%s", auto_prefix);
     zf_writer_t *writer = zf_writer_new(store, "inproc://zf-writer");
     zf_broker_conf_t bc = {.internal_endpoint = "inproc://zf-broker",
                            .service_endpoint = "inproc://zf-services",
@@ -314,7 +319,7 @@ s_serve(int argc, char **argv)
                            .smtp_url = o.smtp_url,
                            .smtp_from = o.smtp_from,
                            .test_clock = o.test_clock > 0,
-                           .public_url = public_url,
+                           .links_url = links_url,
                            .ai_url = o.ai_url,
                            .ai_model = o.ai_model ? o.ai_model : "gpt-4o-mini",
                            .ai_key = getenv("ZFLOW_AI_KEY") && *getenv("ZFLOW_AI_KEY")

@@ -156,8 +156,8 @@ s_issue(zf_step_ctx_t *ctx, const json_t *config, bool form, zf_step_result_t *r
     json_int_t hours = json_integer_value(json_object_get(config, "expires_in_hours"));
     int64_t expires = ctx->now_ms + (hours > 0 ? hours : S_DEFAULT_HOURS) * 3600000LL;
     char url[512], iso[32];
-    snprintf(url, sizeof url, "%s/api/workflows/%s/%s",
-             ctx->public_url ? ctx->public_url : "http://127.0.0.1:8080",
+    snprintf(url, sizeof url, "%s/%s/%s",
+             ctx->links_url ? ctx->links_url : "http://127.0.0.1:8080/api/workflows",
              form ? "forms" : "callback", token);
     zf_iso8601(expires, iso);
     const char *title = json_string_value(json_object_get(config, "title"));
