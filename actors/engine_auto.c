@@ -18,6 +18,26 @@
     throughput (an extra fsync per round). A crash can lose the counts of
     runs that ended in the last 200 ms; runs themselves are never lost. */
 
+//  Bounds the cache: drops entries whose counts are on disk already
+//  (dirty ones wait for their flush; a re-read before it acked would be stale).
+static void
+s_stats_trim(engine_t *e)
+{
+    zlist_t *clean = zlist_new();
+    for (void *v = zhashx_first(e->stats); v; v = zhashx_next(e->stats)) {
+        const char *key = zhashx_cursor(e->stats);
+        if (!zhashx_lookup(e->stats_dirty, key)) zlist_append(clean, (void *)key);
+    }
+    //  Deleting while iterating e->stats would invalidate the cursor; the
+    //  keys stay valid until their entry is deleted, one at a time here.
+    char copy[S_STATS_KEY];
+    for (const char *k = zlist_first(clean); k; k = zlist_next(clean)) {
+        snprintf(copy, sizeof copy, "%s", k);
+        zhashx_delete(e->stats, copy);
+    }
+    zlist_destroy(&clean);
+}
+
 static json_t *
 s_stats(engine_t *e, const char *tenant, const char *wf_id)
 {
@@ -29,9 +49,15 @@ s_stats(engine_t *e, const char *tenant, const char *wf_id)
     if (!st)
         st = json_pack("{s:i, s:i, s:i, s:i, s:n, s:n}", "run_count", 0, "success_count", 0,
                        "failure_count", 0, "cancelled_count", 0, "last_run_at", "last_error");
-    if (zhashx_size(e->stats) > 20000) zhashx_purge(e->stats);  // bounded cache
+    if (zhashx_size(e->stats) > 20000) s_stats_trim(e);
     zhashx_insert(e->stats, key, st);
     return st;
+}
+
+const json_t *
+zf_eng_wf_stats(engine_t *e, const char *tenant, const char *wf_id)
+{
+    return s_stats(e, tenant, wf_id);
 }
 
 json_t *

@@ -176,6 +176,8 @@ void zf_eng_data_stop(engine_t *e);
 void zf_eng_trig_update(engine_t *e, const char *tenant, const json_t *old_wf,
                         const json_t *new_wf);
 //  A workflow with its stats attached (new reference).
+//  The run statistics of a workflow (borrowed; valid until the next call).
+const json_t *zf_eng_wf_stats(engine_t *e, const char *tenant, const char *wf_id);
 json_t *zf_eng_wf_with_stats(engine_t *e, const char *tenant, const json_t *wf);
 void zf_eng_stats_run_end(engine_t *e, zf_run_task_t *t);
 //  Per-workflow circuit breaker: counts consecutive failed runs (persisted

@@ -438,12 +438,10 @@ zf_eng_wf_stats_all(engine_t *e, zf_msg_t *req)
         if (st && json_object_get(w, st))
             json_object_set_new(w, st,
                                 json_integer(json_integer_value(json_object_get(w, st)) + 1));
-        json_t *full = zf_eng_wf_with_stats(e, req->tenant, wf);
-        json_t *stats = json_object_get(full, "stats");
+        const json_t *stats = zf_eng_wf_stats(e, req->tenant, zf_eng_str(wf, "id"));
         done[0] += json_integer_value(json_object_get(stats, "success_count"));
         done[1] += json_integer_value(json_object_get(stats, "failure_count"));
         done[2] += json_integer_value(json_object_get(stats, "cancelled_count"));
-        json_decref(full);
     }
     json_object_set_new(r, "completed", json_integer(done[0]));
     json_object_set_new(r, "failed", json_integer(done[1]));
