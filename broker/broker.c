@@ -179,7 +179,9 @@ s_tap_publish(self_t *self, const zf_msg_t *msg)
 {
     if (!self->tap || self->tap_subs <= 0) return;
     json_t *hdr = zf_msg_header_json(msg);
-    json_t *body = s_redact(msg->body, 0);
+    json_t *plain = zf_msg_body_decode(msg);
+    json_t *body = s_redact(plain ? plain : msg->body, 0);
+    json_decref(plain);
     size_t hl, bl;
     void *hb = zf_codec_encode(hdr, &hl);
     void *bb = zf_codec_encode(body, &bl);
@@ -359,7 +361,8 @@ s_handle_frontend(self_t *self, int fe)
     if (!raw) return;
     zmsg_t *bad_route = NULL;
     const char *why = NULL;
-    zf_msg_t *msg = zf_msg_decode(&raw, true, &bad_route, &why);
+    //  Bodies are checked but not decoded: services read them, the broker only routes.
+    zf_msg_t *msg = zf_msg_decode_raw(&raw, true, &bad_route, &why);
     if (!msg) {
         if (bad_route)
             s_reject_malformed(self, fe, &bad_route, why);

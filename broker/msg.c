@@ -58,6 +58,7 @@ zf_msg_destroy(zf_msg_t **self_p)
     zf_msg_t *self = *self_p;
     zmsg_destroy(&self->route);
     zmsg_destroy(&self->extra);
+    zframe_destroy(&self->raw_body);
     json_decref(self->body);
     free(self);
     *self_p = NULL;
@@ -68,6 +69,7 @@ zf_msg_set_body(zf_msg_t *self, json_t *body)
 {
     assert(self);
     assert(!body || json_is_object(body));
+    zframe_destroy(&self->raw_body);
     json_decref(self->body);
     self->body = body ? body : json_object();
 }
@@ -184,6 +186,7 @@ s_header_frame(const zf_msg_t *self)
 static zframe_t *
 s_body_frame(const zf_msg_t *self)
 {
+    if (self->raw_body) return zframe_dup(self->raw_body);
     size_t size = zf_codec_size(self->body);
     zframe_t *frame = zframe_new(NULL, size);
     zf_codec_pack_into(self->body, zframe_data(frame), size);
@@ -247,7 +250,8 @@ zf_msg_send(zf_msg_t **self_p, void *sock, int flags)
     int fflags = (flags & ZMQ_DONTWAIT) ? ZFRAME_DONTWAIT : 0;
     bool has_extra = self->extra && zmsg_size(self->extra) > 0;
     zframe_t *header = s_header_frame(self);
-    zframe_t *body = s_body_frame(self);
+    zframe_t *body = self->raw_body ? self->raw_body : s_body_frame(self);
+    self->raw_body = NULL;
     int rc = s_send_frames(self->route, sock, fflags, true);
     if (rc == 0) rc = s_send_frame(&header, sock, fflags, true);
     if (rc == 0) rc = s_send_frame(&body, sock, fflags, has_extra);
@@ -473,9 +477,22 @@ s_has_oversize(zmsg_t *m)
     return false;
 }
 
-//  Decodes [header][body][extra...] from m (consumed) into self.
+//  Validates a raw body frame: one bounded msgpack map.
 static const char *
-s_decode_frames(zf_msg_t *self, zmsg_t *m)
+s_check_raw_body(const zframe_t *body)
+{
+    const byte *d = zframe_data((zframe_t *)body);
+    size_t n = zframe_size((zframe_t *)body);
+    const char *cwhy = NULL;
+    if (zf_codec_check(d, n, &s_body_limits, &cwhy) != 0) return cwhy ? cwhy : "bad body";
+    bool is_map = n > 0 && ((d[0] & 0xf0) == 0x80 || d[0] == 0xde || d[0] == 0xdf);
+    return is_map ? NULL : "body is not a map";
+}
+
+//  Decodes [header][body][extra...] from m (consumed) into self; raw keeps
+//  the body frame (checked, not decoded).
+static const char *
+s_decode_frames(zf_msg_t *self, zmsg_t *m, bool raw)
 {
     const char *why = NULL;
     if (zmsg_size(m) < 2)
@@ -485,7 +502,14 @@ s_decode_frames(zf_msg_t *self, zmsg_t *m)
     zframe_t *header = why ? NULL : zmsg_pop(m);
     zframe_t *body = why ? NULL : zmsg_pop(m);
     if (!why) why = s_parse_header(self, zframe_data(header), zframe_size(header));
-    if (!why) {
+    if (!why && raw) {
+        why = s_check_raw_body(body);
+        if (!why) {
+            self->body = json_object();
+            self->raw_body = body;
+            body = NULL;
+        }
+    } else if (!why) {
         const char *cwhy = NULL;
         self->body = zf_codec_decode(zframe_data(body), zframe_size(body), &s_body_limits, &cwhy);
         if (!self->body)
@@ -502,8 +526,8 @@ s_decode_frames(zf_msg_t *self, zmsg_t *m)
     return why;
 }
 
-zf_msg_t *
-zf_msg_decode(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why)
+static zf_msg_t *
+s_decode(zmsg_t **zmsg_p, bool routed, bool raw, zmsg_t **bad_route, const char **why)
 {
     assert(zmsg_p);
     zmsg_t *m = *zmsg_p;
@@ -522,7 +546,7 @@ zf_msg_decode(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why
     if (reason)
         zmsg_destroy(&m);
     else
-        reason = s_decode_frames(self, m);
+        reason = s_decode_frames(self, m, raw);
     if (why) *why = reason;
     if (!reason) {
         self->route = route;
@@ -534,6 +558,27 @@ zf_msg_decode(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why
         zmsg_destroy(&route);
     zf_msg_destroy(&self);
     return NULL;
+}
+
+zf_msg_t *
+zf_msg_decode(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why)
+{
+    return s_decode(zmsg_p, routed, false, bad_route, why);
+}
+
+zf_msg_t *
+zf_msg_decode_raw(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why)
+{
+    return s_decode(zmsg_p, routed, true, bad_route, why);
+}
+
+json_t *
+zf_msg_body_decode(const zf_msg_t *self)
+{
+    assert(self);
+    if (!self->raw_body) return json_incref(self->body);
+    return zf_codec_decode(zframe_data(self->raw_body), zframe_size(self->raw_body), &s_body_limits,
+                           NULL);
 }
 
 zf_msg_t *

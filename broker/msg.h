@@ -52,6 +52,9 @@ typedef struct {
     int64_t deadline;    // 0 = none
     zf_msg_kind_t kind;  // request, ok reply or error reply
     json_t *body;        // owned; never NULL after new/recv (empty object)
+    zframe_t *raw_body;  // owned: the body frame as received, kept by
+                         // zf_msg_decode_raw (body is then an empty object
+                         // and sends forward this frame unchanged); else NULL
     zmsg_t *extra;       // owned raw frames after the body, or NULL
 } zf_msg_t;
 
@@ -86,6 +89,13 @@ zf_msg_t *zf_msg_recv(void *sock, bool routed, zmsg_t **bad_route, const char **
 
 //  Decodes an already-received zmsg (consumed, even on failure).
 zf_msg_t *zf_msg_decode(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why);
+//  Like zf_msg_decode, but the body is validated (zf_codec_check, no tree
+//  built) and kept as the received frame in raw_body: for routers that
+//  forward bodies they never read. zf_msg_body_decode() builds the tree on demand.
+zf_msg_t *zf_msg_decode_raw(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why);
+//  Decoded body of a raw message (new ref; the empty object when there is no
+//  raw body); NULL only if raw_body does not decode, which decode_raw rules out.
+json_t *zf_msg_body_decode(const zf_msg_t *self);
 //  Encodes into a new zmsg (route frames copied first). self unchanged.
 zmsg_t *zf_msg_encode(const zf_msg_t *self);
 

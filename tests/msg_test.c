@@ -433,6 +433,49 @@ test_extra_frames_preserved(void **state)
     zf_msg_destroy(&in);
 }
 
+//  decode_raw keeps the body bytes: forwarded unchanged, decoded on demand,
+//  and still rejected when malformed or not a map.
+static void
+test_raw_body_forwarded_unchanged(void **state)
+{
+    s_pair_t *p = *state;
+    zf_msg_t *m = s_full_request();
+    json_t *want = json_incref(m->body);
+    s_add_delimiter(m);
+    assert_int_equal(zf_msg_send(&m, p->dealer, 0), 0);
+    zmsg_t *raw = zmsg_recv(p->router);
+    zframe_t *sent_body = zframe_dup(zmsg_last(raw));
+    zf_msg_t *in = zf_msg_decode_raw(&raw, true, NULL, NULL);
+    assert_non_null(in);
+    assert_non_null(in->raw_body);
+    assert_int_equal(json_object_size(in->body), 0);
+    json_t *got = zf_msg_body_decode(in);
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    zmsg_t *out = zf_msg_encode(in);
+    assert_true(zframe_eq(zmsg_last(out), sent_body));
+    zmsg_destroy(&out);
+    zf_msg_set_body(in, json_pack("{s:i}", "x", 1));  // a new body replaces the raw one
+    assert_null(in->raw_body);
+    zf_msg_destroy(&in);
+
+    zframe_t *bad[] = {s_packed_frame("[1,2]"), zframe_new("\xc1", 1), zframe_new("\x81\xa1k", 3)};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        zf_msg_t *h = zf_msg_new("wf.get");
+        zmsg_t *enc = zf_msg_encode(h);  // [header][body]
+        zframe_t *body = zmsg_last(enc);
+        zmsg_remove(enc, body);
+        zframe_destroy(&body);
+        zmsg_append(enc, &bad[i]);
+        const char *why = NULL;
+        assert_null(zf_msg_decode_raw(&enc, false, NULL, &why));
+        assert_non_null(why);
+        zf_msg_destroy(&h);
+    }
+    zframe_destroy(&sent_body);
+    json_decref(want);
+}
+
 //  The header frame carries only what is set; the layout is what a Python
 //  client reads with msgpack.unpackb.
 static void
@@ -605,6 +648,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_missing_delimiter, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_oversize_frame_rejected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_extra_frames_preserved, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_raw_body_forwarded_unchanged, s_setup, s_teardown),
         cmocka_unit_test(test_encode_header_layout),
         cmocka_unit_test(test_unknown_and_nil_header_fields),
         cmocka_unit_test(test_header_json_redacts_auth),
