@@ -631,6 +631,10 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     e->key_cache = zhashx_new();
     zhashx_set_destructor(e->key_cache, s_json_destructor);
     e->queue = zlistx_new();
+    //  Default: ~1-2 s of backlog at W1 speed, at least 10,000 runs.
+    e->max_queued = conf->max_queued             ? conf->max_queued
+                    : e->max_active * 50 > 10000 ? (size_t)e->max_active * 50
+                                                 : 10000;
     e->breakers = zf_breakers_new(NULL);
     snprintf(e->done_endpoint, sizeof e->done_endpoint, "inproc://zf-engine-done-%d",
              atomic_fetch_add(&s_instance, 1));

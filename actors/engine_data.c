@@ -610,6 +610,7 @@ zf_eng_events_ingest(engine_t *e, zf_msg_t *req)
         if (!s_event_check(ev, i, why, sizeof why))
             return zf_eng_fail(e, req, ZF_EINVAL, "%s", why);
     }
+    if (zf_eng_overloaded(e, req)) return 0;
     zf_batch_t *b = zf_batch_new();
     cont_t *c = zf_eng_cont(zf_eng_reply_started, req);
     s_fanout_t f = {.b = b, .c = c, .once = json_object()};
@@ -642,6 +643,9 @@ zf_eng_events_ingest(engine_t *e, zf_msg_t *req)
         free(c);
         return 0;
     }
+    //  The events are staged: free them now, while they are hot in the cache,
+    //  not after the group commit (in-flight batches then pile up in memory).
+    zf_msg_set_body(req, NULL);
     zf_eng_commit(e, &b, c);
     return 1;
 }

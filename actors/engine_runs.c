@@ -165,6 +165,15 @@ s_manual_trigger(engine_t *e, zf_msg_t *req, const json_t *wf, json_t **trigger)
     return 0;
 }
 
+bool
+zf_eng_overloaded(engine_t *e, zf_msg_t *req)
+{
+    size_t queued = zlistx_size(e->queue);
+    if (queued < e->max_queued) return false;
+    zf_eng_fail(e, req, ZF_EUNAVAIL, "%zu runs are queued; retry in a moment", queued);
+    return true;
+}
+
 int
 zf_eng_run_start(engine_t *e, zf_msg_t *req)
 {
@@ -188,6 +197,7 @@ zf_eng_run_start(engine_t *e, zf_msg_t *req)
         int prc = s_child_parent(e, req, parent);
         if (prc <= 0) return 0;  // answered: refused, or the existing child
     }
+    if (!parent && zf_eng_overloaded(e, req)) return 0;  // a step's child is never refused
     json_t *wf = zf_eng_wf_load(e, req->tenant, wf_id);
     if (!wf) return zf_eng_fail(e, req, ZF_ENOTFOUND, "workflow not found");
     const char *status = zf_eng_str(wf, "status");

@@ -229,6 +229,8 @@ s_head(zf_http_req_t *req, char *head, size_t hs, bool chunked, size_t blen)
     if (req->status == 429 && req->rl_set)
         n += snprintf(head + n, hs - (size_t)n, "Retry-After: %lld\r\n",
                       (long long)req->rl.retry_after);
+    if (req->status == 503)  // the engine is saturated or starting: retry soon
+        n += snprintf(head + n, hs - (size_t)n, "Retry-After: 1\r\n");
     if (req->replayed) n += snprintf(head + n, hs - (size_t)n, "Idempotent-Replayed: true\r\n");
     n += snprintf(head + n, hs - (size_t)n, "\r\n");
     return n < (int)hs ? n : (int)hs - 1;

@@ -10,7 +10,8 @@ changes nothing and emits no event, module name rules, non-object bodies,
 the 500-field limit, unknown ids and another tenant's ids (404 identical to
 unknown), roles (viewer reads, cannot write), event batches (202 accepted,
 validation errors naming the index, > 10,000 → 413 too_large, malformed
-JSON) and per-user notifications. One server for the file (--rate-limit 0).
+JSON), the run queue bound (--max-queued: 503 + Retry-After, nothing
+applied) and per-user notifications. One server for the file (--rate-limit 0).
 
     ZFLOW_BIN=build/zflow /usr/bin/python3 tests/it_records.py   (ZF_TEST=substr for a subset)
 """
@@ -363,6 +364,45 @@ def test_events_start_runs_and_tenant_isolation():
     assert len(runs) == 3 and {r["status"] for r in runs} == {"completed"}, runs
     assert sorted(r["trigger"]["record"]["n"] for r in runs) == [0, 1, 2]
     assert all(r["trigger"]["event"] == "record.created" for r in runs)
+
+
+def test_queue_bound_refuses_new_runs():
+    """--max-queued: once that many runs wait for a slot, clients' new runs
+    (events.ingest, run.start, POST /events) are refused as unavailable / 503
+    with Retry-After, and nothing of the refused batch is applied; accepted
+    again once the queue drains."""
+    with zh.Sink() as sink, zh.Server(["--rate-limit", "0", "--max-active", "1",
+                                       "--max-queued", "2",
+                                       "--egress-allow", "127.0.0.1/32"]) as srv:
+        key = zh.create_key(srv.data, "bp", "admin")
+        http, c = Http(srv.http, key), zh.Client(srv.api, key)
+        try:
+            wf = zh.expect_ok(c, "wf.create", {"workflow": {
+                "name": "slow", "trigger": {"type": "record.created", "module": "bp"},
+                "definition": {"nodes": [{"id": "h", "type": "http_request", "config": {
+                    "method": "GET", "url": sink.url("/slow?ms=1500")}}]}}})["workflow"]
+            b = expect(http.post(EV, {"events": [ev(0, module="bp")]}), 202)
+            assert b["runs_started"] == 1, b
+            zh.wait_for(lambda: sink.concurrency()["current"] == 1, 10, what="run 1 in its step")
+            b = expect(http.post(EV, {"events": [ev(1, module="bp"), ev(2, module="bp")]}), 202)
+            assert b["runs_started"] == 2, b  # 1 active, 2 queued: the bound
+            r = http.post(EV, {"events": [ev(3, module="bp")]})
+            expect(r, 503, "unavailable")
+            assert r.h("Retry-After") == "1", r.header_items
+            assert "runs are queued" in r.json["error"], r.json
+            zh.expect_error(c, "events.ingest", {"events": [ev(4, module="bp")]}, "unavailable")
+            zh.expect_error(c, "run.start", {"workflow_id": wf["id"]}, "unavailable")
+            runs = zh.expect_ok(c, "run.list", {"workflow_id": wf["id"]})["runs"]
+            assert len(runs) == 3, runs  # the refused requests started nothing
+            # The first run ends after 1.5 s: there is room again.
+            b = zh.wait_for(lambda: (lambda r: r.json if r.status == 202 else None)(
+                http.post(EV, {"events": [ev(5, module="bp")]})), 15, interval=0.2,
+                what="events accepted after the queue drained")
+            assert b["runs_started"] == 1, b
+        finally:
+            c.close()
+            http.close()
+        assert srv.running(), srv.stderr()[-2000:]
 
 
 # ---------------------------------------------------------------- notifications

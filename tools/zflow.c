@@ -35,6 +35,7 @@ typedef struct {
     const char *tap;                             // --tap ENDPOINT
     bool sync;                                   // --durability sync|relaxed
     int max_active;                              // --max-active N
+    long max_queued;                             // --max-queued N (0 = the default)
     const char *egress;                          // --egress-allow CIDR,...
     const char *smtp_url;                        // --smtp-url URL
     const char *smtp_from;                       // --smtp-from ADDRESS
@@ -61,6 +62,9 @@ s_usage(FILE *out)
             "  --tap ENDPOINT          zmq tap endpoint (default tcp://127.0.0.1:5561)\n"
             "  --durability MODE       sync (default: fsync per group commit) or relaxed\n"
             "  --max-active N          runs active at once at most (default 64)\n"
+            "  --max-queued N          runs waiting for a slot at most; beyond it new runs\n"
+            "                          from clients are refused with 503 / unavailable\n"
+            "                          (default max(10000, 50 x --max-active))\n"
             "  --egress-allow CIDRS    let http_request reach these private/loopback ranges\n"
             "  --mount NAME=PREFIX     serve an HTTP dialect at PREFIX (repeatable; defaults:\n"
             "                          v2=/api/v2/workflows data=/api/v2\n"
@@ -129,6 +133,7 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
                                              {"tap", required_argument, NULL, 't'},
                                              {"durability", required_argument, NULL, 'D'},
                                              {"max-active", required_argument, NULL, 'm'},
+                                             {"max-queued", required_argument, NULL, 'Q'},
                                              {"egress-allow", required_argument, NULL, 'e'},
                                              {"mount", required_argument, NULL, 'M'},
                                              {"jwt-secret", required_argument, NULL, 'j'},
@@ -218,6 +223,13 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
                 return -1;
             }
             o->sync = strcmp(optarg, "sync") == 0;
+            break;
+        case 'Q':
+            o->max_queued = strtol(optarg, &end, 10);
+            if (!end || *end || o->max_queued < 1 || o->max_queued > 100000000) {
+                fprintf(stderr, "zflow: --max-queued must be 1..100000000\n");
+                return -1;
+            }
             break;
         case 'm':
             o->max_active = (int)strtol(optarg, &end, 10);
@@ -313,6 +325,7 @@ s_serve(int argc, char **argv)
                            .service_endpoint = bc.service_endpoint,
                            .writer_endpoint = "inproc://zf-writer",
                            .max_active = o.max_active,
+                           .max_queued = (size_t)o.max_queued,
                            .egress = egress,
                            .version = ZF_VERSION,
                            .internal_endpoint = bc.internal_endpoint,
