@@ -78,6 +78,7 @@ void
 zf_eng_event(engine_t *e, const char *type, const char *tenant, const json_t *run,
              const char *node_id)
 {
+    if (!zf_broker_events_wanted()) return;  // nobody subscribes: build nothing
     zf_msg_t *m = zf_msg_new(type);
     snprintf(m->tenant, sizeof m->tenant, "%s", tenant);
     json_t *body =

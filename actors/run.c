@@ -2,6 +2,7 @@
 #include "actors/run_int.h"
 #include "actors/keys.h"
 #include "actors/template.h"
+#include "broker/broker.h"
 #include "broker/client.h"
 #include "broker/errors.h"
 #include "broker/actor.h"
@@ -250,7 +251,7 @@ static void
 s_step_event(self_t *self, zf_run_task_t *t, const char *node_id, const char *step_status,
              const char *error)
 {
-    if (!self->events) return;
+    if (!self->events || !zf_broker_events_wanted()) return;
     zf_msg_t *m = zf_msg_new("event.run.step");
     snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
     zf_msg_set_body(m, json_pack("{s:s, s:s, s:s, s:O, s:s, s:s, s:s?}", "tenant", t->tenant,
@@ -276,7 +277,7 @@ s_run_event(self_t *self, zf_run_task_t *t)
                        : strcmp(status, "paused") == 0 || strcmp(status, "waiting_for_child") == 0
                            ? "event.run.paused"
                            : NULL;
-    if (!self->events || !type) return;
+    if (!self->events || !type || !zf_broker_events_wanted()) return;
     zf_msg_t *m = zf_msg_new(type);
     snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
     zf_msg_set_body(m, json_pack("{s:s, s:s, s:s, s:O?, s:O?}", "tenant", t->tenant, "run_id",

@@ -198,17 +198,36 @@ s_tap_publish(self_t *self, const zf_msg_t *msg)
 
 //  XPUB delivers (un)subscriptions as messages: byte 1/0 then the topic.
 //  Counting them lets the publishers skip all work while nobody listens.
+//  Subscriptions on tap and events sockets of every broker in the process.
+static atomic_int s_tap_listeners;
+static atomic_int s_events_listeners;
+
+bool
+zf_broker_events_wanted(void)
+{
+    return atomic_load(&s_tap_listeners) + atomic_load(&s_events_listeners) > 0;
+}
+
+int
+zf_broker_events_subscribers(void)
+{
+    return atomic_load(&s_events_listeners);
+}
+
 static void
-s_handle_subs(zsock_t *xpub, int *subs)
+s_handle_subs(zsock_t *xpub, int *subs, atomic_int *global)
 {
     zframe_t *f = zframe_recv(xpub);
     if (!f) return;
     if (zframe_size(f) >= 1) {
         byte first = zframe_data(f)[0];
-        if (first == 1)
+        if (first == 1) {
             (*subs)++;
-        else if (first == 0 && *subs > 0)
+            atomic_fetch_add(global, 1);
+        } else if (first == 0 && *subs > 0) {
             (*subs)--;
+            atomic_fetch_sub(global, 1);
+        }
     }
     zframe_destroy(&f);
 }
@@ -445,10 +464,12 @@ s_handle_service(self_t *self)
         }
     } else if (identity) {
         zmsg_t *raw = self->events && self->events_subs > 0 ? zmsg_dup(m) : NULL;
-        zf_msg_t *msg = zf_msg_decode(&m, true, NULL, NULL);
-        if (msg && strcmp(msg->type, "svc.ready") == 0)
+        //  Events are decoded only if the tap has subscribers (s_tap_publish).
+        zf_msg_t *msg = zf_msg_decode_raw(&m, true, NULL, NULL);
+        if (msg && strcmp(msg->type, "svc.ready") == 0) {
+            zf_msg_set_body(msg, zf_msg_body_decode(msg));
             s_register(self, identity, msg);
-        else if (msg && s_has_prefix(msg->type, "event.")) {
+        } else if (msg && s_has_prefix(msg->type, "event.")) {
             s_tap_publish(self, msg);
             if (raw) s_events_publish(self, msg->type, &raw);
         }
@@ -466,6 +487,8 @@ s_self_destroy(self_t **self_p)
 {
     self_t *self = *self_p;
     if (!self) return;
+    atomic_fetch_sub(&s_tap_listeners, self->tap_subs);
+    atomic_fetch_sub(&s_events_listeners, self->events_subs);
     zpoller_destroy(&self->poller);
     for (int i = 0; i < S_FE_COUNT; i++)
         zsock_destroy(&self->fe[i]);
@@ -557,10 +580,10 @@ s_drain(self_t *self)
         }
         for (int i = 0; self->tap && i < 32 && (zsock_events(self->tap) & ZMQ_POLLIN);
              i++, handled++)
-            s_handle_subs(self->tap, &self->tap_subs);
+            s_handle_subs(self->tap, &self->tap_subs, &s_tap_listeners);
         for (int i = 0; self->events && i < 32 && (zsock_events(self->events) & ZMQ_POLLIN);
              i++, handled++)
-            s_handle_subs(self->events, &self->events_subs);
+            s_handle_subs(self->events, &self->events_subs, &s_events_listeners);
         if (!handled) break;
     }
 }

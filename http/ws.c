@@ -5,13 +5,17 @@
     browsers cannot set headers on a WebSocket). One thread holds a SUB
     socket on the engine's event PUB (inproc) and forwards every run event
     to the ready connections of the event's tenant, each in its dialect's
-    shape, writing under mg_lock_connection. The registry lock is held
+    shape, writing under mg_lock_connection. It subscribes only while a
+    client is connected (publishers build no event while nobody listens);
+    the first client's handshake completes only once the broker has seen
+    the subscription, so it misses nothing that happens after its 101. The registry lock is held
     while writing, so a close handler (which unlinks under the same lock)
     never races a write to its connection.
 */
 #include "http/http_int.h"
 
 #include "broker/actor.h"
+#include "broker/broker.h"
 #include "broker/codec.h"
 #include "broker/ids.h"
 
@@ -33,11 +37,26 @@ struct zf_http_ws_t {
     pthread_mutex_t lock;  // guards clients and the ready flags
     s_client_t *clients;   // registered connections
     atomic_int nready;     // ready clients (the thread skips decoding at 0)
+    atomic_int nclients;   // registered clients: the thread subscribes while > 0
+    char ctl[64];          // inproc PULL of the thread: "look at nclients again"
     zactor_t *actor;       // SUB thread; NULL once stopped
     char *start_err;       // the thread's start-up failure (zf_actor_start)
 };
 
 /* ---- registry ---------------------------------------------------------------- */
+
+//  Tells the thread that nclients crossed 0. Any thread may call it: each
+//  call uses a socket of its own (it happens once per first/last client).
+static void
+s_kick(zf_http_ws_t *self)
+{
+    zsock_t *push = zsock_new(ZMQ_PUSH);
+    if (!push) return;
+    zsock_set_linger(push, 1000);
+    if (zsock_connect(push, "%s", self->ctl) == 0)
+        zmq_send(zsock_resolve(push), "K", 1, ZMQ_DONTWAIT);
+    zsock_destroy(&push);
+}
 
 static void
 s_link(zf_http_ws_t *self, s_client_t *c)
@@ -47,6 +66,10 @@ s_link(zf_http_ws_t *self, s_client_t *c)
     if (c->next) c->next->prev = c;
     self->clients = c;
     pthread_mutex_unlock(&self->lock);
+    if (atomic_fetch_add(&self->nclients, 1) == 0) s_kick(self);
+    //  Hold the handshake until the broker publishes events to us (1 s at most).
+    for (int i = 0; i < 1000 && zf_broker_events_subscribers() == 0; i++)
+        zclock_sleep(1);
 }
 
 static void
@@ -61,6 +84,7 @@ s_unlink_free(zf_http_ws_t *self, s_client_t *c)
     if (c->ready) atomic_fetch_sub(&self->nready, 1);
     pthread_mutex_unlock(&self->lock);
     free(c);
+    if (atomic_fetch_sub(&self->nclients, 1) == 1) s_kick(self);
 }
 
 /* ---- civetweb handlers ------------------------------------------------------- */
@@ -218,27 +242,46 @@ s_handle_event(zf_http_ws_t *self, zsock_t *sub)
     zmsg_destroy(&m);
 }
 
+//  Subscribes while clients are registered, unsubscribes when none is.
+static void
+s_reconcile(zf_http_ws_t *self, zsock_t *sub, bool *subscribed)
+{
+    bool want = atomic_load(&self->nclients) > 0;
+    if (want && !*subscribed)
+        zsock_set_subscribe(sub, "event.run.");
+    else if (!want && *subscribed)
+        zsock_set_unsubscribe(sub, "event.run.");
+    *subscribed = want;
+}
+
 static void
 s_actor(zsock_t *pipe, void *args)
 {
     zf_http_ws_t *self = args;
     zsock_t *sub = zsock_new(ZMQ_SUB);
+    zsock_t *ctl = zsock_new(ZMQ_PULL);
     zsock_set_rcvhwm(sub, 10000);
-    zsock_set_subscribe(sub, "event.run.");
+    bool subscribed = false;
     //  inproc connect-before-bind is fine: the engine may bind later.
     int rc = zsock_connect(sub, "%s", self->endpoint);
+    if (rc == 0) rc = zsock_bind(ctl, "%s", self->ctl) < 0 ? -1 : 0;
     if (rc)
         self->start_err = zsys_sprintf("cannot subscribe to engine events on %s", self->endpoint);
     zsock_signal(pipe, 0);
-    zpoller_t *poller = zpoller_new(pipe, sub, NULL);
+    zpoller_t *poller = zpoller_new(pipe, sub, ctl, NULL);
     while (rc == 0) {
         void *which = zpoller_wait(poller, -1);
         if (which == sub)
             s_handle_event(self, sub);
-        else if (which == pipe || zpoller_terminated(poller))
+        else if (which == ctl) {
+            zframe_t *f = zframe_recv(ctl);
+            zframe_destroy(&f);
+            s_reconcile(self, sub, &subscribed);
+        } else if (which == pipe || zpoller_terminated(poller))
             break;  // $TERM (the only command)
     }
     zpoller_destroy(&poller);
+    zsock_destroy(&ctl);
     zsock_destroy(&sub);
 }
 
@@ -249,6 +292,8 @@ zf_http_ws_new(zf_http_t *srv, const char *events_endpoint, char **err)
     assert(self);
     self->srv = srv;
     self->endpoint = strdup(events_endpoint ? events_endpoint : "inproc://zf-events");
+    static atomic_int instance;
+    snprintf(self->ctl, sizeof self->ctl, "inproc://zf-ws-ctl-%d", atomic_fetch_add(&instance, 1));
     pthread_mutex_init(&self->lock, NULL);
     self->actor = zf_actor_start(s_actor, self, &self->start_err, err);
     if (!self->actor) {

@@ -193,30 +193,57 @@ zf_store_destroy(zf_store_t **self_p)
     *self_p = NULL;
 }
 
-static void
-s_stage(zf_store_t *self, rocksdb_writebatch_t *wb, const zf_batch_t *batch)
+//  One op of a group commit, for sorting: its batch's bytes and its order.
+typedef struct {
+    const s_op_t *op;           // the op
+    const unsigned char *data;  // its batch's data
+    size_t seq;                 // position in the commit: keeps equal keys in order
+} s_ref_t;
+
+static int
+s_ref_cmp(const void *a, const void *b)
 {
-    for (size_t i = 0; i < batch->nops; i++) {
-        const s_op_t *op = &batch->ops[i];
-        const char *key = (const char *)batch->data + op->off;
+    const s_ref_t *x = a, *y = b;
+    if (x->op->cf != y->op->cf) return x->op->cf < y->op->cf ? -1 : 1;
+    size_t n = x->op->klen < y->op->klen ? x->op->klen : y->op->klen;
+    int c = memcmp(x->data + x->op->off, y->data + y->op->off, n);
+    if (c) return c;
+    if (x->op->klen != y->op->klen) return x->op->klen < y->op->klen ? -1 : 1;
+    return x->seq < y->seq ? -1 : 1;
+}
+
+//  All ops of all batches go into one WriteBatch so they commit (and fsync)
+//  together or not at all. They are inserted sorted by (column family,
+//  key), in commit order for equal keys: RocksDB's memtable skip list then
+//  reuses its insert position from one key to the next instead of searching
+//  from the top each time, which was a quarter of the writer's CPU.
+int
+zf_store_write_many(zf_store_t *self, zf_batch_t *const *batches, size_t n)
+{
+    assert(self);
+    if (n == 0) return 0;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += batches[i]->nops;
+    s_ref_t *refs = malloc((total ? total : 1) * sizeof *refs);
+    if (!refs) abort();
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < batches[i]->nops; j++, k++)
+            refs[k] = (s_ref_t){.op = &batches[i]->ops[j], .data = batches[i]->data, .seq = k};
+    }
+    qsort(refs, total, sizeof *refs, s_ref_cmp);
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    for (k = 0; k < total; k++) {
+        const s_op_t *op = refs[k].op;
+        const char *key = (const char *)refs[k].data + op->off;
         rocksdb_column_family_handle_t *cf = self->handles[op->cf];
         if (op->del)
             rocksdb_writebatch_delete_cf(wb, cf, key, op->klen);
         else
             rocksdb_writebatch_put_cf(wb, cf, key, op->klen, key + op->klen, op->vlen);
     }
-}
-
-//  All ops of all batches go into one WriteBatch so they commit (and fsync)
-//  together or not at all.
-int
-zf_store_write_many(zf_store_t *self, zf_batch_t *const *batches, size_t n)
-{
-    assert(self);
-    if (n == 0) return 0;
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    for (size_t i = 0; i < n; i++)
-        s_stage(self, wb, batches[i]);
+    free(refs);
     char *rerr = NULL;
     rocksdb_write(self->db, self->wopts, wb, &rerr);
     rocksdb_writebatch_destroy(wb);

@@ -155,6 +155,25 @@ def test_failed_run_emits_execution_failed():
     run(go())
 
 
+def test_first_client_after_none_misses_nothing():
+    """The server subscribes to run events only while a client is connected;
+    a client that connects when nobody else is gets every event of a run
+    started right after its handshake, without a sync round."""
+    a = S["a"]
+    w = create(a, nodes=[set_node("s1", x=1)])
+
+    async def go():
+        for _ in range(3):  # subscribe, unsubscribe, subscribe again...
+            async with connect(S["keys"]["A"]) as ws:
+                r = execute(a, w["id"])
+                mine, _ = await events_of_run(ws, r["id"])
+                assert [e["event"] for e in mine] == ["execution:started", "execution:step",
+                                                      "execution:completed"], mine
+            await asyncio.sleep(0.1)  # the last client is gone: events stop
+
+    run(go())
+
+
 def test_waiting_is_not_forwarded_and_token_query_works():
     a = S["a"]
     slow = create(a, nodes=[set_node("s1", x=1), delay_node("d", 60), set_node("s2", y=1)])
