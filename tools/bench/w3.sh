@@ -50,15 +50,31 @@ for m in $modules; do
 done
 echo "W3: $(nproc) CPUs, server pid $pid, $api, $base/events" >&2
 
+# settle: waits (at most 120 s) until the server is idle, i.e. the runs a
+# previous configuration queued have executed, so they do not eat the CPU of
+# the next one. Idle = under 5 % of a core over half a second.
+settle() {
+    local a b
+    for _ in $(seq 240); do
+        a=$(awk '{print $14+$15}' "/proc/$pid/stat")
+        sleep 0.5
+        b=$(awk '{print $14+$15}' "/proc/$pid/stat")
+        (( b - a < 3 )) && return 0
+    done
+    echo "W3: server still busy after 120 s" >&2
+}
+
 zmq() {  # zmq TENANT KEY INFLIGHT BATCH [driver flags]
     local t=$1 k=$2 n=$3 b=$4
     shift 4
+    settle
     printf '{"transport":"zmq","tenant":"%s","result":' "$t"
     "$build/zf-bench-events" --connect "$api" --key "$k" --inflight "$n" --batch "$b" \
         --duration "$dur" --warmup 2 "$@" | tail -1 | tr -d '\n'
     echo '}'
 }
 http() {  # http TENANT KEY CONNECTIONS BATCH
+    settle
     ZF_KEY=$2 ZF_BATCH=$4 wrk -t2 -c"$3" -d2s -s "$here/w3.lua" "$base/events" > /dev/null
     printf '{"transport":"http","tenant":"%s","connections":%d,"result":' "$1" "$3"
     ZF_KEY=$2 ZF_BATCH=$4 wrk -t2 -c"$3" -d"${dur}s" -s "$here/w3.lua" "$base/events" |
