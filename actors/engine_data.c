@@ -363,6 +363,9 @@ s_rec_commit(engine_t *e, zf_msg_t *req, s_event_t *ev, json_t *stored, json_t *
     zf_batch_t *b = zf_batch_new();
     cont_t *c = zf_eng_cont(zf_eng_reply_started, req);
     s_rec_stage(e, b, c, ev->tenant, ev->module, zf_eng_str(ev->record, "id"), stored);
+    const char *idem =
+        strcmp(ev->type, "record.created") == 0 ? zf_eng_str(req->body, "idempotency_key") : NULL;
+    if (idem) zf_rec_created_put(b, ev->tenant, ev->module, idem, zf_eng_str(stored, "id"));
     s_fanout_t f = {.b = b, .c = c};
     json_t *user = zf_eng_user_json(req);
     ev->user = user;
@@ -382,6 +385,22 @@ s_rec_commit(engine_t *e, zf_msg_t *req, s_event_t *ev, json_t *stored, json_t *
     return 1;
 }
 
+//  A create whose idempotency key already made a record that still exists
+//  answers that record (replayed: true) and changes nothing, fires nothing:
+//  a step re-run after a crash does not create its row twice.
+static bool
+s_rec_replay(engine_t *e, zf_msg_t *req, const char *module, const char *key)
+{
+    char *id = zf_rec_created_get(e->store, req->tenant, module, key);
+    json_t *rec = id ? zf_eng_rec_load(e, req->tenant, module, id) : NULL;
+    free(id);
+    if (!rec) return false;
+    zf_eng_reply(e, req,
+                 json_pack("{s:o, s:s, s:i, s:b}", "record", rec, "module", module, "runs_started",
+                           0, "replayed", 1));
+    return true;
+}
+
 int
 zf_eng_rec_create(engine_t *e, zf_msg_t *req)
 {
@@ -389,6 +408,11 @@ zf_eng_rec_create(engine_t *e, zf_msg_t *req)
     if (!module) return 0;
     json_t *in = json_object_get(req->body, "record");
     if (s_fields_check(e, req, in, "record")) return 0;
+    json_t *idem = json_object_get(req->body, "idempotency_key");
+    if (idem &&
+        (!json_is_string(idem) || json_string_length(idem) < 1 || json_string_length(idem) > 200))
+        return zf_eng_fail(e, req, ZF_EINVAL, "idempotency_key: must be a string of 1..200 chars");
+    if (idem && s_rec_replay(e, req, module, json_string_value(idem))) return 0;
     char id[ZF_UUID_LEN + 1];
     zf_uuid7(id);
     json_int_t now = zf_now_ms();

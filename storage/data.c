@@ -284,6 +284,31 @@ zf_rec_child_get(zf_store_t *s, const char *tenant, const char *parent, const ch
     return zf_rk_get(s, ZF_CF_INDEXES, s_child_key(tenant, parent, node_id), JSON_OBJECT);
 }
 
+//  Idempotency keys of creates: tenant \0 created:<module> \0 key -> record id.
+static zf_rkey_t
+s_created_key(const char *tenant, const char *module, const char *key)
+{
+    char mid[96];
+    snprintf(mid, sizeof mid, "created:%s", module);
+    return zf_rkey(tenant, mid, key);
+}
+
+void
+zf_rec_created_put(zf_batch_t *b, const char *tenant, const char *module, const char *key,
+                   const char *id)
+{
+    zf_rk_put_str(b, ZF_CF_INDEXES, s_created_key(tenant, module, key), id);
+}
+
+char *
+zf_rec_created_get(zf_store_t *s, const char *tenant, const char *module, const char *key)
+{
+    json_t *v = zf_rk_get(s, ZF_CF_INDEXES, s_created_key(tenant, module, key), JSON_STRING);
+    char *id = v ? strdup(json_string_value(v)) : NULL;
+    json_decref(v);
+    return id;
+}
+
 json_t *
 zf_rec_children_list(zf_store_t *s, const char *tenant, const char *parent)
 {

@@ -218,6 +218,11 @@ void zf_rec_child_put(zf_batch_t *b, const char *tenant, const char *parent, con
                       const json_t *link);
 json_t *zf_rec_child_get(zf_store_t *s, const char *tenant, const char *parent,
                          const char *node_id);
+//  Idempotent creates: the record id a rec.create with this idempotency key
+//  made in the module (written in the record's batch); NULL when none.
+void zf_rec_created_put(zf_batch_t *b, const char *tenant, const char *module, const char *key,
+                        const char *id);
+char *zf_rec_created_get(zf_store_t *s, const char *tenant, const char *module, const char *key);
 //  Every link of a parent, in node id order (new array).
 json_t *zf_rec_children_list(zf_store_t *s, const char *tenant, const char *parent);
 

@@ -250,6 +250,32 @@ def test_zmq_crud():
     zh.expect_error(c, "rec.delete", {"module": "zm", "id": rec["id"]}, "not_found")
 
 
+def test_zmq_create_idempotency_key():
+    """rec.create with an idempotency key creates once: a repeat answers the
+    same record (replayed) and fires no second record.created run; the key is
+    per tenant and module; a deleted record frees its key."""
+    c = zc()
+    wf = zh.expect_ok(c, "wf.create", {"workflow": {
+        "name": zh.uniq("idem"), "trigger": {"type": "record.created", "module": "idemmod"},
+        "definition": {"nodes": [zh.set_node("s1", x=1)]}}})["workflow"]
+    body = {"module": "idemmod", "record": {"name": "a"}, "idempotency_key": "run1.n1"}
+    first = zh.expect_ok(c, "rec.create", body)
+    assert first["runs_started"] == 1 and "replayed" not in first, first
+    again = zh.expect_ok(c, "rec.create", dict(body, record={"name": "changed"}))
+    assert again["replayed"] is True and again["runs_started"] == 0, again
+    assert again["record"] == first["record"], (again, first)  # the first record, unchanged
+    assert len(wait_runs(wf["id"], 1)) == 1
+    other_mod = zh.expect_ok(c, "rec.create", dict(body, module="idemmod2"))
+    assert other_mod["record"]["id"] != first["record"]["id"], other_mod
+    other_tenant = zh.expect_ok(zc(tenant="other"), "rec.create", body)
+    assert other_tenant["record"]["id"] != first["record"]["id"], other_tenant
+    zh.expect_ok(c, "rec.delete", {"module": "idemmod", "id": first["record"]["id"]})
+    fresh = zh.expect_ok(c, "rec.create", body)
+    assert fresh["record"]["id"] != first["record"]["id"] and "replayed" not in fresh, fresh
+    for bad in ("", 5, "x" * 201):
+        zh.expect_error(c, "rec.create", dict(body, idempotency_key=bad), "validation")
+
+
 def test_zmq_validation_and_tenancy():
     c = zc()
     for body in ({"record": {"a": 1}}, {"module": "Bad", "record": {"a": 1}},

@@ -8,8 +8,8 @@
     given, "status": "open", "tags" ([] when none) and "source": {"run_id",
     "node_id"}; zflow adds id, created_at and updated_at. Created through
     the records service, so ROW_ADDED automations on "matters" fire.
-    At-least-once like create_record: a crash while the step is in flight
-    may create the matter twice.
+    Exactly once like create_record: a step re-run after a crash gets the
+    matter its first run created (rec.create's idempotency key).
 */
 #include "actors/step.h"
 #include "actors/steps/record_ops.h"

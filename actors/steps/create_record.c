@@ -1,8 +1,9 @@
 /*  actors/steps/create_record.c — kind "create_record" (seed 003).
 
     config: {"module": name, "data": {field: value}}. Output: the new
-    record. At-least-once like every side effect: a crash while the step
-    is in flight may create the record twice.
+    record. Exactly once: rec.create carries the idempotency key
+    "<run_id>.<node_id>", so a step re-run after a crash gets the record its
+    first run created (no second record, no second record.created event).
 */
 #include "actors/automation.h"
 #include "actors/steps/record_ops.h"

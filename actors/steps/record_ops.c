@@ -18,6 +18,12 @@ zf_record_call(zf_step_ctx_t *ctx, const char *type, json_t *body, const char *k
     }
     json_int_t depth = json_integer_value(json_object_get(ctx->trigger, "depth"));
     json_object_set_new(body, "depth", json_integer(depth + 1));
+    //  A step re-run after a crash gets the record its first run made.
+    if (strcmp(type, "rec.create") == 0 && ctx->run_id && ctx->node_id) {
+        char idem[160];
+        snprintf(idem, sizeof idem, "%s.%s", ctx->run_id, ctx->node_id);
+        json_object_set_new(body, "idempotency_key", json_string(idem));
+    }
     json_t *reply = NULL;
     char err[200];
     int rc = ctx->call(ctx->call_arg, type, body, &reply, err, sizeof err);

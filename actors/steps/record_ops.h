@@ -11,6 +11,8 @@
 
 //  Sends type/body (taken) as the run's tenant, with the causal depth of
 //  the run's trigger + 1 (the engine starts no runs beyond ZF_CHAIN_MAX).
+//  rec.create carries the idempotency key "<run_id>.<node_id>": a step
+//  re-run after a crash gets the record of its first run back.
 //  On success res is OK with output = the reply (or its `key` member when
 //  key != NULL). not_found/validation fail final with `prefix` + message;
 //  unavailable/timeout are retryable.

@@ -18,9 +18,9 @@
     Filter equality is JSON equality on top-level fields, except that
     numbers compare by value (1 equals 1.0).
 
-    At-least-once like create_record: rec.create takes no idempotency key,
-    so a crash while a create is in flight may, when the step runs again,
-    create the row twice.
+    Exactly-once creates like create_record: rec.create carries the
+    idempotency key "<run_id>.<node_id>", so a step re-run after a crash
+    gets the row its first run created instead of a second one.
 */
 #include "actors/automation.h"
 #include "actors/step.h"
