@@ -152,9 +152,9 @@ s_parse_number(s_parser_t *p, s_operand_t *op)
 static int
 s_parse_path(s_parser_t *p, s_operand_t *op)
 {
-    static const char *const roots[] = {"record", "previous", "user",       "trigger",
-                                        "steps",  "vars",     "inputs",     "event",
-                                        "item",   "index",    "submission", "run"};
+    static const char *const roots[] = {"record",     "previous", "user",     "trigger", "steps",
+                                        "vars",       "inputs",   "event",    "item",    "index",
+                                        "submission", "run",      "approval", "form"};
     const char *s = p->s + p->pos;
     size_t n = 0, word = 0, i;
     while (s_is_word(s[word]))
@@ -189,7 +189,7 @@ s_parse_path(s_parser_t *p, s_operand_t *op)
     if (i == sizeof roots / sizeof roots[0])
         return s_perr(p, ZF_EINVAL,
                       "unknown variable '%.*s' (use record, previous, user, trigger, steps, vars, "
-                      "inputs, event, submission, run, item, index or now)",
+                      "inputs, event, submission, run, item, index, approval, form or now)",
                       (int)(word > 32 ? 32 : word), s);
     if (n > S_PATH_MAX) return s_perr(p, ZF_ELIMIT, "path longer than %d bytes", S_PATH_MAX);
     op->kind = S_OP_PATH;

@@ -218,7 +218,7 @@ def test_loop(s, c):
     b = zh.expect_error(c, "wf.create", {"workflow": {"name": "loop-delay", "definition": {"nodes": [
         {"id": "l", "type": "loop", "config": {"items": [1], "step": {"type": "delay", "config": {"duration": 1}}}}]}}},
         "validation")
-    assert "delay cannot run inside a loop" in b["message"], b
+    assert "delay cannot run inside another step" in b["message"], b
 
 
 def test_stats_and_state(s, c):
@@ -299,6 +299,54 @@ def test_seed001_event_triggers(s, c):
     assert f["state"]["variables"]["form"] == "Client Intake", f["state"]
     zh.expect_error(c, "wf.create", {"workflow": {"name": "bad-ev", "trigger": {"type": "event", "event": "NOPE"},
                                                   "definition": {"nodes": []}}}, "validation")
+
+
+def test_notify_step_sends_the_link_before_pausing(s, c):
+    """approval/send_form "notify": one step run when the link exists and
+    before the run pauses, with {{approval.callback_url}} / {{form.form_url}}
+    in scope: here an in-app notification that carries the working link."""
+    import urllib.request
+    w = wf(c, "notify-appr", [{"id": "ask", "type": "approval", "config": {
+        "title": "Approve {{inputs.what}}",
+        "notify": {"type": "send_notification", "config": {
+            "user_id": "boss", "title": "{{approval.title}}",
+            "message": "Decide here: {{approval.callback_url}}",
+            "link": "{{approval.callback_url}}"}}}},
+        {"id": "after", "type": "set", "config": {"values": {"done": True}}}])
+    got = wait_status(c, start(c, w["id"], inputs={"what": "the trip"})["id"], ("paused", "failed"))
+    assert got["run"]["status"] == "paused", (got["run"], got["logs"])
+    out = got["state"]["stepOutputs"]["ask"]
+    url = out["callback_url"]
+    assert out["notify"]["link"] == url and out["notify"]["user_id"] == "boss", out
+    notes = zh.expect_ok(c, "notify.list", {"user_id": "boss"})["notifications"]
+    mine = [n for n in notes if n["link"] == url]
+    assert len(mine) == 1 and mine[0]["title"] == "Approve the trip", notes
+    assert mine[0]["message"] == f"Decide here: {url}", mine[0]
+    page = urllib.request.urlopen(url, timeout=10).read()  # the link in the notification works
+    assert b"Approve the trip" in page, page[:300]
+    zh.expect_ok(c, "run.resume", {"id": got["run"]["id"], "decision": "approved"})
+    done = wait_status(c, got["run"]["id"], TERMINAL)
+    assert done["run"]["status"] == "completed" and done["state"]["variables"]["done"] is True
+    # send_form names its root "form"; waiting kinds cannot be the notify step.
+    f = wf(c, "notify-form", [{"id": "f", "type": "send_form", "config": {
+        "fields": [{"name": "x"}], "notify": {"type": "set", "config": {
+            "values": {"form_link": "{{form.form_url}}"}}}}}])
+    got = wait_status(c, start(c, f["id"])["id"], ("paused",))
+    assert got["state"]["variables"]["form_link"] == got["state"]["stepOutputs"]["f"]["form_url"]
+    for bad in ({"type": "delay", "config": {"duration": 1, "unit": "seconds"}},
+                {"type": "nope"}, {"type": "set", "config": 5}):
+        b = zh.expect_error(c, "wf.create", {"workflow": {"name": zh.uniq("bad"), "definition": {
+            "nodes": [{"id": "a", "type": "approval", "config": {"notify": bad}}]}}}, "validation")
+        assert "config.notify" in b["message"], b
+    # A failing notify fails the step, and shows no link that was never stored.
+    bad_wf = wf(c, "notify-fails", [{"id": "a", "type": "approval", "config": {
+        "notify": {"type": "send_notification", "config": {"user_id": "{{inputs.nobody}}",
+                                                           "title": "t"}}},
+        "retry": {"max_attempts": 1}}])
+    got = wait_status(c, start(c, bad_wf["id"])["id"], TERMINAL)
+    assert got["run"]["status"] == "failed", got["run"]
+    assert got["run"]["error"]["message"].startswith("notify: "), got["run"]
+    assert "a" not in got["state"]["stepOutputs"] or not got["state"]["stepOutputs"]["a"], got
 
 
 def test_links_follow_mount_and_public_url(s, c):

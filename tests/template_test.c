@@ -548,7 +548,7 @@ test_errors_name_the_location(void **state)
     assert_null(zf_tpl_render_value(&scope, tpl, err, sizeof err));
     assert_string_equal(err, "a.b[1]: offset 3: unknown variable 'nope' (use record, previous, "
                              "user, trigger, steps, vars, inputs, event, submission, run, item, "
-                             "index or now)");
+                             "index, approval, form or now)");
     assert_int_equal(zf_tpl_check_value(tpl, err, sizeof err), ZF_EINVAL);
     assert_non_null(strstr(err, "a.b[1]: offset 3"));
     json_decref(tpl);

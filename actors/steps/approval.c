@@ -15,6 +15,13 @@
     under --public-url). With approvers / recipients the step emails the
     link itself (mail.send) before pausing: in a sequential run no later
     step runs before the decision, so this is where the link goes out.
+    "notify"?: {"type": kind, "config": {...}} sends it any other way: one
+    step (email, slack, notification, http_request, ...) run right after
+    the link is made and before the run pauses, rendered with one more
+    template root, `approval` (send_form: `form`) = the interim output, e.g.
+    "{{approval.callback_url}}". It runs as node "<id>.notify"; its output
+    is the interim output's "notify"; if it fails the step fails (retryable
+    or not, like the inner step), and a retry makes a new link.
 
     Resumed by a decision (approval.decide, run.resume) the output is
     {"status": decision, "decision", "passed", "data", "by", "decided_at"}:
@@ -25,6 +32,7 @@
     (final) with "approval expired" / "form expired".
 */
 #include "actors/step.h"
+#include "actors/steps/inner.h"
 #include "broker/errors.h"
 #include "broker/ids.h"
 
@@ -73,6 +81,8 @@ static int
 s_validate_approval(const json_t *config, char *err, size_t errlen)
 {
     if (s_validate_common(config, "approvers", err, errlen)) return -1;
+    if (json_object_get(config, "notify") && zf_inner_validate(config, "notify", err, errlen))
+        return -1;
     const char *r = json_string_value(json_object_get(config, "on_reject"));
     if (json_object_get(config, "on_reject") &&
         (!r || (strcmp(r, "stop") && strcmp(r, "continue") && strcmp(r, "fail"))))
@@ -92,6 +102,8 @@ static int
 s_validate_form(const json_t *config, char *err, size_t errlen)
 {
     if (s_validate_common(config, "recipients", err, errlen)) return -1;
+    if (json_object_get(config, "notify") && zf_inner_validate(config, "notify", err, errlen))
+        return -1;
     const json_t *fields = json_object_get(config, "fields");
     if (!json_is_array(fields) || json_array_size(fields) < 1 ||
         json_array_size(fields) > S_MAX_FIELDS)
@@ -136,6 +148,27 @@ s_notify(zf_step_ctx_t *ctx, const json_t *to, const char *subject, const char *
     return -1;
 }
 
+//  Runs config.notify with the link in scope; 0 when there is none or it worked.
+static int
+s_notify_step(zf_step_ctx_t *ctx, const json_t *config, bool form, zf_step_result_t *res)
+{
+    const json_t *step = json_object_get(config, "notify");
+    if (!step) return 0;
+    json_t *root = zf_inner_root(ctx);
+    json_object_set(root, form ? "form" : "approval", res->output);
+    char node_id[96];
+    snprintf(node_id, sizeof node_id, "%s.notify", ctx->node_id);
+    zf_step_result_t r = {0};
+    int rc = zf_inner_exec(ctx, step, root, node_id, res->output, &r);
+    json_decref(root);
+    if (rc == 0)
+        json_object_set(res->output, "notify", r.output ? r.output : json_null());
+    else
+        zf_step_fail(res, r.status, "notify: %s", r.error);
+    zf_step_result_clear(&r);
+    return rc;
+}
+
 //  First exec of both kinds: token, link, optional email, pause.
 static void
 s_issue(zf_step_ctx_t *ctx, const json_t *config, bool form, zf_step_result_t *res)
@@ -173,7 +206,11 @@ s_issue(zf_step_ctx_t *ctx, const json_t *config, bool form, zf_step_result_t *r
     snprintf(text, sizeof text, "%s\n\n%s%sOpen this link to %s (valid until %s):\n%s\n", title,
              message ? message : "", message ? "\n\n" : "",
              form ? "fill in the form" : "approve or reject", iso, url);
-    if (s_notify(ctx, to, title, text, res)) return;
+    if (s_notify(ctx, to, title, text, res) || s_notify_step(ctx, config, form, res)) {
+        json_decref(res->output);  // the link was never stored: it must not show
+        res->output = NULL;
+        return;
+    }
     res->status = ZF_STEP_SUSPEND;
     res->suspend_status = "paused";
     res->wake_at_ms = expires;
@@ -226,7 +263,14 @@ s_exec_form(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
 }
 
 //  Not cpu_only: with approvers the first exec sends mail.
-const zf_step_kind_t zf_step_kind_approval = {
-    .name = "approval", .validate = s_validate_approval, .exec = s_exec_approval, .cpu_only = 0};
-const zf_step_kind_t zf_step_kind_send_form = {
-    .name = "send_form", .validate = s_validate_form, .exec = s_exec_form, .cpu_only = 0};
+//  "notify" is rendered by the kind itself, once the link exists.
+const zf_step_kind_t zf_step_kind_approval = {.name = "approval",
+                                              .validate = s_validate_approval,
+                                              .exec = s_exec_approval,
+                                              .cpu_only = 0,
+                                              .raw_key = "notify"};
+const zf_step_kind_t zf_step_kind_send_form = {.name = "send_form",
+                                               .validate = s_validate_form,
+                                               .exec = s_exec_form,
+                                               .cpu_only = 0,
+                                               .raw_key = "notify"};

@@ -22,7 +22,7 @@
     receivers that de-duplicate).
 */
 #include "actors/step.h"
-#include "actors/template.h"
+#include "actors/steps/inner.h"
 
 #include <stdbool.h>
 
@@ -31,23 +31,13 @@
 
 #define S_MAX_ITEMS 1000
 
-static const char *const s_refused[] = {"delay",        "approval", "send_form",
-                                        "run_workflow", "loop",     NULL};
-
 static int
 s_validate(const json_t *config, char *err, size_t errlen)
 {
     const json_t *items = json_object_get(config, "items");
     if (!json_is_array(items) && !json_is_string(items))
         return snprintf(err, errlen, "config.items: required (a list or a {{template}})"), -1;
-    const json_t *step = json_object_get(config, "step");
-    const char *type = json_string_value(json_object_get(step, "type"));
-    const zf_step_kind_t *kind = zf_step_find(type);
-    if (!json_is_object(step) || !kind)
-        return snprintf(err, errlen, "config.step.type: must be a known step type"), -1;
-    for (int i = 0; s_refused[i]; i++)
-        if (strcmp(type, s_refused[i]) == 0)
-            return snprintf(err, errlen, "config.step.type: %s cannot run inside a loop", type), -1;
+    if (zf_inner_validate(config, "step", err, errlen)) return -1;
     const json_t *max = json_object_get(config, "max_items");
     if (max && (!json_is_integer(max) || json_integer_value(max) < 1 ||
                 json_integer_value(max) > S_MAX_ITEMS))
@@ -55,56 +45,23 @@ s_validate(const json_t *config, char *err, size_t errlen)
     const json_t *coe = json_object_get(config, "continue_on_error");
     if (coe && !json_is_boolean(coe))
         return snprintf(err, errlen, "config.continue_on_error: must be a boolean"), -1;
-    const json_t *inner = json_object_get(step, "config");
-    if (inner && !json_is_object(inner))
-        return snprintf(err, errlen, "config.step.config: must be an object"), -1;
-    //  Templates inside are checked by the definition; values that are
-    //  templates are checked by the kind at run time, once rendered.
-    char ierr[200];
-    if (inner && kind->validate && !zf_tpl_has_value(inner) &&
-        kind->validate(inner, ierr, sizeof ierr))
-        return snprintf(err, errlen, "config.step: %s", ierr), -1;
     return 0;
 }
 
 //  Runs the inner step on items[i]; 0 when it succeeded.
 static int
-s_one(zf_step_ctx_t *ctx, const zf_step_kind_t *kind, const json_t *inner, const json_t *item,
-      size_t i, json_t *results, zf_step_result_t *r)
+s_one(zf_step_ctx_t *ctx, const json_t *step, const json_t *item, size_t i, json_t *results,
+      zf_step_result_t *r)
 {
-    json_t *root = json_pack(
-        "{s:O?, s:O?, s:O?, s:O?, s:O, s:O, s:O, s:O?, s:O?, s:{s:s}, s:O, s:I}", "record",
-        json_object_get(ctx->trigger, "record"), "previous",
-        json_object_get(ctx->trigger, "previous"), "user", json_object_get(ctx->trigger, "user"),
-        "trigger", ctx->trigger, "steps", ctx->steps, "vars", ctx->vars, "inputs", ctx->inputs,
-        "event", json_object_get(ctx->trigger, "data"), "submission",
-        json_object_get(ctx->trigger, "data"), "run", "id", ctx->run_id, "item", item, "index",
-        (json_int_t)i);
-    zf_tpl_scope_t scope = {.root = root, .now_ms = ctx->now_ms};
-    char err[200], node_id[96];
-    json_t *cfg = inner ? zf_tpl_render_value(&scope, inner, err, sizeof err) : json_object();
-    json_decref(root);
-    if (!cfg) {
-        zf_step_fail(r, ZF_STEP_FAIL_FINAL, "template: %s", err);
-        return -1;
-    }
+    json_t *root = zf_inner_root(ctx);
+    json_object_set(root, "item", (json_t *)item);
+    json_object_set_new(root, "index", json_integer((json_int_t)i));
+    char node_id[96];
     snprintf(node_id, sizeof node_id, "%s[%zu]", ctx->node_id, i);
-    zf_step_ctx_t sub = *ctx;
-    sub.node_id = node_id;
-    sub.input = item;
-    sub.resumed = 0;
-    sub.resume = NULL;
-    kind->exec(&sub, cfg, r);
-    json_decref(cfg);
-    if (r->status == ZF_STEP_OK || r->status == ZF_STEP_STOP) {
-        json_array_append(results, r->output ? r->output : json_null());
-        return 0;
-    }
-    if (r->status == ZF_STEP_WAIT || r->status == ZF_STEP_SUSPEND || r->status == ZF_STEP_BLOCKED)
-        zf_step_fail(r, ZF_STEP_FAIL, "the step asked to wait (%s)",
-                     r->status == ZF_STEP_BLOCKED ? "host breaker open" : "not possible in a loop");
-    json_array_append_new(results, json_null());
-    return -1;
+    int rc = zf_inner_exec(ctx, step, root, node_id, item, r);
+    json_decref(root);
+    json_array_append(results, rc == 0 && r->output ? r->output : json_null());
+    return rc;
 }
 
 static void
@@ -124,14 +81,13 @@ s_exec(zf_step_ctx_t *ctx, const json_t *config, zf_step_result_t *res)
         return;
     }
     const json_t *step = json_object_get(config, "step");
-    const zf_step_kind_t *kind = zf_step_find(json_string_value(json_object_get(step, "type")));
     bool go_on = json_is_true(json_object_get(config, "continue_on_error"));
     json_t *results = json_array(), *errors = json_array();
     size_t i;
     const json_t *item;
     json_array_foreach (items, i, item) {
         zf_step_result_t r = {0};
-        if (s_one(ctx, kind, json_object_get(step, "config"), item, i, results, &r)) {
+        if (s_one(ctx, step, item, i, results, &r)) {
             json_array_append_new(
                 errors, json_pack("{s:I, s:s}", "index", (json_int_t)i, "error", r.error));
             if (!go_on) {
