@@ -261,14 +261,22 @@ zf_rec_token_get(zf_store_t *s, const char *hash_hex)
     return zf_rk_get(s, ZF_CF_META, zf_rkey("token", hash_hex, NULL), JSON_OBJECT);
 }
 
-//  Child links: tenant \0 "child:<parent run id>" \0 node id -> {child run
-//  id, workflow id}. The parent's node finds its child again after a crash.
+//  Keys of the indexes CF: tenant \0 "<kind>:<owner>" \0 name.
+//  Child links: "child:<parent run id>" \0 node id -> {child run id,
+//  workflow id}: the parent's node finds its child again after a crash.
+//  Idempotent creates: "created:<module>" \0 key -> record id.
+static zf_rkey_t
+s_index_key(const char *tenant, const char *kind, const char *owner, const char *name)
+{
+    char mid[112];
+    snprintf(mid, sizeof mid, "%s:%s", kind, owner);
+    return zf_rkey(tenant, mid, name);
+}
+
 static zf_rkey_t
 s_child_key(const char *tenant, const char *parent, const char *node_id)
 {
-    char mid[64];
-    snprintf(mid, sizeof mid, "child:%s", parent);
-    return zf_rkey(tenant, mid, node_id);
+    return s_index_key(tenant, "child", parent, node_id);
 }
 
 void
@@ -284,26 +292,18 @@ zf_rec_child_get(zf_store_t *s, const char *tenant, const char *parent, const ch
     return zf_rk_get(s, ZF_CF_INDEXES, s_child_key(tenant, parent, node_id), JSON_OBJECT);
 }
 
-//  Idempotency keys of creates: tenant \0 created:<module> \0 key -> record id.
-static zf_rkey_t
-s_created_key(const char *tenant, const char *module, const char *key)
-{
-    char mid[96];
-    snprintf(mid, sizeof mid, "created:%s", module);
-    return zf_rkey(tenant, mid, key);
-}
-
 void
 zf_rec_created_put(zf_batch_t *b, const char *tenant, const char *module, const char *key,
                    const char *id)
 {
-    zf_rk_put_str(b, ZF_CF_INDEXES, s_created_key(tenant, module, key), id);
+    zf_rk_put_str(b, ZF_CF_INDEXES, s_index_key(tenant, "created", module, key), id);
 }
 
 char *
 zf_rec_created_get(zf_store_t *s, const char *tenant, const char *module, const char *key)
 {
-    json_t *v = zf_rk_get(s, ZF_CF_INDEXES, s_created_key(tenant, module, key), JSON_STRING);
+    json_t *v =
+        zf_rk_get(s, ZF_CF_INDEXES, s_index_key(tenant, "created", module, key), JSON_STRING);
     char *id = v ? strdup(json_string_value(v)) : NULL;
     json_decref(v);
     return id;
