@@ -201,6 +201,7 @@ s_tap_publish(self_t *self, const zf_msg_t *msg)
 //  Subscriptions on tap and events sockets of every broker in the process.
 static atomic_int s_tap_listeners;
 static atomic_int s_events_listeners;
+static atomic_uint s_events_subscribes;
 
 bool
 zf_broker_events_wanted(void)
@@ -208,10 +209,10 @@ zf_broker_events_wanted(void)
     return atomic_load(&s_tap_listeners) + atomic_load(&s_events_listeners) > 0;
 }
 
-int
-zf_broker_events_subscribers(void)
+unsigned
+zf_broker_events_subscribes_seen(void)
 {
-    return atomic_load(&s_events_listeners);
+    return atomic_load(&s_events_subscribes);
 }
 
 static void
@@ -224,6 +225,7 @@ s_handle_subs(zsock_t *xpub, int *subs, atomic_int *global)
         if (first == 1) {
             (*subs)++;
             atomic_fetch_add(global, 1);
+            if (global == &s_events_listeners) atomic_fetch_add(&s_events_subscribes, 1);
         } else if (first == 0 && *subs > 0) {
             (*subs)--;
             atomic_fetch_sub(global, 1);

@@ -47,9 +47,10 @@ typedef struct zf_broker_t zf_broker_t;
 //  events socket, i.e. whether event.* messages are worth building. May lag
 //  a new subscription by the time the broker takes to see it.
 bool zf_broker_events_wanted(void);
-//  Live subscriptions on the in-process events sockets (all brokers): a
-//  subscriber waits for this to grow to know its subscription took effect.
-int zf_broker_events_subscribers(void);
+//  Subscribe messages the in-process events sockets have seen, ever (all
+//  brokers): a subscriber reads it, subscribes, and waits for it to grow
+//  to know that the broker publishes to it.
+unsigned zf_broker_events_subscribes_seen(void);
 
 typedef struct {
     const char *internal_endpoint;  // e.g. "inproc://zf-broker" (required)

@@ -38,6 +38,8 @@ struct zf_http_ws_t {
     s_client_t *clients;   // registered connections
     atomic_int nready;     // ready clients (the thread skips decoding at 0)
     atomic_int nclients;   // registered clients: the thread subscribes while > 0
+    atomic_uint req_gen;   // bumped by each connecting client before its kick
+    atomic_uint ack_gen;   // req_gen the thread has reconciled (and the broker seen)
     char ctl[64];          // inproc PULL of the thread: "look at nclients again"
     zactor_t *actor;       // SUB thread; NULL once stopped
     char *start_err;       // the thread's start-up failure (zf_actor_start)
@@ -66,9 +68,12 @@ s_link(zf_http_ws_t *self, s_client_t *c)
     if (c->next) c->next->prev = c;
     self->clients = c;
     pthread_mutex_unlock(&self->lock);
-    if (atomic_fetch_add(&self->nclients, 1) == 0) s_kick(self);
-    //  Hold the handshake until the broker publishes events to us (1 s at most).
-    for (int i = 0; i < 1000 && zf_broker_events_subscribers() == 0; i++)
+    atomic_fetch_add(&self->nclients, 1);
+    //  Hold the handshake until the thread has subscribed and the broker has
+    //  seen it (1 s at most): the client misses no event after its 101.
+    unsigned gen = atomic_fetch_add(&self->req_gen, 1) + 1;
+    s_kick(self);
+    for (int i = 0; i < 1000 && (int)(atomic_load(&self->ack_gen) - gen) < 0; i++)
         zclock_sleep(1);
 }
 
@@ -242,16 +247,25 @@ s_handle_event(zf_http_ws_t *self, zsock_t *sub)
     zmsg_destroy(&m);
 }
 
-//  Subscribes while clients are registered, unsubscribes when none is.
+//  Subscribes while clients are registered, unsubscribes when none is. A
+//  new subscription is waited for (the broker sees it within a
+//  millisecond; 1 s at most) before the connecting clients are released.
+//  Subscribe and unsubscribe travel one ordered pipe, so once the broker
+//  has seen our latest subscribe, it publishes to us.
 static void
 s_reconcile(zf_http_ws_t *self, zsock_t *sub, bool *subscribed)
 {
+    unsigned gen = atomic_load(&self->req_gen);
     bool want = atomic_load(&self->nclients) > 0;
-    if (want && !*subscribed)
+    if (want && !*subscribed) {
+        unsigned seen = zf_broker_events_subscribes_seen();
         zsock_set_subscribe(sub, "event.run.");
-    else if (!want && *subscribed)
+        for (int i = 0; i < 1000 && zf_broker_events_subscribes_seen() == seen; i++)
+            zclock_sleep(1);
+    } else if (!want && *subscribed)
         zsock_set_unsubscribe(sub, "event.run.");
     *subscribed = want;
+    atomic_store(&self->ack_gen, gen);
 }
 
 static void
