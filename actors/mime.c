@@ -5,9 +5,9 @@
     in quoted-printable text nor in base64, so no body can end its part.
 */
 #include "actors/mime.h"
+#include "actors/growbuf.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,47 +20,6 @@
 #define S_2231_CHUNK     54                    // encoded characters per RFC 2231 continuation
 
 static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-//  A growing byte buffer (aborts on OOM).
-typedef struct {
-    char *p;     // bytes, NUL-terminated
-    size_t len;  // used bytes
-    size_t cap;  // allocated bytes
-} s_buf_t;
-
-// =========================================================================
-//  Buffer
-// =========================================================================
-
-static void
-s_put(s_buf_t *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) abort();
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-s_puts(s_buf_t *b, const char *s)
-{
-    s_put(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3))) static void
-s_putf(s_buf_t *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    s_put(b, tmp, n < 0 ? 0 : (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
 
 // =========================================================================
 //  Addresses
@@ -169,19 +128,19 @@ s_utf8_len(unsigned char c)
 
 //  Base64 of p[0..k) (k <= 3) as one padded quantum.
 static void
-s_put_b64_quantum(s_buf_t *b, const unsigned char *p, size_t k)
+s_put_b64_quantum(zf_growbuf_t *b, const unsigned char *p, size_t k)
 {
     unsigned v = (unsigned)p[0] << 16 | (k > 1 ? (unsigned)p[1] << 8 : 0) | (k > 2 ? p[2] : 0);
     char q[4] = {s_b64[v >> 18 & 63], s_b64[v >> 12 & 63], k > 1 ? s_b64[v >> 6 & 63] : '=',
                  k > 2 ? s_b64[v & 63] : '='};
-    s_put(b, q, 4);
+    zf_growbuf_put(b, q, 4);
 }
 
 //  RFC 2047 "B" encoded-words of s, folded with CRLF SP between words;
 //  each word holds at most 39 bytes of whole UTF-8 characters (64 chars,
 //  so "Reply-To: " plus one word stays within 78 columns).
 static void
-s_put_encoded_words(s_buf_t *b, const char *s)
+s_put_encoded_words(zf_growbuf_t *b, const char *s)
 {
     size_t n = strlen(s), i = 0;
     while (i < n) {
@@ -189,10 +148,10 @@ s_put_encoded_words(s_buf_t *b, const char *s)
         while (i + take < n && take + s_utf8_len((unsigned char)s[i + take]) <= 39)
             take += s_utf8_len((unsigned char)s[i + take]);
         if (take == 0 || i + take > n) take = n - i;
-        s_puts(b, i ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
+        zf_growbuf_puts(b, i ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
         for (size_t j = 0; j < take; j += 3)
             s_put_b64_quantum(b, (const unsigned char *)s + i + j, take - j < 3 ? take - j : 3);
-        s_puts(b, "?=");
+        zf_growbuf_puts(b, "?=");
         i += take;
     }
 }
@@ -208,51 +167,51 @@ s_plain_ascii(const char *s, size_t max)
 }
 
 static void
-s_put_mailbox(s_buf_t *b, const zf_mime_mailbox_t *mb)
+s_put_mailbox(zf_growbuf_t *b, const zf_mime_mailbox_t *mb)
 {
     if (!mb->name[0]) {
-        s_puts(b, mb->addr);
+        zf_growbuf_puts(b, mb->addr);
         return;
     }
     //  Encoded-words fill most of a line: the address goes on the next.
     if (s_plain_ascii(mb->name, ZF_MIME_NAME_MAX)) {
-        s_putf(b, "\"%s\" <%s>", mb->name, mb->addr);
+        zf_growbuf_printf(b, "\"%s\" <%s>", mb->name, mb->addr);
     } else {
         s_put_encoded_words(b, mb->name);
-        s_putf(b, "\r\n <%s>", mb->addr);
+        zf_growbuf_printf(b, "\r\n <%s>", mb->addr);
     }
 }
 
 //  "Name: a, b, c" with one address per folded line.
 static void
-s_put_address_header(s_buf_t *b, const char *name, const zf_mime_mailbox_t *mb, size_t n)
+s_put_address_header(zf_growbuf_t *b, const char *name, const zf_mime_mailbox_t *mb, size_t n)
 {
     if (n == 0) return;
-    s_putf(b, "%s: ", name);
+    zf_growbuf_printf(b, "%s: ", name);
     for (size_t i = 0; i < n; i++) {
-        if (i) s_puts(b, ",\r\n ");
+        if (i) zf_growbuf_puts(b, ",\r\n ");
         s_put_mailbox(b, &mb[i]);
     }
-    s_puts(b, "\r\n");
+    zf_growbuf_puts(b, "\r\n");
 }
 
 static void
-s_put_subject(s_buf_t *b, const char *subject)
+s_put_subject(zf_growbuf_t *b, const char *subject)
 {
     char clean[ZF_MIME_SUBJECT_MAX + 1];
     size_t n = strlen(subject);
     s_sanitize(subject, n < ZF_MIME_SUBJECT_MAX ? n : ZF_MIME_SUBJECT_MAX, 0, clean);
-    s_puts(b, "Subject: ");
+    zf_growbuf_puts(b, "Subject: ");
     if (s_plain_ascii(clean, 900))
-        s_puts(b, clean);
+        zf_growbuf_puts(b, clean);
     else
         s_put_encoded_words(b, clean);
-    s_puts(b, "\r\n");
+    zf_growbuf_puts(b, "\r\n");
 }
 
 //  RFC 5322 date in UTC, English names whatever the locale.
 static void
-s_put_date(s_buf_t *b, int64_t now_ms)
+s_put_date(zf_growbuf_t *b, int64_t now_ms)
 {
     static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -260,8 +219,9 @@ s_put_date(s_buf_t *b, int64_t now_ms)
     time_t t = (time_t)(now_ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    s_putf(b, "Date: %s, %d %s %d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday], tm.tm_mday,
-           months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    zf_growbuf_printf(b, "Date: %s, %d %s %d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday],
+                      tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                      tm.tm_sec);
 }
 
 // =========================================================================
@@ -272,7 +232,7 @@ s_put_date(s_buf_t *b, int64_t now_ms)
 //  becomes CRLF, lines are cut with soft breaks at 76 columns, '=', control
 //  and 8-bit bytes and trailing blanks are escaped. Ends with CRLF.
 static void
-s_put_qp(s_buf_t *b, const char *s)
+s_put_qp(zf_growbuf_t *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t col = 0;
@@ -280,7 +240,7 @@ s_put_qp(s_buf_t *b, const char *s)
         unsigned char c = (unsigned char)s[i];
         if (c == '\r' || c == '\n') {
             if (c == '\r' && s[i + 1] == '\n') i++;
-            s_puts(b, "\r\n");
+            zf_growbuf_puts(b, "\r\n");
             col = 0;
             continue;
         }
@@ -288,39 +248,40 @@ s_put_qp(s_buf_t *b, const char *s)
         int literal = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_eol);
         size_t w = literal ? 1 : 3;
         if (col + w > 75) {
-            s_puts(b, "=\r\n");
+            zf_growbuf_puts(b, "=\r\n");
             col = 0;
         }
         char esc[3] = {'=', hex[c >> 4], hex[c & 15]};
-        s_put(b, literal ? (const char *)&s[i] : esc, w);
+        zf_growbuf_put(b, literal ? (const char *)&s[i] : esc, w);
         col += w;
     }
-    if (col > 0) s_puts(b, "\r\n");
+    if (col > 0) zf_growbuf_puts(b, "\r\n");
 }
 
 static void
-s_put_part(s_buf_t *b, const char *type, const char *text)
+s_put_part(zf_growbuf_t *b, const char *type, const char *text)
 {
-    s_putf(b, "Content-Type: %s; charset=utf-8\r\n", type);
-    s_puts(b, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+    zf_growbuf_printf(b, "Content-Type: %s; charset=utf-8\r\n", type);
+    zf_growbuf_puts(b, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
     s_put_qp(b, text);
 }
 
 //  Content headers and body: text/plain, text/html, or both as alternatives.
 static void
-s_put_content(s_buf_t *b, const char *text, const char *html)
+s_put_content(zf_growbuf_t *b, const char *text, const char *html)
 {
     if (!html || !text) {
         s_put_part(b, html ? "text/html" : "text/plain", html ? html : text ? text : "");
         return;
     }
-    s_puts(b, "Content-Type: multipart/alternative; boundary=\"" S_ALT_BOUNDARY "\"\r\n\r\n");
-    s_puts(b, "This is a multi-part message in MIME format.\r\n");
-    s_puts(b, "\r\n--" S_ALT_BOUNDARY "\r\n");
+    zf_growbuf_puts(b,
+                    "Content-Type: multipart/alternative; boundary=\"" S_ALT_BOUNDARY "\"\r\n\r\n");
+    zf_growbuf_puts(b, "This is a multi-part message in MIME format.\r\n");
+    zf_growbuf_puts(b, "\r\n--" S_ALT_BOUNDARY "\r\n");
     s_put_part(b, "text/plain", text);
-    s_puts(b, "\r\n--" S_ALT_BOUNDARY "\r\n");
+    zf_growbuf_puts(b, "\r\n--" S_ALT_BOUNDARY "\r\n");
     s_put_part(b, "text/html", html);
-    s_puts(b, "\r\n--" S_ALT_BOUNDARY "--\r\n");
+    zf_growbuf_puts(b, "\r\n--" S_ALT_BOUNDARY "--\r\n");
 }
 
 // =========================================================================
@@ -371,7 +332,7 @@ s_attr_char(unsigned char c)
 //  continuations of at most S_2231_CHUNK characters; a section never
 //  splits a character, as some readers decode sections one by one).
 static void
-s_put_rfc2231(s_buf_t *b, const char *attr, const char *s)
+s_put_rfc2231(zf_growbuf_t *b, const char *attr, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t col = S_2231_CHUNK, part = 0;
@@ -380,14 +341,14 @@ s_put_rfc2231(s_buf_t *b, const char *attr, const char *s)
         for (size_t j = 0; j < k && s[i + j]; j++)
             w += s_attr_char((unsigned char)s[i + j]) ? 1 : 3;
         if (col + w > S_2231_CHUNK) {
-            s_putf(b, ";\r\n %s*%zu*=%s", attr, part, part ? "" : "UTF-8''");
+            zf_growbuf_printf(b, ";\r\n %s*%zu*=%s", attr, part, part ? "" : "UTF-8''");
             part++;
             col = 0;
         }
         for (size_t j = 0; j < k && s[i]; j++, i++) {
             unsigned char c = (unsigned char)s[i];
             char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            s_put(b, s_attr_char(c) ? (const char *)&s[i] : esc, s_attr_char(c) ? 1 : 3);
+            zf_growbuf_put(b, s_attr_char(c) ? (const char *)&s[i] : esc, s_attr_char(c) ? 1 : 3);
         }
         col += w;
     }
@@ -395,7 +356,7 @@ s_put_rfc2231(s_buf_t *b, const char *attr, const char *s)
 
 //  The headers of one attachment part.
 static void
-s_put_attachment_headers(s_buf_t *b, const zf_mime_attachment_t *a)
+s_put_attachment_headers(zf_growbuf_t *b, const zf_mime_attachment_t *a)
 {
     char name[ZF_MIME_FILENAME_MAX + 1];
     const char *type =
@@ -403,58 +364,58 @@ s_put_attachment_headers(s_buf_t *b, const zf_mime_attachment_t *a)
     s_clean_filename(a->filename, name);
     //  A long type goes on a line of its own (a type over 76 bytes makes
     //  that line longer than 78 columns, still far below the 998 limit).
-    s_puts(b, strlen("Content-Type: ") + strlen(type) + 1 > 78 ? "Content-Type:\r\n "
-                                                               : "Content-Type: ");
-    s_puts(b, type);
+    zf_growbuf_puts(b, strlen("Content-Type: ") + strlen(type) + 1 > 78 ? "Content-Type:\r\n "
+                                                                        : "Content-Type: ");
+    zf_growbuf_puts(b, type);
     if (s_simple_name(name)) {
-        s_putf(b, ";\r\n name=\"%s\"\r\n", name);
-        s_putf(b, "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n", name);
+        zf_growbuf_printf(b, ";\r\n name=\"%s\"\r\n", name);
+        zf_growbuf_printf(b, "Content-Disposition: attachment;\r\n filename=\"%s\"\r\n", name);
     } else {
         //  RFC 2047 words in the name parameter are what most mail
         //  programs write and read; RFC 2231 is the standard for filename.
-        s_puts(b, ";\r\n name=\"");
+        zf_growbuf_puts(b, ";\r\n name=\"");
         s_put_encoded_words(b, name);
-        s_puts(b, "\"\r\nContent-Disposition: attachment");
+        zf_growbuf_puts(b, "\"\r\nContent-Disposition: attachment");
         s_put_rfc2231(b, "filename", name);
-        s_puts(b, "\r\n");
+        zf_growbuf_puts(b, "\r\n");
     }
-    s_puts(b, "Content-Transfer-Encoding: base64\r\n\r\n");
+    zf_growbuf_puts(b, "Content-Transfer-Encoding: base64\r\n\r\n");
 }
 
 //  Base64 of the data in lines of S_B64_LINE characters, each ending CRLF.
 static void
-s_put_b64_lines(s_buf_t *b, const unsigned char *p, size_t n)
+s_put_b64_lines(zf_growbuf_t *b, const unsigned char *p, size_t n)
 {
     const size_t per_line = S_B64_LINE / 4 * 3;
     for (size_t i = 0; i < n; i += per_line) {
         size_t end = i + per_line < n ? i + per_line : n;
         for (size_t j = i; j < end; j += 3)
             s_put_b64_quantum(b, p + j, end - j < 3 ? end - j : 3);
-        s_puts(b, "\r\n");
+        zf_growbuf_puts(b, "\r\n");
     }
 }
 
 //  multipart/mixed: the body (one part or the alternatives), then each
 //  attachment.
 static void
-s_put_mixed(s_buf_t *b, const zf_mime_message_t *m)
+s_put_mixed(zf_growbuf_t *b, const zf_mime_message_t *m)
 {
-    s_puts(b, "Content-Type: multipart/mixed; boundary=\"" S_MIXED_BOUNDARY "\"\r\n\r\n");
-    s_puts(b, "This is a multi-part message in MIME format.\r\n");
-    s_puts(b, "\r\n--" S_MIXED_BOUNDARY "\r\n");
+    zf_growbuf_puts(b, "Content-Type: multipart/mixed; boundary=\"" S_MIXED_BOUNDARY "\"\r\n\r\n");
+    zf_growbuf_puts(b, "This is a multi-part message in MIME format.\r\n");
+    zf_growbuf_puts(b, "\r\n--" S_MIXED_BOUNDARY "\r\n");
     s_put_content(b, m->text, m->html);
     for (size_t i = 0; i < m->n_attachments; i++) {
-        s_puts(b, "\r\n--" S_MIXED_BOUNDARY "\r\n");
+        zf_growbuf_puts(b, "\r\n--" S_MIXED_BOUNDARY "\r\n");
         s_put_attachment_headers(b, &m->attachments[i]);
         s_put_b64_lines(b, m->attachments[i].data, m->attachments[i].len);
     }
-    s_puts(b, "\r\n--" S_MIXED_BOUNDARY "--\r\n");
+    zf_growbuf_puts(b, "\r\n--" S_MIXED_BOUNDARY "--\r\n");
 }
 
 char *
 zf_mime_build(const zf_mime_message_t *m, size_t *len)
 {
-    s_buf_t b = {0};
+    zf_growbuf_t b = {0};
     size_t hint = 4096;
     for (size_t i = 0; i < m->n_attachments; i++)
         hint += m->attachments[i].len / 57 * 78 + 1024;
@@ -468,8 +429,8 @@ zf_mime_build(const zf_mime_message_t *m, size_t *len)
     s_put_address_header(&b, "To", m->to, m->n_to);
     s_put_address_header(&b, "Cc", m->cc, m->n_cc);
     s_put_subject(&b, m->subject ? m->subject : "");
-    s_putf(&b, "Message-ID: %s\r\n", m->message_id);
-    s_puts(&b, "MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n");
+    zf_growbuf_printf(&b, "Message-ID: %s\r\n", m->message_id);
+    zf_growbuf_puts(&b, "MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n");
     if (m->n_attachments)
         s_put_mixed(&b, m);
     else
@@ -595,7 +556,7 @@ zf_mime_b64_decode(const char *s, size_t n, size_t *len)
 char *
 zf_mime_b64_encode(const void *data, size_t n)
 {
-    s_buf_t b = {0};
+    zf_growbuf_t b = {0};
     b.cap = (n + 2) / 3 * 4 + 1;
     b.p = malloc(b.cap);
     if (!b.p) abort();

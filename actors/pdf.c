@@ -8,10 +8,10 @@
     number (for the Kids array and the footers) is known.
 */
 #include "actors/pdf.h"
+#include "actors/growbuf.h"
 
 #include "broker/errors.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,51 +75,16 @@ static const s_style_t s_body = {"F1", s_helvetica, 11, 15, 0};
 static const s_style_t s_heading = {"F2", s_helvetica_bold, 14, 20, 6};
 static const s_style_t s_title = {"F2", s_helvetica_bold, 18, 24, 0};
 
-//  A growing byte buffer (aborts on OOM).
-typedef struct {
-    char *p;     // bytes, NUL-terminated
-    size_t len;  // used bytes
-    size_t cap;  // allocated bytes
-} s_buf_t;
-
 struct zf_pdf_t {
-    s_buf_t *pages;  // content stream of each page
-    int n_pages;     // pages started
-    int y;           // top of the free space on the current page, pt from the bottom
-    size_t bytes;    // content bytes so far (all pages)
-    int64_t now_ms;  // CreationDate
-    char *title;     // first title (UTF-8), for /Title; NULL = none
-    int failed;      // a limit was passed: everything is refused
-    char err[128];   // why
+    zf_growbuf_t *pages;  // content stream of each page
+    int n_pages;          // pages started
+    int y;                // top of the free space on the current page, pt from the bottom
+    size_t bytes;         // content bytes so far (all pages)
+    int64_t now_ms;       // CreationDate
+    char *title;          // first title (UTF-8), for /Title; NULL = none
+    int failed;           // a limit was passed: everything is refused
+    char err[128];        // why
 };
-
-// =========================================================================
-//  Buffer
-// =========================================================================
-
-static void
-s_put(s_buf_t *b, const void *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) abort();
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-__attribute__((format(printf, 2, 3))) static void
-s_putf(s_buf_t *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    s_put(b, tmp, n < 0 ? 0 : (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
 
 // =========================================================================
 //  Text: UTF-8 to WinAnsi
@@ -215,10 +180,10 @@ static int
 s_new_page(zf_pdf_t *p)
 {
     if (p->n_pages >= ZF_PDF_PAGES_MAX) return s_fail(p, "document too long: more than 200 pages");
-    s_buf_t *pages = realloc(p->pages, (size_t)(p->n_pages + 1) * sizeof *pages);
+    zf_growbuf_t *pages = realloc(p->pages, (size_t)(p->n_pages + 1) * sizeof *pages);
     if (!pages) abort();
     p->pages = pages;
-    p->pages[p->n_pages++] = (s_buf_t){0};
+    p->pages[p->n_pages++] = (zf_growbuf_t){0};
     p->y = S_PAGE_H - S_MARGIN;
     return 0;
 }
@@ -235,15 +200,15 @@ s_width(const s_style_t *st, const unsigned char *s, size_t n)
 
 //  A PDF literal string body: ( ) \ escaped, bytes outside ASCII as \ooo.
 static void
-s_put_pdf_string(s_buf_t *b, const unsigned char *s, size_t n)
+s_put_pdf_string(zf_growbuf_t *b, const unsigned char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '(' || s[i] == ')' || s[i] == '\\')
-            s_putf(b, "\\%c", s[i]);
+            zf_growbuf_printf(b, "\\%c", s[i]);
         else if (s[i] < 0x20 || s[i] > 0x7e)
-            s_putf(b, "\\%03o", s[i]);
+            zf_growbuf_printf(b, "\\%03o", s[i]);
         else
-            s_put(b, &s[i], 1);
+            zf_growbuf_put(b, &s[i], 1);
     }
 }
 
@@ -256,12 +221,12 @@ s_line(zf_pdf_t *p, const s_style_t *st, const unsigned char *s, size_t n)
     while (n > 0 && s[n - 1] == ' ')
         n--;
     if (n == 0) return 0;
-    s_buf_t *b = &p->pages[p->n_pages - 1];
+    zf_growbuf_t *b = &p->pages[p->n_pages - 1];
     size_t before = b->len;
-    s_putf(b, "BT /%s %d Tf %d %d Td (", st->font, st->size, S_MARGIN,
-           p->y + st->leading - st->size);
+    zf_growbuf_printf(b, "BT /%s %d Tf %d %d Td (", st->font, st->size, S_MARGIN,
+                      p->y + st->leading - st->size);
     s_put_pdf_string(b, s, n);
-    s_putf(b, ") Tj ET\n");
+    zf_growbuf_printf(b, ") Tj ET\n");
     p->bytes += b->len - before;
     if (p->bytes > ZF_PDF_BYTES_MAX) return s_fail(p, "document too large: more than 2 MiB");
     return 0;
@@ -371,29 +336,29 @@ zf_pdf_paragraph(zf_pdf_t *p, const char *utf8)
 //  /Title value: a literal string for printable ASCII, else UTF-16BE hex
 //  with a byte order mark (the PDF text string forms).
 static void
-s_put_text_string(s_buf_t *b, const char *s)
+s_put_text_string(zf_growbuf_t *b, const char *s)
 {
     size_t n = strlen(s), i = 0;
     int ascii = 1;
     for (size_t j = 0; j < n; j++)
         ascii &= s[j] >= 0x20 && s[j] < 0x7f;
     if (ascii) {
-        s_put(b, "(", 1);
+        zf_growbuf_put(b, "(", 1);
         s_put_pdf_string(b, (const unsigned char *)s, n);
-        s_put(b, ")", 1);
+        zf_growbuf_put(b, ")", 1);
         return;
     }
-    s_put(b, "<FEFF", 5);
+    zf_growbuf_put(b, "<FEFF", 5);
     while (i < n) {
         uint32_t cp = s_utf8_next(s, n, &i);
         if (cp < 0x20) continue;
         if (cp > 0xffff)
-            s_putf(b, "%04X%04X", 0xd800 + ((cp - 0x10000) >> 10),
-                   0xdc00 + ((cp - 0x10000) & 0x3ff));
+            zf_growbuf_printf(b, "%04X%04X", 0xd800 + ((cp - 0x10000) >> 10),
+                              0xdc00 + ((cp - 0x10000) & 0x3ff));
         else
-            s_putf(b, "%04X", cp);
+            zf_growbuf_printf(b, "%04X", cp);
     }
-    s_put(b, ">", 1);
+    zf_growbuf_put(b, ">", 1);
 }
 
 //  "Page i of n", centred at the bottom of every page.
@@ -405,60 +370,61 @@ s_put_footers(zf_pdf_t *p)
         char text[40];
         int n = snprintf(text, sizeof text, "Page %d of %d", i + 1, p->n_pages);
         long w = s_width(&foot, (const unsigned char *)text, (size_t)n);
-        s_putf(&p->pages[i], "BT /F1 %d Tf %.2f %d Td (%s) Tj ET\n", S_FOOTER_PT,
-               (S_PAGE_W - w / 1000.0) / 2, S_FOOTER_Y, text);
+        zf_growbuf_printf(&p->pages[i], "BT /F1 %d Tf %.2f %d Td (%s) Tj ET\n", S_FOOTER_PT,
+                          (S_PAGE_W - w / 1000.0) / 2, S_FOOTER_Y, text);
     }
 }
 
 static void
-s_put_info(s_buf_t *b, const zf_pdf_t *p)
+s_put_info(zf_growbuf_t *b, const zf_pdf_t *p)
 {
     time_t t = (time_t)(p->now_ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    s_putf(b, "<< /Producer (zflow) /CreationDate (D:%04d%02d%02d%02d%02d%02dZ)", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    zf_growbuf_printf(b, "<< /Producer (zflow) /CreationDate (D:%04d%02d%02d%02d%02d%02dZ)",
+                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                      tm.tm_sec);
     if (p->title) {
-        s_putf(b, " /Title ");
+        zf_growbuf_printf(b, " /Title ");
         s_put_text_string(b, p->title);
     }
-    s_putf(b, " >>");
+    zf_growbuf_printf(b, " >>");
 }
 
 //  Every object in number order; off[k] = byte offset of object k.
 static void
-s_put_objects(s_buf_t *b, const zf_pdf_t *p, size_t *off)
+s_put_objects(zf_growbuf_t *b, const zf_pdf_t *p, size_t *off)
 {
     static const char *const fonts[] = {"Helvetica", "Helvetica-Bold"};
     off[1] = b->len;
-    s_putf(b, "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
+    zf_growbuf_printf(b, "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
     off[2] = b->len;
-    s_putf(b, "2 0 obj\n<< /Type /Pages /Count %d /Kids [", p->n_pages);
+    zf_growbuf_printf(b, "2 0 obj\n<< /Type /Pages /Count %d /Kids [", p->n_pages);
     for (int i = 0; i < p->n_pages; i++)
-        s_putf(b, "%s%d 0 R", i ? " " : "", S_OBJ_PAGES0 + 2 * i);
-    s_putf(b, "] >>\nendobj\n");
+        zf_growbuf_printf(b, "%s%d 0 R", i ? " " : "", S_OBJ_PAGES0 + 2 * i);
+    zf_growbuf_printf(b, "] >>\nendobj\n");
     for (int f = 0; f < 2; f++) {
         off[3 + f] = b->len;
-        s_putf(b,
-               "%d 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /%s "
-               "/Encoding /WinAnsiEncoding >>\nendobj\n",
-               3 + f, fonts[f]);
+        zf_growbuf_printf(b,
+                          "%d 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /%s "
+                          "/Encoding /WinAnsiEncoding >>\nendobj\n",
+                          3 + f, fonts[f]);
     }
     off[5] = b->len;
-    s_putf(b, "5 0 obj\n");
+    zf_growbuf_printf(b, "5 0 obj\n");
     s_put_info(b, p);
-    s_putf(b, "\nendobj\n");
+    zf_growbuf_printf(b, "\nendobj\n");
     for (int i = 0; i < p->n_pages; i++) {
         int obj = S_OBJ_PAGES0 + 2 * i;
         off[obj] = b->len;
-        s_putf(b,
-               "%d 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources "
-               "<< /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents %d 0 R >>\nendobj\n",
-               obj, S_PAGE_W, S_PAGE_H, obj + 1);
+        zf_growbuf_printf(b,
+                          "%d 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources "
+                          "<< /Font << /F1 3 0 R /F2 4 0 R >> >> /Contents %d 0 R >>\nendobj\n",
+                          obj, S_PAGE_W, S_PAGE_H, obj + 1);
         off[obj + 1] = b->len;
-        s_putf(b, "%d 0 obj\n<< /Length %zu >>\nstream\n", obj + 1, p->pages[i].len);
-        s_put(b, p->pages[i].p ? p->pages[i].p : "", p->pages[i].len);
-        s_putf(b, "\nendstream\nendobj\n");
+        zf_growbuf_printf(b, "%d 0 obj\n<< /Length %zu >>\nstream\n", obj + 1, p->pages[i].len);
+        zf_growbuf_put(b, p->pages[i].p ? p->pages[i].p : "", p->pages[i].len);
+        zf_growbuf_printf(b, "\nendstream\nendobj\n");
     }
 }
 
@@ -472,16 +438,17 @@ zf_pdf_finish(zf_pdf_t *p, size_t *len, int *pages, char *err, size_t errlen)
     s_put_footers(p);
     int count = S_OBJ_PAGES0 + 2 * p->n_pages;  // objects 0..count-1
     size_t *off = calloc((size_t)count, sizeof *off);
-    s_buf_t b = {0};
+    zf_growbuf_t b = {0};
     if (!off) abort();
-    s_put(&b, "%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", 15);
+    zf_growbuf_put(&b, "%PDF-1.4\n%\xe2\xe3\xcf\xd3\n", 15);
     s_put_objects(&b, p, off);
     size_t xref = b.len;
-    s_putf(&b, "xref\n0 %d\n0000000000 65535 f \n", count);
+    zf_growbuf_printf(&b, "xref\n0 %d\n0000000000 65535 f \n", count);
     for (int k = 1; k < count; k++)
-        s_putf(&b, "%010zu 00000 n \n", off[k]);
-    s_putf(&b, "trailer\n<< /Size %d /Root 1 0 R /Info 5 0 R >>\nstartxref\n%zu\n%%%%EOF\n", count,
-           xref);
+        zf_growbuf_printf(&b, "%010zu 00000 n \n", off[k]);
+    zf_growbuf_printf(&b,
+                      "trailer\n<< /Size %d /Root 1 0 R /Info 5 0 R >>\nstartxref\n%zu\n%%%%EOF\n",
+                      count, xref);
     free(off);
     p->failed = 1;  // spent
     snprintf(p->err, sizeof p->err, "the document was already finished");
