@@ -161,18 +161,11 @@ s_call(void *arg, const char *type, json_t *body, json_t **reply, char *err, siz
 
 //  The node's config with {{templates}} rendered (new ref), or NULL with err.
 static json_t *
-s_render_config(zf_run_task_t *t, const json_t *cfg, int64_t now, char *err, size_t errlen)
+s_render_config(const zf_step_ctx_t *ctx, const json_t *cfg, char *err, size_t errlen)
 {
     if (!zf_tpl_has_value(cfg)) return json_incref((json_t *)cfg);
-    const json_t *trig = json_object_get(t->run, "trigger");
-    json_t *root = json_pack(
-        "{s:O?, s:O?, s:O?, s:O?, s:O, s:O, s:O, s:O?, s:O?, s:{s:s, s:s}}", "record",
-        json_object_get(trig, "record"), "previous", json_object_get(trig, "previous"), "user",
-        json_object_get(trig, "user"), "trigger", trig, "steps", zf_run_st(t, "stepOutputs"),
-        "vars", zf_run_st(t, "variables"), "inputs", json_object_get(t->run, "inputs"), "event",
-        json_object_get(trig, "data"), "submission", json_object_get(trig, "data"), "run", "id",
-        t->run_id, "workflow_id", t->wf_id);
-    zf_tpl_scope_t scope = {.root = root, .now_ms = now};
+    json_t *root = zf_step_template_root(ctx);
+    zf_tpl_scope_t scope = {.root = root, .now_ms = ctx->now_ms};
     json_t *out = zf_tpl_render_value(&scope, cfg, err, errlen);
     json_decref(root);
     return out;
@@ -194,6 +187,7 @@ s_exec_node(self_t *self, zf_run_task_t *t, zf_run_step_t *st, zf_step_result_t 
     zf_step_ctx_t ctx = {
         .tenant = t->tenant,
         .run_id = t->run_id,
+        .workflow_id = t->wf_id,
         .node_id = st->id,
         .node = node,
         .input = input ? input : json_null(),
@@ -228,7 +222,7 @@ s_exec_node(self_t *self, zf_run_task_t *t, zf_run_step_t *st, zf_step_result_t 
     json_t *kept = raw ? json_object_get(cfg, raw) : NULL;
     json_t *own = kept ? json_copy(cfg) : json_incref(cfg);
     if (kept) json_object_del(own, raw);
-    json_t *rendered = own ? s_render_config(t, own, st->started, err, sizeof err) : json_object();
+    json_t *rendered = own ? s_render_config(&ctx, own, err, sizeof err) : json_object();
     json_decref(own);
     if (kept && rendered) {
         json_t *copy = json_copy(rendered);

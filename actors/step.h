@@ -33,6 +33,7 @@ typedef enum {
 typedef struct {
     const char *tenant;         // tenant of the run
     const char *run_id;         // run id
+    const char *workflow_id;    // workflow of the run
     const char *node_id;        // node being executed
     const json_t *node;         // the node being executed (borrowed)
     const json_t *input;        // the node's input: output of input_from, else run inputs
@@ -103,6 +104,11 @@ void zf_step_result_clear(zf_step_result_t *res);
 //  returns 1 if valid, else fails res as ZF_STEP_FAIL_FINAL and returns 0.
 int zf_step_config_ok(int (*validate)(const json_t *, char *, size_t), const json_t *config,
                       zf_step_result_t *res);
+//  The template roots of a step's config (record, previous, user, trigger,
+//  steps, vars, inputs, event, submission, run): a new object. The run
+//  actor renders configs with it; kinds that render an inner step (loop,
+//  approval's notify) add roots of their own.
+json_t *zf_step_template_root(const zf_step_ctx_t *ctx);
 void zf_step_fail(zf_step_result_t *res, zf_step_status_t st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -154,7 +154,7 @@ s_notify_step(zf_step_ctx_t *ctx, const json_t *config, bool form, zf_step_resul
 {
     const json_t *step = json_object_get(config, "notify");
     if (!step) return 0;
-    json_t *root = zf_inner_root(ctx);
+    json_t *root = zf_step_template_root(ctx);
     json_object_set(root, form ? "form" : "approval", res->output);
     char node_id[96];
     snprintf(node_id, sizeof node_id, "%s.notify", ctx->node_id);

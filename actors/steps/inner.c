@@ -33,17 +33,6 @@ zf_inner_validate(const json_t *config, const char *key, char *err, size_t errle
     return 0;
 }
 
-json_t *
-zf_inner_root(const zf_step_ctx_t *ctx)
-{
-    const json_t *t = ctx->trigger;
-    return json_pack("{s:O?, s:O?, s:O?, s:O?, s:O, s:O, s:O, s:O?, s:O?, s:{s:s}}", "record",
-                     json_object_get(t, "record"), "previous", json_object_get(t, "previous"),
-                     "user", json_object_get(t, "user"), "trigger", t, "steps", ctx->steps, "vars",
-                     ctx->vars, "inputs", ctx->inputs, "event", json_object_get(t, "data"),
-                     "submission", json_object_get(t, "data"), "run", "id", ctx->run_id);
-}
-
 int
 zf_inner_exec(zf_step_ctx_t *ctx, const json_t *step, const json_t *root, const char *node_id,
               const json_t *input, zf_step_result_t *r)

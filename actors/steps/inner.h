@@ -14,11 +14,7 @@
 //  does not wait (delay, approval, send_form, run_workflow and loop are
 //  refused); a config without templates is validated by its kind.
 int zf_inner_validate(const json_t *config, const char *key, char *err, size_t errlen);
-//  The template roots the run actor gives a step (record, previous, user,
-//  trigger, steps, vars, inputs, event, submission, run): a new object to
-//  which the caller adds its own.
-json_t *zf_inner_root(const zf_step_ctx_t *ctx);
-//  Renders step's config with root and runs the kind as node_id with input.
+//  Renders step's config with root (zf_step_template_root + the caller's own) and runs the kind as node_id with input.
 //  A kind asking to wait fails (retryable). Returns 0 when it succeeded (OK
 //  or STOP), else -1; r holds the outcome either way.
 int zf_inner_exec(zf_step_ctx_t *ctx, const json_t *step, const json_t *root, const char *node_id,

@@ -53,7 +53,7 @@ static int
 s_one(zf_step_ctx_t *ctx, const json_t *step, const json_t *item, size_t i, json_t *results,
       zf_step_result_t *r)
 {
-    json_t *root = zf_inner_root(ctx);
+    json_t *root = zf_step_template_root(ctx);
     json_object_set(root, "item", (json_t *)item);
     json_object_set_new(root, "index", json_integer((json_int_t)i));
     char node_id[96];

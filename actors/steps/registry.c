@@ -85,6 +85,18 @@ zf_step_result_clear(zf_step_result_t *res)
     memset(res, 0, sizeof *res);
 }
 
+json_t *
+zf_step_template_root(const zf_step_ctx_t *ctx)
+{
+    const json_t *t = ctx->trigger;
+    return json_pack("{s:O?, s:O?, s:O?, s:O?, s:O, s:O, s:O, s:O?, s:O?, s:{s:s, s:s?}}", "record",
+                     json_object_get(t, "record"), "previous", json_object_get(t, "previous"),
+                     "user", json_object_get(t, "user"), "trigger", t, "steps", ctx->steps, "vars",
+                     ctx->vars, "inputs", ctx->inputs, "event", json_object_get(t, "data"),
+                     "submission", json_object_get(t, "data"), "run", "id", ctx->run_id,
+                     "workflow_id", ctx->workflow_id);
+}
+
 void
 zf_step_fail(zf_step_result_t *res, zf_step_status_t st, const char *fmt, ...)
 {
