@@ -14,6 +14,7 @@
     a relay on localhost or a private network.
 */
 #include "actors/mail.h"
+#include "actors/template.h"
 
 #include "actors/mime.h"
 #include "broker/errors.h"
@@ -88,20 +89,6 @@ s_errf(char *err, size_t errlen, const char *root, const char *key, const char *
     return ZF_EINVAL;
 }
 
-//  Text fields: strings, or the scalars a "{{x}}" template may render to.
-static int
-s_is_text(const json_t *v)
-{
-    return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
-}
-
-//  A string still holding a template (only at create time, not strict).
-static int
-s_pending(const json_t *v, int strict)
-{
-    return !strict && json_is_string(v) && strstr(json_string_value(v), "{{");
-}
-
 //  One address value; i = (size_t)-1 for single-address fields.
 static int
 s_check_mailbox(const char *root, const char *key, size_t i, const json_t *v, int strict, char *err,
@@ -112,7 +99,7 @@ s_check_mailbox(const char *root, const char *key, size_t i, const json_t *v, in
     if (!s || json_string_length(v) > ZF_MIME_MAILBOX_MAX)
         return s_errf(err, errlen, root, key, ": addresses must be strings of at most %d bytes",
                       ZF_MIME_MAILBOX_MAX);
-    if (s_pending(v, strict) || zf_mime_mailbox_parse(s, &mb) == 0) return 0;
+    if (zf_tpl_pending(v, strict) || zf_mime_mailbox_parse(s, &mb) == 0) return 0;
     if (i == (size_t)-1)
         return s_errf(err, errlen, root, key, ": invalid email address '%.80s'", s);
     return s_errf(err, errlen, root, key, "[%zu]: invalid email address '%.80s'", i, s);
@@ -183,17 +170,17 @@ s_check_content(const json_t *config, const char *root, char *err, size_t errlen
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const json_t *v = json_object_get(config, fields[i].key);
         if (v && !json_is_null(v) &&
-            (!s_is_text(v) || (json_is_string(v) && json_string_length(v) > fields[i].max)))
+            (!zf_tpl_is_text(v) || (json_is_string(v) && json_string_length(v) > fields[i].max)))
             return s_errf(err, errlen, root, fields[i].key,
                           ": must be a string of at most %zu bytes", fields[i].max);
     }
     const json_t *data = json_object_get(config, "data");
     if (data && !json_is_null(data) && !json_is_object(data))
         return s_errf(err, errlen, root, "data", ": must be an object");
-    int has_tpl = s_is_text(json_object_get(config, "template"));
-    int has_subject = s_is_text(json_object_get(config, "subject"));
-    int has_body =
-        s_is_text(json_object_get(config, "body")) || s_is_text(json_object_get(config, "html"));
+    int has_tpl = zf_tpl_is_text(json_object_get(config, "template"));
+    int has_subject = zf_tpl_is_text(json_object_get(config, "subject"));
+    int has_body = zf_tpl_is_text(json_object_get(config, "body")) ||
+                   zf_tpl_is_text(json_object_get(config, "html"));
     if (!has_tpl && (!has_subject || !has_body))
         return s_errf(err, errlen, root, NULL,
                       "needs \"template\", or \"subject\" and \"body\" or \"html\"");
@@ -208,7 +195,7 @@ s_check_attachment(const json_t *a, size_t i, const char *root, int strict, size
     const json_t *name = json_object_get(a, "filename"), *content = json_object_get(a, "content");
     const json_t *type = json_object_get(a, "contentType");
     size_t n = 0;
-    if (s_pending(a, strict)) return 0;
+    if (zf_tpl_pending(a, strict)) return 0;
     if (!json_is_object(a))
         return s_errf(err, errlen, root, "attachments",
                       "[%zu]: must be an object with "
@@ -220,13 +207,13 @@ s_check_attachment(const json_t *a, size_t i, const char *root, int strict, size
                       "[%zu].filename: must be a string of 1 to "
                       "%d bytes",
                       i, ZF_MIME_FILENAME_MAX);
-    if (type && !json_is_null(type) && !s_pending(type, strict) &&
+    if (type && !json_is_null(type) && !zf_tpl_pending(type, strict) &&
         !zf_mime_type_ok(json_string_value(type)))
         return s_errf(err, errlen, root, "attachments",
                       "[%zu].contentType: must be a MIME type "
                       "such as application/pdf",
                       i);
-    if (s_pending(content, strict)) return 0;
+    if (zf_tpl_pending(content, strict)) return 0;
     if (!json_is_string(content))
         return s_errf(err, errlen, root, "attachments", "[%zu].content: must be a base64 string",
                       i);
@@ -241,7 +228,7 @@ s_check_attachments(const json_t *config, const char *root, int strict, char *er
 {
     const json_t *list = json_object_get(config, "attachments"), *a;
     size_t i, total = 0;
-    if (!list || json_is_null(list) || s_pending(list, strict)) return 0;
+    if (!list || json_is_null(list) || zf_tpl_pending(list, strict)) return 0;
     if (!json_is_array(list) || json_array_size(list) > ZF_MAIL_ATTACH_MAX)
         return s_errf(err, errlen, root, "attachments",
                       ": must be an array of at most %d "

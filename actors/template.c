@@ -559,6 +559,18 @@ zf_tpl_has(const char *s)
     return s && strstr(s, "{{") != NULL;
 }
 
+int
+zf_tpl_is_text(const json_t *v)
+{
+    return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
+}
+
+int
+zf_tpl_pending(const json_t *v, int strict)
+{
+    return !strict && json_is_string(v) && zf_tpl_has(json_string_value(v));
+}
+
 static int
 s_has_value(const json_t *v, int depth)
 {

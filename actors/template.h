@@ -60,6 +60,11 @@ int zf_tpl_check_value(const json_t *v, char *err, size_t errlen);
 
 //  1 if s contains "{{".
 int zf_tpl_has(const char *s);
+//  1 for a value a "{{x}}" may render to as text: string, number, boolean.
+int zf_tpl_is_text(const json_t *v);
+//  1 for a string still holding a template when the check is not strict
+//  (create time: it is checked again once rendered).
+int zf_tpl_pending(const json_t *v, int strict);
 //  1 if any string inside v (nested up to 32 levels) contains "{{".
 int zf_tpl_has_value(const json_t *v);
 

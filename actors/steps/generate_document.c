@@ -28,6 +28,7 @@
     while "document_step": "<node>" has no such limit.
 */
 #include "actors/mail.h"
+#include "actors/template.h"
 #include "actors/mime.h"
 #include "actors/pdf.h"
 #include "actors/step.h"
@@ -42,19 +43,6 @@
 #define S_TEMPLATE_MAX (256 * 1024)    // bytes of the template text
 #define S_TITLE_MAX    1000            // bytes of the title
 #define S_DEFAULT_NAME "document.pdf"  // filename when none is given
-
-//  Text fields: strings, or the scalars a "{{x}}" template may render to.
-static int
-s_is_text(const json_t *v)
-{
-    return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
-}
-
-static int
-s_pending(const json_t *v, int strict)
-{
-    return !strict && json_is_string(v) && strstr(json_string_value(v), "{{");
-}
 
 //  A file name: 1..255 bytes, no path separators or control characters.
 static int
@@ -76,24 +64,25 @@ s_check(const json_t *config, int strict, char *err, size_t errlen)
                  *fmt = json_object_get(config, "format");
     const json_t *vars = json_object_get(config, "variables");
     if (!json_is_object(config)) return zf_errf(err, errlen, "config: must be an object");
-    if (!s_is_text(tpl) || (json_is_string(tpl) && json_string_length(tpl) > S_TEMPLATE_MAX))
+    if (!zf_tpl_is_text(tpl) || (json_is_string(tpl) && json_string_length(tpl) > S_TEMPLATE_MAX))
         return zf_errf(err, errlen, "config.template: required, a string of at most %d bytes",
                        S_TEMPLATE_MAX);
     if (title && !json_is_null(title) &&
-        (!s_is_text(title) || (json_is_string(title) && json_string_length(title) > S_TITLE_MAX)))
+        (!zf_tpl_is_text(title) ||
+         (json_is_string(title) && json_string_length(title) > S_TITLE_MAX)))
         return zf_errf(err, errlen, "config.title: must be a string of at most %d bytes",
                        S_TITLE_MAX);
-    if (name && !json_is_null(name) && !s_pending(name, strict) &&
+    if (name && !json_is_null(name) && !zf_tpl_pending(name, strict) &&
         (!json_is_string(name) || !s_filename_ok(json_string_value(name))))
         return zf_errf(err, errlen,
                        "config.filename: must be a file name of 1 to %d bytes "
                        "without '/', '\\' or control characters",
                        ZF_MIME_FILENAME_MAX);
-    if (fmt && !json_is_null(fmt) && !s_pending(fmt, strict) &&
+    if (fmt && !json_is_null(fmt) && !zf_tpl_pending(fmt, strict) &&
         (!json_is_string(fmt) || strcasecmp(json_string_value(fmt), "pdf") != 0))
         return zf_errf(err, errlen, "config.format: %.40s is not supported here, only pdf",
                        json_is_string(fmt) ? json_string_value(fmt) : "a non-string");
-    if (vars && !json_is_null(vars) && !json_is_object(vars) && !s_pending(vars, strict))
+    if (vars && !json_is_null(vars) && !json_is_object(vars) && !zf_tpl_pending(vars, strict))
         return zf_errf(err, errlen, "config.variables: must be an object");
     return 0;
 }

@@ -22,6 +22,7 @@
     this one) or a document without base64 content is FAIL_FINAL.
 */
 #include "actors/mail.h"
+#include "actors/template.h"
 #include "actors/step.h"
 #include "broker/errors.h"
 
@@ -36,12 +37,6 @@
 //  The mail fields send_document passes through unchanged.
 static const char *const s_mail_keys[] = {"to",       "cc",      "bcc",  "from",
                                           "reply_to", "subject", "body", "html"};
-
-static int
-s_pending(const json_t *v, int strict)
-{
-    return !strict && json_is_string(v) && strstr(json_string_value(v), "{{");
-}
 
 //  The message description for mail.h: the mail fields, the default
 //  subject and body, and the document as the one attachment (if given).
@@ -121,7 +116,7 @@ s_check(const json_t *config, int strict, char *err, size_t errlen)
     if (has_step && (!json_is_string(step) || json_string_length(step) == 0 ||
                      json_string_length(step) > S_NODE_MAX))
         return zf_errf(err, errlen, "config.document_step: must be a node id");
-    if (has_doc && !s_pending(doc, strict) &&
+    if (has_doc && !zf_tpl_pending(doc, strict) &&
         s_check_document(doc, "config.document", err, errlen) != 0)
         return -1;
     json_t *mail = s_mail_config(config, json_is_object(doc) ? doc : NULL);
