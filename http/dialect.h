@@ -163,6 +163,9 @@ void zf_http_iso(int64_t ms, char out[32]);
 //  A JSON time: ISO string for an integer Unix ms value, null otherwise
 //  (new reference).
 json_t *zf_http_time_json(const json_t *ms);
+//  A run's error for a view: the core's {code, message, node_id} (or a
+//  bare string) shown as its message string, or null (new reference).
+json_t *zf_http_run_error(const json_t *err);
 //  Copies src if it is a JSON value, else null (new reference).
 json_t *zf_http_or_null(const json_t *src);
 

@@ -324,6 +324,14 @@ zf_http_iso(int64_t ms, char out[32])
 }
 
 json_t *
+zf_http_run_error(const json_t *err)
+{
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    if (!msg && json_is_string(err)) msg = json_string_value(err);
+    return msg ? json_string(msg) : json_null();
+}
+
+json_t *
 zf_http_time_json(const json_t *ms)
 {
     if (!json_is_integer(ms)) return json_null();

@@ -23,15 +23,6 @@
 
 /* ---- views -------------------------------------------------------------------------- */
 
-//  The run's error message, or null.
-static json_t *
-s_run_error(const json_t *err)
-{
-    const char *msg = json_string_value(json_object_get(err, "message"));
-    if (!msg && json_is_string(err)) msg = json_string_value(err);
-    return msg ? json_string(msg) : json_null();
-}
-
 //  started_at, or created_at while the run is queued.
 static json_t *
 s_started(const json_t *run)
@@ -47,7 +38,7 @@ s_run_summary(const json_t *run)
                      zf_auto_run_status(json_string_value(json_object_get(run, "status"))),
                      "startedAt", s_started(run), "completedAt",
                      zf_http_time_json(json_object_get(run, "finished_at")), "error",
-                     s_run_error(json_object_get(run, "error")));
+                     zf_http_run_error(json_object_get(run, "error")));
 }
 
 static const char *

@@ -69,16 +69,6 @@ s_wf_view_full(const json_t *wf, bool definition_as_text)
     return v;
 }
 
-//  The run's error is {code, message, node_id} in the core; v2 shows the
-//  message (or null).
-static json_t *
-s_run_error(const json_t *err)
-{
-    const char *msg = json_string_value(json_object_get(err, "message"));
-    if (!msg && json_is_string(err)) msg = json_string_value(err);
-    return msg ? json_string(msg) : json_null();
-}
-
 //  started_at falls back to created_at: in the seed a run's started_at is
 //  set when the run record is created, queued or not.
 static json_t *
@@ -94,7 +84,7 @@ s_run_view(const json_t *run, const zf_http_identity_t *who)
         json_is_string(tenant) ? json_deep_copy(tenant) : json_string(who->tenant), "status",
         s_run_status(json_string_value(json_object_get(run, "status"))), "inputs",
         zf_http_or_null(json_object_get(run, "inputs")), "outputs", zf_http_or_null(out), "error",
-        s_run_error(json_object_get(run, "error")), "started_at", zf_http_time_json(started),
+        zf_http_run_error(json_object_get(run, "error")), "started_at", zf_http_time_json(started),
         "finished_at", zf_http_time_json(json_object_get(run, "finished_at")));
 }
 
@@ -634,7 +624,7 @@ s_render_event(const char *type, const json_t *body, int64_t ts)
         if (json_is_string(v)) json_object_set(data, opt[i], v);
     }
     json_t *err = json_object_get(body, "error");
-    if (err && !json_is_null(err)) json_object_set_new(data, "error", s_run_error(err));
+    if (err && !json_is_null(err)) json_object_set_new(data, "error", zf_http_run_error(err));
     char when[32];
     zf_http_iso(ts, when);
     json_t *ev = json_pack("{s:s, s:o, s:s}", "event", event, "data", data, "timestamp", when);
