@@ -1,8 +1,10 @@
 /*  actors/jsvm.c — a sandboxed JavaScript run on duktape (see jsvm.h).
 
     Duktape is compiled from Debian's source with our overrides
-    (actors/jsvm_duk_config.h, actors/duktape.cmake); this file is the only
-    one that includes duktape.h.
+    (actors/jsvm_duk_config.h, actors/duktape.cmake, which also patches the
+    regexp executor to check the deadline); this file is the only one that
+    includes duktape.h. The deadline hooks it provides: zf_jsvm_interrupt
+    (bytecode executor) and zf_jsvm_expired (regexp executor).
 
     A run: create a heap whose allocator keeps every block on a list and
     refuses to grow past the cap; strip `Duktape` and add `console`; load
@@ -25,7 +27,8 @@
 #include <string.h>
 #include <time.h>
 
-#if !defined(DUK_USE_EXEC_TIMEOUT_CHECK) || !defined(DUK_USE_INTERRUPT_COUNTER)
+#if !defined(DUK_USE_EXEC_TIMEOUT_CHECK) || !defined(DUK_USE_INTERRUPT_COUNTER) ||                 \
+    !defined(ZF_DUK_REGEXP_CHECK)
 #error "duktape.h is not the one configured by actors/duktape.cmake"
 #endif
 
@@ -224,6 +227,16 @@ zf_jsvm_interrupt(void *udata)
     vm->last_check_ns = now;
     vm->interval = next;
     return next;
+}
+
+//  The regexp executor's deadline check (ZF_DUK_REGEXP_CHECK in
+//  jsvm_duk_config.h, every 2^16 matcher steps): 1 once the deadline has
+//  passed. Only the clock and the sticky flag: the instruction interval
+//  above is the bytecode executor's and stays as it is.
+int
+zf_jsvm_expired(void *udata)
+{
+    return s_expired(udata, s_now_ns());
 }
 
 // =========================================================================
@@ -649,6 +662,10 @@ s_execute(duk_context *ctx, s_vm_t *vm, const s_source_t *src, zf_jsvm_result_t 
     }
     if (duk_pcall(ctx, 0) != DUK_EXEC_SUCCESS) {
         s_fail(ctx, vm, res, ZF_JSVM_ERROR, "");
+        return;
+    }
+    if (vm->timed_out) {  // it caught its timeout and returned anyway: still a timeout
+        s_limit_hit(vm, res);
         return;
     }
     s_take_result(ctx, vm, res);

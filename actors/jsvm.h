@@ -2,8 +2,9 @@
 
     One call = one fresh duktape heap, destroyed before the call returns:
     nothing survives between runs. The heap's allocator enforces a memory
-    cap (every byte duktape holds, headers included), the bytecode executor
-    checks a wall-clock deadline, and the global object is stripped of the
+    cap (every byte duktape holds, headers included), the bytecode and
+    regexp executors check a wall-clock deadline (a script that catches the
+    timeout still ends with it), and the global object is stripped of the
     `Duktape` built-in (the only non-standard object with powers: gc, act,
     fin, Thread, ...). duktape has no filesystem, network, process or
     module loading of its own, so nothing else needs removing. The language

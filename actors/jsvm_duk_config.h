@@ -27,6 +27,30 @@ long zf_jsvm_interrupt(void *udata);
 #undef DUK_USE_EXEC_TIMEOUT_CHECK
 #define DUK_USE_EXEC_TIMEOUT_CHECK(udata) ((ctr = (duk_int_t)zf_jsvm_interrupt(udata)) <= 0)
 
+//  Execution timeout inside the regexp executor. A whole match runs in
+//  one built-in call, so the check above never sees a catastrophic
+//  pattern (/(?:a+)+b/ backtracks for duktape's fixed 10^9 steps, about
+//  10 s). actors/duktape.cmake patches duk__match_regexp to invoke this
+//  macro after each `re_ctx->steps_count++;` (not a duk_config.h option:
+//  a name of ours). Every 2^16 steps (well under a millisecond without
+//  sanitizers) it asks zf_jsvm_expired (actors/jsvm.c), which only reads
+//  the clock and the sticky flag and leaves the executor's check interval
+//  alone. Once the deadline has passed it throws the RangeError of the
+//  bytecode check, after zeroing the thread's interrupt counter as that
+//  check does: the next bytecode instruction, the first of a `catch`
+//  block included, then runs the check above, which keeps throwing.
+int zf_jsvm_expired(void *udata);
+#define ZF_DUK_REGEXP_CHECK_MASK 0xffffUL
+#define ZF_DUK_REGEXP_CHECK(thr, steps)                                                            \
+    do {                                                                                           \
+        if (DUK_UNLIKELY(((steps)&ZF_DUK_REGEXP_CHECK_MASK) == 0) &&                               \
+            zf_jsvm_expired((thr)->heap->heap_udata)) {                                            \
+            (thr)->interrupt_init = 0;                                                             \
+            (thr)->interrupt_counter = 0;                                                          \
+            DUK_ERROR_RANGE((thr), "execution timeout");                                           \
+        }                                                                                          \
+    } while (0)
+
 //  C stack. Script-to-script calls do not recurse in C, but native call
 //  levels do (Array.prototype.map calling a function that calls map
 //  again, toString/toJSON hooks), and so do the compiler (nested

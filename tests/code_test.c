@@ -252,6 +252,88 @@ test_infinite_loop_times_out(void **state)
     s_env_free(&env);
 }
 
+//  A catastrophic regexp backtracks inside one built-in call, where the
+//  bytecode check never runs: the regexp executor's own deadline check
+//  (patched in by actors/duktape.cmake) stops it. Before it, patterns
+//  without capture groups ran for duktape's 10^9 steps (about 10 s);
+//  those with groups allocate while backtracking, so the allocator's
+//  check stopped them.
+static void
+test_catastrophic_regexp_times_out(void **state)
+{
+    (void)state;
+    static const char *const srcs[] = {
+        "return /(?:a+)+b/.test(new Array(40).join('a'))",
+        "return /(a+)+b/.test(new Array(40).join('a'))",
+        "return /(x+x+)+y/.test(new Array(40).join('x'))",
+        "return new Array(40).join('a').replace(/(?:a|a)*b/, 'x')",
+        "return new Array(40).join('a').replace(/(?:a|a)*b/g, function (m) { return m; })",
+        "return new RegExp('(?:a|aa)+$').exec(new Array(80).join('a') + 'b')",
+        "return new Array(40).join('a').split(/(?:a+)+b/)",
+    };
+    const char *cfg = "{\"timeout_ms\": 300}";
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        int64_t ms = s_expect_fail(srcs[i], cfg, "code: execution timed out after 300 ms");
+        if (ms < 290 || ms > 1500) fail_msg("%s: %lld ms", srcs[i], (long long)ms);
+    }
+    //  The default budget (1 s) holds too.
+    int64_t ms = s_expect_fail("return /(?:a+)+b/.test(new Array(40).join('a'))", NULL,
+                               "code: execution timed out after 1000 ms");
+    assert_in_range(ms, 990, 3000);
+    //  The same through zf_jsvm_run: the TIMEOUT status, not a RangeError.
+    zf_jsvm_limits_t lim = {.timeout_ms = 200, .memory_bytes = 8u << 20, .output_bytes = 1024};
+    zf_jsvm_result_t res;
+    const char *src = "return /(?:a|b|ab)*c/.exec(new Array(30).join('ab'))";
+    assert_int_equal(zf_jsvm_run(src, strlen(src), NULL, &lim, &res), ZF_JSVM_TIMEOUT);
+    assert_string_equal(res.error, "execution timed out after 200 ms");
+    assert_in_range(res.elapsed_ms, 195, 1500);
+    zf_jsvm_result_clear(&res);
+}
+
+//  Catching the regexp's timeout error buys nothing: the catch block,
+//  a loop after it, a return from it all end with the timeout.
+static void
+test_catastrophic_regexp_cannot_be_caught(void **state)
+{
+    (void)state;
+    static const char *const srcs[] = {
+        "var s = new Array(40).join('a');\n"
+        "try { /(?:a+)+b/.test(s) } catch (e) {} while (true) {}",
+        "var s = new Array(40).join('a');\n"
+        "try { /(a+)+b/.test(s) } catch (e) {} while (true) {}",
+        "var s = new Array(40).join('a');\n"
+        "try { /(?:a+)+b/.test(s) } catch (e) { return String(e) }",
+        "var s = new Array(40).join('a');\n"
+        "try { /(?:a+)+b/.test(s) } catch (e) {} return 5",
+        "var s = new Array(40).join('a'), n = 0;\n"
+        "for (;;) { try { n += /(?:a+)+b/.test(s) ? 1 : 0 } catch (e) { n++ } }",
+    };
+    const char *cfg = "{\"timeout_ms\": 300}";
+    for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+        int64_t ms = s_expect_fail(srcs[i], cfg, "code: execution timed out after 300 ms");
+        if (ms < 290 || ms > 1500) fail_msg("%s: %lld ms", srcs[i], (long long)ms);
+    }
+}
+
+//  Ordinary regexps are unaffected, including one that backtracks through
+//  many more than 2^16 steps (several checks) well within the budget.
+static void
+test_regexps_still_work(void **state)
+{
+    (void)state;
+    s_expect("return /(\\d+)-(\\d+)/.exec('ab 12-34 x')", "[\"12-34\", \"12\", \"34\"]");
+    s_expect("return 'a1b22c333'.replace(/\\d+/g, function (m) { return '<' + m.length + '>' })",
+             "\"a<1>b<2>c<3>\"");
+    s_expect("return 'x, y ,z'.split(/\\s*,\\s*/)", "[\"x\", \"y\", \"z\"]");
+    s_expect("return new RegExp('^[a-z]+@[a-z]+\\\\.[a-z]{2,}$', 'i').test('Ann@Example.ORG')",
+             "true");
+    s_expect("return /(?:a+)+b/.test(new Array(18).join('a'))", "false");
+    s_expect("var s = new Array(500).join('ab') + 'c', n = 0;\n"
+             "for (var i = 0; i < 200; i++) n += /(?:a|b)+c/.test(s) ? 1 : 0;\n"
+             "return n",
+             "200");
+}
+
 static void
 test_memory_bombs_hit_the_cap(void **state)
 {
@@ -454,6 +536,9 @@ main(void)
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_syntax_and_runtime_errors),
         cmocka_unit_test(test_infinite_loop_times_out),
+        cmocka_unit_test(test_catastrophic_regexp_times_out),
+        cmocka_unit_test(test_catastrophic_regexp_cannot_be_caught),
+        cmocka_unit_test(test_regexps_still_work),
         cmocka_unit_test(test_memory_bombs_hit_the_cap),
         cmocka_unit_test(test_deep_recursion_fails_cleanly),
         cmocka_unit_test(test_output_cap_and_serialisation),
