@@ -513,7 +513,8 @@ s_expire_waiters(engine_t *e, int64_t now)
             if (req->deadline > 0 && req->deadline <= now) {
                 zlist_remove(l, req);
                 zf_eng_error(e, req, ZF_ETIMEOUT,
-                             "the run did not settle before wait_timeout_ms; it continues");
+                             "run %s did not settle before wait_timeout_ms; it continues",
+                             (const char *)zhashx_cursor(e->waiters));
                 zf_msg_destroy(&req);
             } else if (req->deadline > 0 && req->deadline < next)
                 next = req->deadline;

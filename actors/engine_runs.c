@@ -48,12 +48,16 @@ zf_eng_run_new(engine_t *e, zf_batch_t *b, const char *tenant, const json_t *wf,
     json_t *node;
     json_array_foreach (json_object_get(json_object_get(wf, "definition"), "nodes"), i, node)
         json_array_append(json_object_get(state, "pendingNodeIds"), json_object_get(node, "id"));
-    zf_rec_run_put(b, tenant, run);
-    size_t slen;
-    void *sbuf = zf_codec_encode(state, &slen);
-    zf_rec_state_put_raw(b, tenant, id, sbuf, slen);
-    free(sbuf);
-    return zf_run_task_new(tenant, (json_t *)wf, run, state);
+    if (b) {
+        zf_rec_run_put(b, tenant, run);
+        size_t slen;
+        void *sbuf = zf_codec_encode(state, &slen);
+        zf_rec_state_put_raw(b, tenant, id, sbuf, slen);
+        free(sbuf);
+    }
+    zf_run_task_t *t = zf_run_task_new(tenant, (json_t *)wf, run, state);
+    if (!b) t->stored_status[0] = '\0';  // nothing on disk: the first snapshot creates it
+    return t;
 }
 
 void
@@ -165,6 +169,37 @@ s_manual_trigger(engine_t *e, zf_msg_t *req, const json_t *wf, json_t **trigger)
     return 0;
 }
 
+//  Whether the workflow's first node only computes (set, condition,
+//  delay...): its snapshot follows the start within microseconds.
+static bool
+s_first_computes(const json_t *wf)
+{
+    const json_t *nodes = json_object_get(json_object_get(wf, "definition"), "nodes");
+    const json_t *first = json_array_get(nodes, 0);
+    const zf_step_kind_t *kind = zf_step_find(json_string_value(json_object_get(first, "type")));
+    return kind && kind->cpu_only;
+}
+
+//  run.start with wait=true when a host is free: the caller hears only
+//  when the run has settled, so nothing needs to be on disk before the
+//  first step; the record, index entries and state are stored with the
+//  first step's snapshot, which saves one group commit per run (and its
+//  latency). A crash before that snapshot loses a run whose start was
+//  never acknowledged — as if the request had not arrived. The host
+//  publishes event.run.started once that snapshot is durable. A run that
+//  would queue, a child run (its parent needs the link) and a run without
+//  wait are stored first, as before. So is a run whose first step may
+//  block (http_request, ...): it must be visible (run.list) at once, e.g.
+//  to a caller whose wait_timeout_ms ends before that step does.
+static void
+s_run_start_unstored(engine_t *e, zf_msg_t *req, const json_t *wf, const json_t *inputs,
+                     json_t *trigger)
+{
+    zf_run_task_t *t = zf_eng_run_new(e, NULL, req->tenant, wf, inputs, trigger, req->user);
+    zf_eng_add_waiter(e, t->run_id, req);
+    zf_eng_start_task(e, t);
+}
+
 bool
 zf_eng_overloaded(engine_t *e, zf_msg_t *req)
 {
@@ -212,8 +247,14 @@ zf_eng_run_start(engine_t *e, zf_msg_t *req)
                             "workflow is disabled%s%s; enable it to run it", why ? ": " : "",
                             why ? why : "");
     } else if (s_manual_trigger(e, req, wf, &trigger) == 0) {
-        zf_batch_t *b = zf_batch_new();
         req->deadline = json_is_true(wait) ? zf_now_ms() + wait_ms : 0;
+        rc = 1;
+        if (req->deadline > 0 && !parent && e->nrunning < e->max_active && s_first_computes(wf)) {
+            s_run_start_unstored(e, req, wf, inputs, trigger);
+            json_decref(wf);
+            return rc;
+        }
+        zf_batch_t *b = zf_batch_new();
         cont_t *c = zf_eng_cont(s_run_created, req);
         c->task = zf_eng_run_new(e, b, req->tenant, wf, inputs, trigger, req->user);
         if (parent) {  // the link finds this child again if the parent's step re-runs
@@ -224,7 +265,6 @@ zf_eng_run_start(engine_t *e, zf_msg_t *req)
             json_decref(link);
         }
         zf_eng_commit(e, &b, c);
-        rc = 1;
     }
     json_decref(wf);
     return rc;

@@ -130,59 +130,78 @@ s_check_timers(const json_t *body)
     return NULL;
 }
 
-//  Everything a snapshot needs before anything is staged; returns an error
-//  message or NULL.
-static const char *
-s_check_snapshot(const zf_msg_t *req)
+//  One snapshot's raw frames, in order: [record]? [state] [log]?
+typedef struct {
+    zframe_t *rec;    // run record (NULL: keep_record, the stored one is current)
+    zframe_t *state;  // state
+    zframe_t *log;    // log entry (NULL: none)
+} s_frames_t;
+
+//  The message's extra frames, consumed in order by the snapshots.
+typedef struct {
+    zframe_t **all;  // every extra frame
+    size_t n;        // how many
+    size_t pos;      // next one to take
+} s_cursor_t;
+
+static zframe_t *
+s_take(s_cursor_t *c)
 {
-    if (!req->tenant[0]) return "run.snapshot needs a tenant";
-    if (!s_str(req->body, "run_id")) return "run.snapshot needs run_id";
-    if (!s_str(req->body, "workflow_id")) return "run.snapshot needs workflow_id";
-    if (!s_str(req->body, "status")) return "run.snapshot needs status";
-    json_t *seq = json_object_get(req->body, "log_seq");
+    return c->pos < c->n ? c->all[c->pos++] : NULL;
+}
+
+//  Everything one snapshot needs before anything is staged: its body
+//  (tenant given by the caller) and its frames, taken from the cursor.
+//  Returns an error message or NULL.
+static const char *
+s_check_snapshot(const char *tenant, const json_t *body, s_cursor_t *c, s_frames_t *f)
+{
+    if (!tenant || !*tenant) return "run.snapshot needs a tenant";
+    if (!json_is_object(body)) return "run.snapshots items must be objects";
+    if (!s_str(body, "run_id")) return "run.snapshot needs run_id";
+    if (!s_str(body, "workflow_id")) return "run.snapshot needs workflow_id";
+    if (!s_str(body, "status")) return "run.snapshot needs status";
+    json_t *seq = json_object_get(body, "log_seq");
     if (seq && (!json_is_integer(seq) || json_integer_value(seq) < 0 ||
                 json_integer_value(seq) > (json_int_t)UINT32_MAX))
         return "run.snapshot log_seq must be a uint32";
-    size_t frames = req->extra ? zmsg_size(req->extra) : 0;
-    if (frames != (seq ? 3u : 2u))
-        return "run.snapshot needs frames [record][state] plus [log] iff log_seq";
-    for (zframe_t *f = zmsg_first(req->extra); f; f = zmsg_next(req->extra))
-        if (!s_frame_is_map(f)) return "run.snapshot frame is not a valid msgpack map";
-    return s_check_timers(req->body);
+    json_t *keep = json_object_get(body, "keep_record");
+    if (keep && !json_is_boolean(keep)) return "run.snapshot keep_record must be a boolean";
+    *f = (s_frames_t){0};
+    if (!json_is_true(keep)) f->rec = s_take(c);
+    f->state = s_take(c);
+    if (seq) f->log = s_take(c);
+    if ((!json_is_true(keep) && !f->rec) || !f->state || (seq && !f->log))
+        return "run.snapshot needs frames [record unless keep_record][state][log iff log_seq]";
+    zframe_t *all[3] = {f->rec, f->state, f->log};
+    for (int i = 0; i < 3; i++)
+        if (all[i] && !s_frame_is_map(all[i]))
+            return "run.snapshot frame is not a valid msgpack map";
+    return s_check_timers(body);
 }
 
+//  Stages one checked snapshot into b.
 static void
-s_stage_snapshot(s_req_t *r)
+s_stage_one(zf_batch_t *b, const char *tenant, const json_t *body, const s_frames_t *f)
 {
-    const zf_msg_t *req = r->req;
-    const char *why = s_check_snapshot(req);
-    if (why) {
-        s_reject(r, ZF_EINVAL, why);
-        return;
+    const char *run_id = s_str(body, "run_id");
+    if (f->rec)
+        zf_rec_run_put_raw(b, tenant, run_id, s_str(body, "workflow_id"), s_str(body, "status"),
+                           s_str(body, "prev_status"), zframe_data(f->rec), zframe_size(f->rec));
+    zf_rec_state_put_raw(b, tenant, run_id, zframe_data(f->state), zframe_size(f->state));
+    if (f->log) {
+        uint32_t seq = (uint32_t)json_integer_value(json_object_get(body, "log_seq"));
+        zf_rec_log_put_raw(b, tenant, run_id, seq, zframe_data(f->log), zframe_size(f->log));
     }
-    const char *tenant = req->tenant;
-    const char *run_id = s_str(req->body, "run_id");
-    zf_batch_t *b = r->batch = zf_batch_new();
-    zframe_t *rec = zmsg_first(req->extra);
-    zframe_t *state = zmsg_next(req->extra);
-    zframe_t *log = zmsg_next(req->extra);
-    zf_rec_run_put_raw(b, tenant, run_id, s_str(req->body, "workflow_id"),
-                       s_str(req->body, "status"), s_str(req->body, "prev_status"),
-                       zframe_data(rec), zframe_size(rec));
-    zf_rec_state_put_raw(b, tenant, run_id, zframe_data(state), zframe_size(state));
-    if (log) {
-        uint32_t seq = (uint32_t)json_integer_value(json_object_get(req->body, "log_seq"));
-        zf_rec_log_put_raw(b, tenant, run_id, seq, zframe_data(log), zframe_size(log));
-    }
-    json_t *clear = json_object_get(req->body, "timer_clear");
+    json_t *clear = json_object_get(body, "timer_clear");
     if (clear) zf_rec_timer_del(b, json_integer_value(clear), tenant, run_id);
-    json_t *timer = json_object_get(req->body, "timer");
+    json_t *timer = json_object_get(body, "timer");
     if (timer)
         zf_rec_timer_put(b, json_integer_value(json_object_get(timer, "due")), tenant, run_id,
                          s_str(timer, "kind"));
     //  A callback token (approval, form) is indexed by its hash in the
     //  batch that stores the paused run: a link is never sent before it works.
-    json_t *tok = json_object_get(req->body, "token");
+    json_t *tok = json_object_get(body, "token");
     if (tok) {
         json_t *entry = json_deep_copy(tok);
         json_object_del(entry, "hash");
@@ -191,6 +210,47 @@ s_stage_snapshot(s_req_t *r)
         zf_rec_token_put(b, s_str(tok, "hash"), entry);
         json_decref(entry);
     }
+}
+
+//  run.snapshot (one run; tenant from the header) or run.snapshots (body
+//  {items: [...]}, each item a run.snapshot body plus its tenant; the
+//  items' frames follow each other in the extra frames). Every item is
+//  checked before any is staged: one bad item refuses the whole message,
+//  whose items all go into one batch. Every frame must be used.
+static void
+s_stage_snapshots(s_req_t *r, bool many)
+{
+    const zf_msg_t *req = r->req;
+    json_t *items = many ? json_object_get(req->body, "items") : NULL;
+    size_t n = many ? json_array_size(items) : 1;
+    if (many && (!json_is_array(items) || n == 0 || n > ZF_WRITER_MAX_REQS)) {
+        s_reject(r, ZF_EINVAL, "run.snapshots needs items: 1 to 4096 snapshots");
+        return;
+    }
+    s_cursor_t c = {.n = req->extra ? zmsg_size(req->extra) : 0};
+    c.all = calloc(c.n + 1, sizeof *c.all);
+    s_frames_t *frames = calloc(n, sizeof *frames);
+    assert(c.all && frames);
+    size_t k = 0;
+    for (zframe_t *f = c.n ? zmsg_first(req->extra) : NULL; f; f = zmsg_next(req->extra))
+        c.all[k++] = f;
+    const char *why = NULL;
+    for (size_t i = 0; i < n && !why; i++) {
+        const json_t *body = many ? json_array_get(items, i) : req->body;
+        why = s_check_snapshot(many ? s_str(body, "tenant") : req->tenant, body, &c, &frames[i]);
+    }
+    if (!why && c.pos != c.n) why = "run.snapshot has frames that no snapshot uses";
+    if (why)
+        s_reject(r, ZF_EINVAL, why);
+    else {
+        r->batch = zf_batch_new();
+        for (size_t i = 0; i < n; i++) {
+            const json_t *body = many ? json_array_get(items, i) : req->body;
+            s_stage_one(r->batch, many ? s_str(body, "tenant") : req->tenant, body, &frames[i]);
+        }
+    }
+    free(frames);
+    free(c.all);
 }
 
 /* ---- the commit round ------------------------------------------------------- */
@@ -203,9 +263,11 @@ s_stage(self_t *self, zf_msg_t *req)
     if (strcmp(req->type, "store.commit") == 0)
         s_stage_commit(r);
     else if (strcmp(req->type, "run.snapshot") == 0)
-        s_stage_snapshot(r);
+        s_stage_snapshots(r, false);
+    else if (strcmp(req->type, "run.snapshots") == 0)
+        s_stage_snapshots(r, true);
     else
-        s_reject(r, ZF_EINVAL, "the writer accepts only store.commit and run.snapshot");
+        s_reject(r, ZF_EINVAL, "the writer accepts only store.commit and run.snapshot(s)");
     if (r->batch) self->bytes += zf_batch_bytes(r->batch);
 }
 

@@ -423,6 +423,98 @@ test_snapshot_timers_logs_active(void **state)
     zsock_destroy(&d);
 }
 
+//  Moves a run.snapshot's body (with its tenant) and frames into a
+//  run.snapshots message.
+static void
+s_add_item(zf_msg_t *many, zf_msg_t **one_p)
+{
+    zf_msg_t *one = *one_p;
+    json_object_set_new(one->body, "tenant", json_string(one->tenant));
+    json_array_append(json_object_get(many->body, "items"), one->body);
+    zframe_t *fr;
+    while ((fr = zmsg_pop(one->extra)))
+        zmsg_append(many->extra, &fr);
+    zf_msg_destroy(one_p);
+}
+
+static zf_msg_t *
+s_snapshots_new(const char *id)
+{
+    zf_msg_t *m = zf_msg_new("run.snapshots");
+    snprintf(m->id, sizeof m->id, "%s", id);
+    zf_msg_set_body(m, json_pack("{s:[]}", "items"));
+    m->route = zmsg_new();
+    zmsg_addmem(m->route, "", 0);
+    m->extra = zmsg_new();
+    return m;
+}
+
+//  run.snapshots: several runs (of several tenants) in one request and one
+//  ack; keep_record leaves the stored record alone; one bad item refuses
+//  the whole message.
+static void
+test_snapshots_many_in_one_request(void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *d = s_dealer(f->endpoint);
+    zf_msg_t *m = s_snapshots_new("many-1");
+    zf_msg_t *one = s_snapshot("x", "ta", "ra", "running", 0);
+    s_add_item(m, &one);
+    one = s_snapshot("y", "tb", "rb", "running", -1);
+    s_add_item(m, &one);
+    s_send_ok(d, m);
+    json_t *ra = zf_rec_run_get(f->store, "ta", "ra"), *rb = zf_rec_run_get(f->store, "tb", "rb");
+    assert_non_null(ra);
+    assert_non_null(rb);
+    assert_null(zf_rec_run_get(f->store, "ta", "rb"));  // each under its own tenant
+    json_decref(ra);
+    json_decref(rb);
+
+    //  keep_record: state and log are written, the record is not.
+    m = s_snapshots_new("many-2");
+    one = s_snapshot("z", "ta", "ra", "completed", 1);
+    json_object_set_new(one->body, "keep_record", json_true());
+    zframe_t *rec = zmsg_pop(one->extra);
+    zframe_destroy(&rec);
+    s_add_item(m, &one);
+    s_send_ok(d, m);
+    ra = zf_rec_run_get(f->store, "ta", "ra");
+    assert_string_equal(json_string_value(json_object_get(ra, "status")), "running");
+    json_decref(ra);
+    json_t *st = zf_rec_state_get(f->store, "ta", "ra");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(st, "vars"), "who")),
+                        "z");
+    json_decref(st);
+    json_t *logs = zf_rec_logs_get(f->store, "ta", "ra");
+    assert_int_equal(json_array_size(logs), 2);
+    json_decref(logs);
+
+    //  One good item and one without its log frame: nothing is stored.
+    m = s_snapshots_new("many-3");
+    one = s_snapshot("g", "ta", "rgood", "running", -1);
+    s_add_item(m, &one);
+    one = s_snapshot("b", "ta", "rbad", "running", 3);
+    zframe_t *log = zmsg_last(one->extra);
+    zmsg_remove(one->extra, log);
+    zframe_destroy(&log);
+    s_add_item(m, &one);
+    s_expect_invalid(f, d, m, "rgood");
+    //  A frame that no item uses, and an item without its tenant.
+    m = s_snapshots_new("many-4");
+    one = s_snapshot("g", "ta", "rgood", "running", -1);
+    s_add_item(m, &one);
+    zmsg_addmem(m->extra, "\x80", 1);
+    s_expect_invalid(f, d, m, "rgood");
+    m = s_snapshots_new("many-5");
+    one = s_snapshot("g", "ta", "rgood", "running", -1);
+    s_add_item(m, &one);
+    json_object_del(json_array_get(json_object_get(m->body, "items"), 0), "tenant");
+    s_expect_invalid(f, d, m, "rgood");
+    m = s_snapshots_new("many-6");  // no items
+    s_expect_invalid(f, d, m, NULL);
+    zsock_destroy(&d);
+}
+
 //  Requests queued when the writer is told to stop are still committed and
 //  acknowledged.
 static void
@@ -475,6 +567,7 @@ main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_snapshots_rejected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_timers_logs_active, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshots_many_in_one_request, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_term_flushes_queue, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_new_rejects_bad_endpoints, s_setup, s_teardown),
     };
