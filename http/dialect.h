@@ -72,6 +72,12 @@ typedef struct {
     //  bodies (HTML forms) unparsed: zf_http_body is then {} and the
     //  handler reads fields with zf_http_form. false = JSON only.
     bool form_bodies;
+    //  Every answer carries X-RateLimit-*: answers no authenticated caller
+    //  is charged for (public routes, 401, unknown routes, errors of the
+    //  HTTP layer) are counted per client address, with the same limit and
+    //  window as --rate-limit; over it, such a request is answered 429.
+    //  false = only authenticated answers are counted (and carry them).
+    bool limit_by_address;
 } zf_http_dialect_t;
 
 /* ---- request accessors ---------------------------------------------------- */

@@ -30,10 +30,12 @@ struct zf_http_t {
     char *broker_endpoint;                       // where worker DEALERs connect
     char listen[128];                            // ADDR:PORT served (IPv4)
     zf_http_auth_t *auth;                        // API keys, JWTs
-    zf_ratelimit_t *ratelimit;                   // NULL = no limit
+    zf_ratelimit_t *ratelimit;                   // per tenant+user; NULL = no limit
+    zf_ratelimit_t *ratelimit_addr;              // per client address (limit_by_address)
     size_t max_body;                             // request body limit, bytes
     zf_http_mount_t mounts[ZF_HTTP_MAX_MOUNTS];  // longest prefix first
     int nmounts;                                 // mounts in use
+    const zf_http_mount_t *fallback;             // v2 mount: answers outside every mount
     zf_http_ws_t *ws;                            // event fan-out
 };
 
@@ -75,6 +77,13 @@ struct zf_http_req_t {
 
 //  civetweb request handler of every path (cbdata: zf_http_t).
 int zf_http_pipeline(struct mg_connection *conn, void *cbdata);
+
+//  Answers an error civetweb found itself (a request it could not parse,
+//  411, 505, ...) in the error shape of the mount the request line names,
+//  if it was parsed that far, else of the fallback mount; closes the
+//  connection. Returns 0 (answered); does nothing and returns 0 when the
+//  pipeline is answering a request on this thread.
+int zf_http_protocol_error(zf_http_t *srv, struct mg_connection *conn, int status);
 
 //  Resolves the Bearer credentials of a connection (header or ?token=,
 //  the latter only when allow_query). Returns 0 or an error code; used

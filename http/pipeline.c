@@ -4,7 +4,10 @@
     rate limit -> role -> idempotency claim -> dialect handler (its broker
     round trip) -> idempotency record -> one write of head and body.
     Every answer carries X-Request-Id and Content-Type: application/json;
-    authenticated ones carry the X-RateLimit-* headers.
+    authenticated ones carry the X-RateLimit-* headers, and so does every
+    answer of a dialect with limit_by_address (counted per client address
+    when no caller is authenticated). Errors civetweb finds itself come
+    back through zf_http_protocol_error and are written the same way.
 */
 #include "http/http_int.h"
 
@@ -49,6 +52,8 @@ s_find_mount(zf_http_t *srv, const char *path, char *rest, size_t restlen)
     return NULL;
 }
 
+//  Sets the mount (when the path is under one) and the route; false when
+//  no route matches (the caller answers 404).
 static bool
 s_route(zf_http_req_t *req)
 {
@@ -63,7 +68,6 @@ s_route(zf_http_req_t *req)
             return true;
         }
     }
-    zf_http_fail(req, ZF_ENOTFOUND, "Route not found");
     return false;
 }
 
@@ -162,11 +166,31 @@ zf_http_authenticate(zf_http_t *srv, zsock_t *dealer, const struct mg_request_in
     return rc;
 }
 
+//  Counts an answer no authenticated caller is charged for (public route,
+//  401, unknown route) against the client's address, when the mount's
+//  dialect wants X-RateLimit-* on every answer (limit_by_address). The
+//  key is the TCP peer address: X-Forwarded-For is not trusted. Returns
+//  false when that address is over the limit (answered 429).
+static bool
+s_rate_limit_address(zf_http_req_t *req)
+{
+    zf_ratelimit_t *rl = req->srv->ratelimit_addr;
+    if (!rl || !req->mount->dialect->limit_by_address) return true;
+    req->rl_set = true;
+    if (zf_ratelimit_hit(rl, req->ri->remote_addr, zf_now_ms(), &req->rl)) return true;
+    zf_http_fail(req, ZF_ERATE,
+                 "Rate limit of %d unauthenticated requests per minute from this address "
+                 "exceeded; retry in %lld s",
+                 req->rl.limit, (long long)req->rl.retry_after);
+    return false;
+}
+
 static bool
 s_authenticate(zf_http_req_t *req)
 {
     const char *why = NULL;
     int rc = zf_http_authenticate(req->srv, req->dealer, req->ri, false, &req->who, &why);
+    if (rc && !s_rate_limit_address(req)) return false;
     if (rc == ZF_EUNAUTH)
         zf_http_fail(req, rc, "%s", why ? why : "invalid credentials");
     else if (rc)
@@ -248,11 +272,13 @@ s_write(zf_http_req_t *req)
     char head[3072];
     size_t blen = req->text_len ? req->text_len : strlen(req->text);
     int n = s_head(req, head, sizeof head, false, blen);
-    char *all = malloc((size_t)n + blen);
+    const char *method = req->ri ? req->ri->request_method : NULL;
+    size_t send = method && strcmp(method, "HEAD") == 0 ? 0 : blen;  // HEAD: the head only
+    char *all = malloc((size_t)n + send);
     assert(all);
     memcpy(all, head, (size_t)n);
-    memcpy(all + n, req->text, blen);
-    mg_write(req->conn, all, (size_t)n + blen);
+    memcpy(all + n, req->text, send);
+    mg_write(req->conn, all, (size_t)n + send);
     free(all);
     if (req->close) mg_disable_connection_keep_alive(req->conn);
 }
@@ -283,15 +309,22 @@ zf_http_stream_write(zf_http_req_t *req, const void *buf, size_t len)
 //  Runs the steps; each either passes or answers. Credentials come
 //  before the body: nothing from an unauthenticated client is parsed,
 //  and every authenticated answer (even a 413 or a 400 for bad JSON) is
-//  counted by the rate limiter and carries its headers.
+//  counted by the rate limiter and carries its headers. Under a dialect
+//  with limit_by_address, the other answers (unknown route, public
+//  route, failed authentication) are counted per client address.
 static void
 s_process(zf_http_req_t *req)
 {
-    if (!s_route(req)) return;
+    if (!s_route(req)) {
+        if (s_rate_limit_address(req)) zf_http_fail(req, ZF_ENOTFOUND, "Route not found");
+        return;
+    }
     bool public = req->route->min_role == ZF_HTTP_PUBLIC;
+    if (public && !s_rate_limit_address(req)) return;
     if (!public) {
         if (!req->dealer) {
-            zf_http_fail(req, ZF_EUNAVAIL, "Service unavailable, retry");
+            if (s_rate_limit_address(req))
+                zf_http_fail(req, ZF_EUNAVAIL, "Service unavailable, retry");
             return;
         }
         if (!s_authenticate(req) || !s_rate_limit(req) || !s_authorize(req)) return;
@@ -303,6 +336,10 @@ s_process(zf_http_req_t *req)
     if (!public) zf_http_idem_finish(req);
 }
 
+//  True while zf_http_pipeline runs on this thread: an error civetweb
+//  reports then (e.g. from mg_read) is the pipeline's to answer.
+static _Thread_local bool s_in_pipeline;
+
 int
 zf_http_pipeline(struct mg_connection *conn, void *cbdata)
 {
@@ -311,16 +348,94 @@ zf_http_pipeline(struct mg_connection *conn, void *cbdata)
     zf_http_req_t req = {.srv = srv,
                          .conn = conn,
                          .ri = mg_get_request_info(conn),
-                         .mount = &srv->mounts[0],
+                         .mount = srv->fallback,
                          .dealer = thr ? thr->dealer : NULL};
+    s_in_pipeline = true;
     s_request_id(&req);
     s_process(&req);
     if (!req.body_read && (req.ri->content_length > 0 || mg_get_header(conn, "Transfer-Encoding")))
         req.close = true;  // an unread body would be taken for the next request
     s_write(&req);
+    s_in_pipeline = false;
     int status = req.status;
     json_decref(req.body);
     free(req.raw);
     free(req.text);
     return status;
+}
+
+/* ---- errors of the HTTP layer ------------------------------------------------ */
+
+//  The path of a request-target as civetweb left it in request_uri
+//  ("/v1/x?q", or absolute "http://host/v1/x"), without query or
+//  fragment, into out; "" when there is none. Only ever compared with
+//  mount prefixes, never echoed.
+static void
+s_target_path(const char *uri, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (!uri) return;
+    const char *scheme = strstr(uri, "://");
+    if (scheme && uri[0] != '/') uri = strchr(scheme + 3, '/');
+    if (!uri || uri[0] != '/') return;
+    size_t n = strcspn(uri, "?# \t\r\n");
+    if (n >= outlen) return;
+    memcpy(out, uri, n);
+    out[n] = '\0';
+}
+
+//  Wire code and message of an error civetweb found: its own text is
+//  not used (it may quote the request), so each status has a fixed one.
+static const char *
+s_protocol_message(int status, const char **code)
+{
+    *code = status >= 500 ? "internal" : "validation";
+    switch (status) {
+    case 400:
+        return "Malformed HTTP request: invalid request line or headers, or request line and "
+               "headers over 16 KiB";
+    case 408:
+        *code = "timeout";
+        return "The request was not received in time";
+    case 411:
+        return "A request body needs a valid Content-Length or chunked Transfer-Encoding";
+    case 413:
+    case 414:
+    case 431:
+        *code = "too_large";
+        return "Request line and headers exceed 16 KiB";
+    case 501:
+    case 505:
+        *code = "not_implemented";
+        return status == 505 ? "HTTP version not supported: use HTTP/1.1" : "Not implemented";
+    default:
+        return zf_http_reason(status);
+    }
+}
+
+int
+zf_http_protocol_error(zf_http_t *srv, struct mg_connection *conn, int status)
+{
+    if (s_in_pipeline) return 0;
+    zf_http_req_t req = {.srv = srv,
+                         .conn = conn,
+                         .ri = mg_get_request_info(conn),
+                         .mount = srv->fallback,
+                         .close = true};
+    char path[512], rest[512];
+    s_target_path(req.ri ? req.ri->request_uri : NULL, path, sizeof path);
+    const zf_http_mount_t *m = path[0] ? s_find_mount(srv, path, rest, sizeof rest) : NULL;
+    if (m) req.mount = m;
+    s_request_id(&req);
+    zf_ratelimit_t *rl = srv->ratelimit_addr;
+    if (rl && req.mount->dialect->limit_by_address && req.ri) {
+        (void)zf_ratelimit_hit(rl, req.ri->remote_addr, zf_now_ms(), &req.rl);  // never refused
+        req.rl_set = true;
+    }
+    const char *code = NULL;
+    const char *message = s_protocol_message(status, &code);
+    zf_http_fail_code(&req, status, code, "%s", message);
+    s_write(&req);
+    free(req.text);
+    return 0;
 }

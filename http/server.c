@@ -8,7 +8,6 @@
     dies in its thread).
 */
 #include "http/http_int.h"
-#include "broker/ids.h"
 
 #include <assert.h>
 #include <netinet/in.h>
@@ -23,6 +22,7 @@
 #define S_AUTH_CACHE_MS   1000  // API keys: revocation takes effect within this
 #define S_AUTH_CACHE_MAX  10000
 #define S_RL_MAX_USERS    100000
+#define S_RL_MAX_ADDRS    100000  // client addresses counted at once (limit_by_address)
 
 static const zf_http_dialect_t *
 s_dialect(const char *name, size_t len)
@@ -110,6 +110,10 @@ s_mounts_setup(zf_http_t *self, const char *const *specs, char **err)
             s_mount_add(self, zf_http_dialects[k], zf_http_dialects[k]->default_prefix, err) < 0)
             return -1;
     }
+    self->fallback = &self->mounts[0];  // the native v2 shape answers outside every mount
+    for (int i = self->nmounts - 1; i >= 0; i--) {
+        if (strcmp(self->mounts[i].dialect->name, "v2") == 0) self->fallback = &self->mounts[i];
+    }
     return 0;
 }
 
@@ -168,23 +172,16 @@ s_listen_spec(const char *listen, char *out, size_t outlen, char **err)
 }
 
 //  Errors civetweb answers itself (garbage request line, 411, 505,
-//  oversized headers) get the same JSON shape and X-Request-Id as ours.
+//  oversized headers) are answered like ours: JSON in the error shape of
+//  the mount the request names (v2's when it names none or could not be
+//  parsed), with X-Request-Id and the dialect's headers. civetweb's text
+//  may quote the request: it is not used.
 static int
 s_http_error(struct mg_connection *conn, int status, const char *msg)
 {
-    (void)msg;  // civetweb's text may name internals: answer generically
-    char id[ZF_UUID_LEN + 1], body[160];
-    zf_uuid7(id);
-    const char *code = status >= 500                    ? "internal"
-                       : status == 413 || status == 431 ? "too_large"
-                                                        : "validation";
-    int blen = snprintf(body, sizeof body, "{\"success\":false,\"error\":\"%s\",\"code\":\"%s\"}",
-                        zf_http_reason(status), code);
-    mg_printf(conn,
-              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-              "Cache-Control: no-store\r\nX-Request-Id: %s\r\nConnection: close\r\n\r\n%s",
-              status, zf_http_reason(status), blen, id, body);
-    return 0;
+    (void)msg;
+    zf_http_t *self = mg_get_user_data(mg_get_context(conn));
+    return self ? zf_http_protocol_error(self, conn, status) : 1;
 }
 
 //  Starts civetweb with our options; the reason of a failure (e.g. the
@@ -297,8 +294,10 @@ zf_http_new(const zf_http_conf_t *conf, char **err)
     self->broker_endpoint = strdup(conf->broker_endpoint);
     self->max_body = conf->max_body;
     self->auth = zf_http_auth_new(conf->jwt_secret, S_AUTH_CACHE_MS, S_AUTH_CACHE_MAX);
-    if (conf->rate_limit > 0)
+    if (conf->rate_limit > 0) {
         self->ratelimit = zf_ratelimit_new(conf->rate_limit, 60000, S_RL_MAX_USERS);
+        self->ratelimit_addr = zf_ratelimit_new(conf->rate_limit, 60000, S_RL_MAX_ADDRS);
+    }
     mg_init_library(0);
     if (s_mounts_setup(self, conf->mounts, err) < 0 ||
         s_start(self, listen, conf->threads, err) < 0 ||
@@ -320,6 +319,7 @@ zf_http_destroy(zf_http_t **self_p)
     zf_http_ws_destroy(&self->ws);
     mg_exit_library();
     zf_ratelimit_destroy(&self->ratelimit);
+    zf_ratelimit_destroy(&self->ratelimit_addr);
     zf_http_auth_destroy(&self->auth);
     free(self->broker_endpoint);
     free(self);

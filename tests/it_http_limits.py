@@ -2,7 +2,8 @@
 """it_http_limits — the REST front end under hostile and edge-case input:
 body size (1 MiB + 1 -> 413 before the body is read, exactly 1 MiB accepted,
 --max-body), strict JSON (10,000-deep nesting, invalid UTF-8, duplicate keys,
-non-object bodies), malformed HTTP, rate-limit exactness (150 requests ->
+non-object bodies), malformed HTTP (answered in JSON, in the shape of the
+mount the request line names; HEAD without a body), rate-limit exactness (150 requests ->
 exactly 100 OK + 50 x 429, sequential and concurrent), X-RateLimit-* and
 X-Request-Id headers, Idempotency-Key (replay, no second effect, mismatch,
 in progress), HS256 JWTs (valid, forged, expired, ...) and JWT tenant
@@ -23,8 +24,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zf_harness as zh  # noqa: E402
-from http_harness import (UUID_RE, V2, Http, alive, b64url, create, execute,  # noqa: E402
-                          expect, expect_status_in, fake_id, jwt_claims, jwt_swap_payload,
+from http_harness import (UUID_RE, V2, Http, alive, b64url, check_no_leak, create,  # noqa: E402
+                          execute, expect, expect_status_in, fake_id, jwt_claims, jwt_swap_payload,
                           get_run, jwt_token, jwt_unsigned, raw_http, raw_request, set_node,
                           uniq, wait_run, wf_body)
 
@@ -260,6 +261,97 @@ def test_protocol_level_errors_carry_a_request_id():
         assert status is not None and 400 <= status < 600, (data[:50], status)
         assert hdrs.get("x-request-id"), (data[:50], status, hdrs, body[:100])
     alive(lim(), "unparseable request")
+
+
+def _check_protocol_error(data, status, hdrs, body):
+    """An error the HTTP layer answered: JSON with a Content-Length, a request
+    id and Connection: close; returns the parsed body."""
+    assert status is not None and 400 <= status < 500 or status == 505, (data[:50], status)
+    assert "application/json" in hdrs.get("content-type", ""), (data[:50], hdrs)
+    assert int(hdrs["content-length"]) == len(body), (data[:50], hdrs, body[:100])
+    assert hdrs.get("x-request-id") and hdrs.get("connection", "").lower() == "close", hdrs
+    return json.loads(body)
+
+
+def test_http_layer_errors_are_json_in_the_mount_shape():
+    """Errors civetweb finds before the pipeline (unparseable request line,
+    headers over 16 KiB, bad version, bad Content-Length) are JSON: in the
+    error shape of the dialect whose mount the request line names, v2's
+    when it names none or was not parsed (the 20 KB header); GET /nope is
+    the pipeline's JSON 404. The server keeps serving after each."""
+    port = lim().http_port
+    big = b"X-Big: " + b"a" * 20000 + b"\r\n"
+    v2_cases = [
+        (b"GARBAGE\r\n\r\n", 400, "validation"),
+        (b"\x00\x01\x02\x03\r\n\r\n", 400, "validation"),
+        (b"GET /api/v2/workflows/health HTTP/1.1\r\nHost: x\r\n" + big + b"\r\n", 400,
+         "validation"),
+        (b"GET /v1/status HTTP/1.1\r\nHost: x\r\n" + big + b"\r\n", 400, "validation"),
+        (b"GET /api/v2/workflows HTTP/9.9\r\nHost: x\r\n\r\n", 505, "not_implemented"),
+        (b"POST /api/v2/workflows HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 411,
+         "validation"),
+        (b"BREW /nope HTTP/1.1\r\nHost: x\r\n\r\n", 400, "validation"),
+    ]
+    for data, st, code in v2_cases:
+        status, hdrs, body = raw_http(port, data, timeout=5)
+        b = _check_protocol_error(data, status, hdrs, body)
+        assert status == st and set(b) == {"success", "error", "code"}, (data[:50], status, b)
+        assert b["success"] is False and b["code"] == code and b["error"], b
+        check_no_leak(b["error"])
+        assert "lw-api-version" not in hdrs, hdrs
+        alive(lim(), f"malformed request {data[:40]!r}")
+    # The same errors under another dialect's mount, in that dialect's shape.
+    status, hdrs, body = raw_http(port, b"GET /coherence/v1/automations HTTP/3.0\r\n\r\n", 5)
+    b = _check_protocol_error(b"coherence", status, hdrs, body)
+    assert status == 505 and set(b) == {"error"} and set(b["error"]) == {"code", "message"}, b
+    status, hdrs, body = raw_http(port, b"FOO /v1/automations HTTP/1.1\r\nHost: x\r\n\r\n", 5)
+    b = _check_protocol_error(b"lendworks", status, hdrs, body)
+    assert status == 400 and b["errors"][0]["code"] == "VALIDATION_ERROR", b
+    assert b["meta"]["requestId"] == hdrs["x-request-id"] and hdrs["lw-api-version"], hdrs
+    # A path under no mount: the pipeline's 404 in the v2 shape.
+    status, hdrs, body = raw_http(port, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 5)
+    assert status == 404 and int(hdrs["content-length"]) == len(body), (status, hdrs)
+    assert json.loads(body) == {"success": False, "error": "Route not found",
+                                "code": "not_found"}, body
+    alive(lim(), "unparseable requests")
+
+
+def test_head_gets_headers_without_a_body():
+    """HEAD (no route serves it: 404) and a HEAD civetweb refuses itself are
+    answered with a Content-Length but no body; a kept-alive connection goes
+    on with the next request."""
+    port = lim().http_port
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        for path in ("/nope", V2 + "/health", "/v1/status"):
+            s.sendall(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                got = s.recv(65536)
+                assert got, (path, buf)
+                buf += got
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 404 ") and b"Content-Length: " in head, head
+            s.settimeout(0.3)
+            try:
+                rest += s.recv(65536)
+            except socket.timeout:
+                pass
+            s.settimeout(5)
+            assert rest == b"", (path, rest[:100])
+        s.sendall(f"GET {V2}/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        buf = b""
+        while True:
+            got = s.recv(65536)
+            if not got:
+                break
+            buf += got
+        assert buf.startswith(b"HTTP/1.1 200 ") and b'"ok"' in buf, buf[:200]
+    finally:
+        s.close()
+    status, hdrs, body = raw_http(port, b"HEAD /api/v2/workflows HTTP/9.9\r\nHost: x\r\n\r\n", 5)
+    assert status == 505 and int(hdrs["content-length"]) > 0 and body == b"", (status, hdrs, body)
+    alive(lim(), "HEAD")
 
 
 # ---------------------------------------------------------------- rate limit

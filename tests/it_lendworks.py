@@ -8,21 +8,26 @@ statistics, the served OpenAPI document (byte-identical to the source, and
 linted by tests/openapi_lint.sh with @redocly/cli), and the seeds' curl
 examples run verbatim (tests/seed004_curls.sh).
 
-One server for most tests (--rate-limit 100000, so authenticated answers
-carry X-RateLimit-*); the rate-limit and custom-mount tests start their own.
+Every answer under /v1 carries X-RateLimit-* (seed 004's "every response"):
+authenticated ones count against the key's user, the others (public routes,
+401, unknown routes, errors of the HTTP layer) against the client address.
+One server for most tests (--rate-limit 100000); the rate-limit, custom-mount
+and per-address tests start their own.
 
     ZFLOW_BIN=build/zflow /usr/bin/python3 tests/it_lendworks.py   (ZF_TEST=substr for a subset)
 """
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import zf_harness as zh  # noqa: E402
-from http_harness import V2, Http, check_no_leak, delay_node, fake_id, raw_request, set_node, uniq  # noqa: E402
+from http_harness import V2, Http, check_no_leak, delay_node, fake_id, raw_http, raw_request, set_node, uniq  # noqa: E402
 
 L = "/v1"
 A = L + "/automations"
@@ -60,19 +65,31 @@ def anon():
 # ---------------------------------------------------------------- assertions
 
 
-def check_headers(resp, authenticated):
-    """LW-API-Version and X-Request-Id always; X-RateLimit-* on authenticated answers."""
+def check_rate_headers(h):
+    """X-RateLimit-Limit/-Remaining/-Reset of a header getter h(name): integers,
+    0 <= Remaining < Limit, Reset the Unix second the one-minute window ends.
+    Returns (limit, remaining, reset)."""
+    vals = []
+    for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+        v = h(name)
+        assert v is not None and re.match(r"^\d+$", v), (name, v)
+        vals.append(int(v))
+    limit, remaining, reset = vals
+    assert limit >= 1 and 0 <= remaining < limit, vals
+    now = time.time()
+    assert now - 2 <= reset <= now + 62, (reset, now)
+    return limit, remaining, reset
+
+
+def check_headers(resp):
+    """LW-API-Version, X-Request-Id and X-RateLimit-* on every answer."""
     assert resp.h("LW-API-Version") == API_VERSION, resp.header_items
     assert resp.h("X-Request-Id"), resp.header_items
     assert "application/json" in (resp.h("Content-Type") or ""), resp.header_items
-    for h in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
-        if authenticated:
-            assert re.match(r"^\d+$", resp.h(h) or ""), (h, resp.header_items)
-        else:
-            assert resp.h(h) is None, (h, resp.header_items)
+    return check_rate_headers(resp.h)
 
 
-def expect(resp, status, code=None, authenticated=True):
+def expect(resp, status, code=None):
     """Asserts status, headers and the LendWorks envelope; returns the body.
 
     2xx: exactly {"data", "meta"}; errors exactly {"errors": [{"code",
@@ -93,12 +110,12 @@ def expect(resp, status, code=None, authenticated=True):
         if code is not None:
             assert e["code"] == code, f"expected {code}, got {e}"
     assert b["meta"]["requestId"] == resp.h("X-Request-Id"), (b["meta"], resp.header_items)
-    check_headers(resp, authenticated)
+    check_headers(resp)
     return b
 
 
-def err(resp, status, code, authenticated=True):
-    return expect(resp, status, code, authenticated)["errors"][0]
+def err(resp, status, code):
+    return expect(resp, status, code)["errors"][0]
 
 
 def check_iso(v, nullable=False):
@@ -193,7 +210,7 @@ def find_template(t, tmpl):
 
 def test_status_is_public():
     for key in (None, "not-a-key"):
-        b = expect(anon().get(L + "/status", key=key), 200, authenticated=False)
+        b = expect(anon().get(L + "/status", key=key), 200)
         d = b["data"]
         assert d["type"] == "status" and set(d) == {"type", "attributes"}, d
         a = d["attributes"]
@@ -203,7 +220,7 @@ def test_status_is_public():
 
 
 def test_webhook_catalog_is_public():
-    b = expect(anon().get(L + "/webhooks/catalog"), 200, authenticated=False)
+    b = expect(anon().get(L + "/webhooks/catalog"), 200)
     names = {e["id"]: e for e in b["data"]}
     assert b["meta"]["total"] == len(b["data"]) > 0, b["meta"]
     for e in b["data"]:
@@ -219,7 +236,7 @@ def test_webhook_catalog_is_public():
 def test_openapi_served_is_the_source_document():
     r = anon().get(L + "/openapi.json")
     assert r.status == 200, r
-    check_headers(r, authenticated=False)
+    check_headers(r)
     with open(OPENAPI_SRC, "rb") as f:
         assert r.raw == f.read(), "served /openapi.json differs from lendworks_openapi.json"
     doc = r.json
@@ -262,8 +279,7 @@ def test_missing_and_bad_credentials_are_401():
         for key, hdrs in ((None, None), ("not-a-key", None), ("zfk_" + "0" * 64, None),
                           (None, {"Authorization": "Basic dXNlcjpwYXNz"}),
                           (None, {"Authorization": "Bearer"})):
-            e = err(anon().request(m, p, b, key=key, headers=hdrs), 401, "UNAUTHORIZED",
-                    authenticated=False)
+            e = err(anon().request(m, p, b, key=key, headers=hdrs), 401, "UNAUTHORIZED")
             assert "credential" in e["message"] or "key" in e["message"] \
                 or "Authorization" in e["message"], e
 
@@ -289,7 +305,7 @@ def test_unknown_routes_and_methods_are_404_in_the_envelope():
                  ("PATCH", f"{A}/{tmpl}"), ("POST", L + "/status"), ("GET", A + "/x/y/z"),
                  ("POST", f"{A}/{tmpl}/pause")):
         for t in (api(), anon()):
-            e = err(t.request(m, p), 404, "NOT_FOUND", authenticated=False)
+            e = err(t.request(m, p), 404, "NOT_FOUND")
             assert e["message"] == "Route not found", e
 
 
@@ -540,23 +556,23 @@ def test_cancel_with_template_id_or_bad_ids_is_404():
 def test_every_answer_has_headers_and_its_request_id():
     _, tmpl = v2_create()
     inst = trigger(tmpl)["id"]
-    cases = [  # (client, method, path, body, status, authenticated)
-        (anon(), "GET", L + "/status", None, 200, False),
-        (anon(), "GET", L + "/webhooks/catalog", None, 200, False),
-        (api("viewer"), "GET", A, None, 200, True),
-        (api("member"), "POST", f"{A}/{tmpl}/trigger", None, 201, True),
-        (api("member"), "POST", f"{A}/{inst}/cancel", None, 404, True),
-        (api("viewer"), "POST", f"{A}/{tmpl}/trigger", None, 403, True),
-        (api("viewer"), "GET", A + "?limit=0", None, 422, True),
-        (api("member"), "POST", f"{A}/{tmpl}/trigger", "{", 422, True),
-        (anon(), "GET", A, None, 401, False),
-        (api(), "GET", L + "/nowhere", None, 404, False),
-        (anon(), "GET", L + "/status", "[1]", 422, False),
+    cases = [  # (client, method, path, body, status)
+        (anon(), "GET", L + "/status", None, 200),
+        (anon(), "GET", L + "/webhooks/catalog", None, 200),
+        (api("viewer"), "GET", A, None, 200),
+        (api("member"), "POST", f"{A}/{tmpl}/trigger", None, 201),
+        (api("member"), "POST", f"{A}/{inst}/cancel", None, 404),
+        (api("viewer"), "POST", f"{A}/{tmpl}/trigger", None, 403),
+        (api("viewer"), "GET", A + "?limit=0", None, 422),
+        (api("member"), "POST", f"{A}/{tmpl}/trigger", "{", 422),
+        (anon(), "GET", A, None, 401),
+        (api(), "GET", L + "/nowhere", None, 404),
+        (anon(), "GET", L + "/status", "[1]", 422),
     ]
     ids = set()
-    for c, m, p, b, st, authd in cases:
+    for c, m, p, b, st in cases:
         r = c.request(m, p, b)
-        body = expect(r, st, None, authd)
+        body = expect(r, st, None)
         ids.add(body["meta"]["requestId"])
         # A client's own well-formed X-Request-Id is echoed in both places.
         mine = uniq("trace") + ".x_y"
@@ -568,7 +584,70 @@ def test_every_answer_has_headers_and_its_request_id():
         assert r.json["meta"]["requestId"] == r.h("X-Request-Id"), r
     assert len(ids) == len(cases), "request ids repeat"
     r = anon().get(L + "/openapi.json")
-    check_headers(r, authenticated=False)
+    check_headers(r)
+
+
+def test_http_layer_errors_are_in_the_envelope():
+    """Requests civetweb refuses before the pipeline (bad method token, HTTP
+    version, Content-Length) whose request line names /v1 are answered in
+    the LendWorks envelope with all its headers; the server goes on."""
+    port = S["srv"].http_port
+    for data, st, code in (
+            (b"FOO /v1/status HTTP/1.1\r\nHost: x\r\n\r\n", 400, "VALIDATION_ERROR"),
+            (b"GET /v1/automations?limit=5 HTTP/9.9\r\nHost: x\r\n\r\n", 505, "NOT_IMPLEMENTED"),
+            (b"GET http://127.0.0.1/v1/status HTTP/2.7\r\nHost: x\r\n\r\n", 505,
+             "NOT_IMPLEMENTED"),
+            (f"POST {A}/tmpl_{fake_id()}/trigger HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n"
+             "X-Request-Id: mine-1\r\n\r\n".encode(), 411, "VALIDATION_ERROR")):
+        status, h, raw = raw_http(port, data, timeout=5)
+        assert status == st, (data[:50], status, raw[:200])
+        assert int(h["content-length"]) == len(raw) and "application/json" in h["content-type"], h
+        b = json.loads(raw)
+        assert set(b) == {"errors", "meta"} and len(b["errors"]) == 1, b
+        e = b["errors"][0]
+        assert set(e) == {"code", "message"} and e["code"] == code and e["code"] in CODES, e
+        check_no_leak(e["message"])
+        assert h["lw-api-version"] == API_VERSION and b["meta"]["requestId"] == h["x-request-id"], h
+        if b"mine-1" in data:
+            assert h["x-request-id"] == "mine-1", h
+        check_rate_headers(lambda n: h.get(n.lower()))
+        expect(anon().get(L + "/status"), 200)
+
+
+def test_head_answers_have_no_body():
+    """HEAD matches no route: 404 in the envelope's headers (Content-Length of
+    the body a GET would get) and no body, so the connection stays usable."""
+    s = socket.create_connection(("127.0.0.1", S["srv"].http_port), timeout=5)
+    try:
+        s.sendall(f"HEAD {L}/status HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            got = s.recv(65536)
+            assert got, buf
+            buf += got
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 404 "), head
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in
+                (ln.decode().partition(":") for ln in head.split(b"\r\n")[1:])}
+        assert int(hdrs["content-length"]) > 0 and hdrs["lw-api-version"] == API_VERSION, hdrs
+        check_rate_headers(lambda n: hdrs.get(n.lower()))
+        s.settimeout(0.5)
+        try:
+            rest += s.recv(65536)
+        except socket.timeout:
+            pass
+        assert rest == b"", f"a HEAD answer carried a body: {rest[:100]!r}"
+        s.settimeout(5)
+        s.sendall(f"GET {L}/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        nxt = b""
+        while True:
+            got = s.recv(65536)
+            if not got:
+                break
+            nxt += got
+        assert nxt.startswith(b"HTTP/1.1 200 "), nxt[:200]
+    finally:
+        s.close()
 
 
 def test_body_over_the_limit_is_413():
@@ -592,14 +671,75 @@ def test_rate_limited_429():
             e = err(r, 429, "RATE_LIMITED")
             assert int(r.h("Retry-After")) >= 1 and r.h("X-RateLimit-Remaining") == "0", r
             assert "Rate limit" in e["message"], e
-            expect(c.get(L + "/status", key=None), 200, authenticated=False)  # public: not limited
+            # A public route is not charged to the key: the client address has
+            # a budget of its own, untouched so far.
+            r = c.get(L + "/status", key=None)
+            expect(r, 200)
+            assert r.h("X-RateLimit-Limit") == "2" and r.h("X-RateLimit-Remaining") == "1", r
+
+
+def test_rate_limit_headers_without_a_key_count_per_address():
+    """Seed 004: every answer carries X-RateLimit-*. Public routes, 401s and
+    unknown routes have no key to charge: they count against the client
+    address, a budget of --rate-limit per minute apart from every key's."""
+    with zh.Server(extra_args=["--rate-limit", "40"]) as srv:
+        key = zh.create_key(srv.data, "R", "viewer")
+        seq = []
+        with Http(srv.http) as c:
+            for p, k, hdrs, st in (
+                    (L + "/status", None, None, 200),
+                    (L + "/webhooks/catalog", None, None, 200),
+                    (L + "/openapi.json", None, None, 200),
+                    (A, None, None, 401),
+                    (A, "not-a-key", None, 401),
+                    (A, "zfk_" + "0" * 64, None, 401),
+                    (f"{A}/tmpl_{fake_id()}/trigger", None, {"Authorization": "Basic eDp5"}, 401),
+                    (L + "/nope", None, None, 404),
+                    (L + "/status", "not-a-key", None, 200)):
+                method = "POST" if p.endswith("/trigger") else "GET"
+                r = c.request(method, p, key=k, headers=hdrs)
+                if p.endswith("/openapi.json"):
+                    assert r.status == 200, r
+                else:
+                    expect(r, st)
+                seq.append(check_headers(r))
+        assert {x[0] for x in seq} == {40}, seq
+        assert [x[1] for x in seq] == list(range(39, 39 - len(seq), -1)), seq
+        assert len({x[2] for x in seq}) == 1, f"the window moved: {seq}"
+        with Http(srv.http, key) as a:  # a key's budget is its own
+            r = a.get(A)
+            expect(r, 200)
+            assert check_headers(r)[1] == 39, r.header_items
+        with Http(srv.http) as c:
+            left = seq[-1][1]
+            for i in range(left):
+                r = c.get(L + "/webhooks/catalog")
+                expect(r, 200)
+                assert check_headers(r)[1] == left - 1 - i, r.header_items
+            # Spent: every answer without a key is now 429 with Retry-After.
+            for m, p, k in (("GET", L + "/status", None), ("GET", A, None),
+                            ("GET", A, "not-a-key"), ("GET", L + "/nope", None),
+                            ("POST", f"{A}/tmpl_{fake_id()}/trigger", None)):
+                r = c.request(m, p, key=k)
+                e = err(r, 429, "RATE_LIMITED")
+                assert check_headers(r)[1] == 0 and 1 <= int(r.h("Retry-After")) <= 60, r
+                assert "address" in e["message"], e
+            r = c.get(L + "/openapi.json")
+            assert r.status == 429 and check_headers(r)[1] == 0, r
+        with Http(srv.http, key) as a:  # ...while the key still has its own
+            r = a.get(A)
+            expect(r, 200)
+            assert check_headers(r)[1] == 38, r.header_items
+        with Http(srv.http) as c:  # other dialects do not count anonymous answers
+            r = c.get(V2 + "/health")
+            assert r.status == 200 and r.h("X-RateLimit-Limit") is None, r
 
 
 def test_custom_mount_prefix():
     with zh.Server(extra_args=["--mount", "lendworks=/lw/api"]) as srv:
         key = zh.create_key(srv.data, "M", "member")
         with Http(srv.http, key) as c:
-            expect(c.get("/lw/api/status", key=None), 200, authenticated=False)
+            expect(c.get("/lw/api/status", key=None), 200)
             with Http(srv.http, zh.create_key(srv.data, "M", "admin")) as admin:
                 _, tmpl = v2_create(admin)
             b = expect(c.get("/lw/api/automations"), 200)

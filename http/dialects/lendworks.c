@@ -9,7 +9,9 @@
     "detail"?}], "meta": {"requestId"}} with upper-case codes
     (VALIDATION_ERROR is 422, as in the seed). meta.requestId is always the
     answer's X-Request-Id. Times are ISO-8601 UTC to the second, like the
-    seed ("2025-01-15T14:30:00Z"). Every answer carries LW-API-Version.
+    seed ("2025-01-15T14:30:00Z"). Every answer carries LW-API-Version and
+    X-RateLimit-* (seed 004): answers without an authenticated caller are
+    counted per client address (limit_by_address).
     docs/api/lendworks.md documents every route; lendworks_openapi.json is
     served at /openapi.json (embedded at build time).
 */
@@ -487,4 +489,5 @@ const zf_http_dialect_t zf_dialect_lendworks = {
     .status_for = s_status_for,
     .render_event = NULL,
     .headers = "LW-API-Version: " S_API_VERSION "\r\n",
+    .limit_by_address = true,
 };
