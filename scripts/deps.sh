@@ -10,7 +10,7 @@ PACKAGES=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev librocksdb-dev
     libcurl4-openssl-dev libcivetweb-dev libjansson-dev libssl-dev
-    libcmocka-dev libjwt-dev uuid-dev duktape-dev
+    libcmocka-dev libjwt-dev uuid-dev duktape-dev libjemalloc-dev
     python3 python3-zmq python3-msgpack python3-websockets
     python3-aiosmtpd python3-httpbin
     wrk jq clang tzdata
