@@ -710,6 +710,7 @@ s_engine_actor(zsock_t *pipe, void *arg)
         int64_t now = zf_now_ms();
         s_fire_timers(e);
         zf_eng_idem_tick(e, now);
+        zf_eng_sec_tick(e);
         zf_eng_stats_flush(e, false);
         int64_t next = s_expire_waiters(e, now);
         if (e->next_timer < next) next = e->next_timer;
@@ -726,6 +727,7 @@ s_engine_actor(zsock_t *pipe, void *arg)
         } else if (which)
             s_drain(e);
     }
+    zf_eng_sec_stop(e);
     zf_eng_stats_flush(e, true);  // best effort: the writer may already be stopping
     s_self_destroy(&e);
     zf_keys_thread_end();

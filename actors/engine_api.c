@@ -56,7 +56,7 @@ s_authenticate(engine_t *e, zf_msg_t *req, const char **why)
             *why = "missing API key: set the header field `auth`";
             return ZF_EUNAUTH;
         }
-        json_t *k = zf_eng_key_resolve(e, req->auth);
+        json_t *k = zf_eng_key_auth(e, req->auth, "zmq", req->type);  // notes revoked keys
         if (!k) {
             *why = "invalid or revoked API key";
             return ZF_EUNAUTH;
@@ -463,11 +463,13 @@ zf_eng_handle_request(engine_t *e, zf_msg_t *req)
     }
     const char *why = NULL;
     int rc = 0;
+    zf_eng_sec_tick(e);  // security events whose window ended (engine_keys.c)
     if (!r)
         rc = zf_eng_fail(e, req, ZF_EUNSUPPORTED, "unknown message type \"%s\"", req->type);
-    else if ((rc = s_authenticate(e, req, &why)) || (rc = s_authorize(r, req, &why)))
+    else if ((rc = s_authenticate(e, req, &why)) || (rc = s_authorize(r, req, &why))) {
+        if (rc == ZF_EFORBIDDEN) zf_eng_sec_denied(e, req, r->level);
         rc = zf_eng_fail(e, req, rc, "%s", why);
-    else
+    } else
         rc = r->fn(e, req);
     if (!rc) zf_msg_destroy(&req);
 }

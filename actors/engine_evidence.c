@@ -28,18 +28,34 @@
         or after since are read (runs are keyed by UUIDv7, newest first).
     SECURITY_EVENTS:
       * api_key.created — at the key's created_at, details {role};
-      * api_key.revoked — at revoked_at when stored, else null (key.revoke
-        records no time today), details {role};
+      * api_key.revoked — at the key's revoked_at (null for keys revoked
+        before zflow stored that time), details {role};
       * workflow.disabled — a workflow the per-workflow circuit breaker
         turned off (disabled_reason set), at its updated_at (the trip time
         unless the workflow changed since), details {reason,
-        consecutive_failures}.
-    Failed authentications are not recorded anywhere, so they are not
-    evidence here.
+        consecutive_failures};
+      * auth.failed — requests that presented a revoked API key of the
+        tenant, and access.denied — requests of the tenant refused as
+        forbidden (role too low, or a message its endpoint does not
+        allow), both stored by engine_keys.c as one event per key, origin
+        and request type per window (ZF_SECURITY_WINDOW_MS, default 60 s):
+        at the window's last request, actor the key id, resource the key
+        {type "api_key", id, name} (a JWT user: {type "user", id, null}),
+        details {key_id | user, role?, required_role?, request? (message
+        type; none for REST auth.failed, whose route the engine does not
+        see), origin (zmq | http | internal), count, first_at, last_at,
+        window_ms}. The tenant's open windows are written before the
+        read, so every request noted so far is counted. Kept: the newest
+        10,000 events of a tenant, none older than 90 days; the newest
+        `limit` are read. Unknown keys have no tenant and are not evidence
+        of any; REST requests refused by the front end's own role check
+        never reach the engine and are not recorded either.
 */
 #include "actors/engine_int.h"
+#include "actors/keys.h"
 #include "broker/codec.h"
 #include "broker/errors.h"
+#include "broker/ids.h"
 #include "broker/isotime.h"
 
 #include <stdlib.h>
@@ -187,9 +203,9 @@ s_members(engine_t *e, const char *tenant, size_t limit, int64_t since)
 }
 
 static void
-s_key_events(engine_t *e, const char *tenant, json_t *rows, int64_t since)
+s_key_events(const json_t *keys, json_t *rows, int64_t since)
 {
-    json_t *keys = s_keys(e, tenant), *k;
+    json_t *k;
     size_t i;
     char id[160];
     json_array_foreach (keys, i, k) {
@@ -209,15 +225,61 @@ s_key_events(engine_t *e, const char *tenant, json_t *rows, int64_t since)
                       name, json_pack("{s:O?}", "role", role)),
               since);
     }
-    json_decref(keys);
 }
 
-//  SECURITY_EVENTS: key lifecycle and circuit-breaker trips.
+//  The row of a stored auth.failed / access.denied event (fields
+//  whitelisted: the store has no key or hash, and this keeps it so).
+static json_t *
+s_sec_row(const json_t *ev, const json_t *names)
+{
+    const char *kid = zf_eng_str(ev, "key_id");
+    json_t *actor = json_object_get(ev, kid ? "key_id" : "user");
+    json_t *details = json_object();
+    static const char *const fields[] = {"key_id",  "user",      "role",  "required_role",
+                                         "request", "origin",    "count", "first_at",
+                                         "last_at", "window_ms", NULL};
+    for (int i = 0; fields[i]; i++) {
+        json_t *v = json_object_get(ev, fields[i]);
+        if (v) json_object_set(details, fields[i], v);
+    }
+    return s_entry(zf_eng_str(ev, "id") ? zf_eng_str(ev, "id") : "", json_object_get(ev, "at"),
+                   zf_eng_str(ev, "action") ? zf_eng_str(ev, "action") : "unknown", actor,
+                   kid ? "api_key" : "user", actor, kid ? json_object_get(names, kid) : NULL,
+                   details);
+}
+
+//  Stored security events: the newest `limit` at or after since (and
+//  within the retention, should a prune still be due).
+static void
+s_sec_events(engine_t *e, const char *tenant, const json_t *keys, json_t *rows, size_t limit,
+             int64_t since, bool *truncated)
+{
+    json_t *names = json_object(), *k;
+    size_t i;
+    json_array_foreach (keys, i, k) {
+        json_t *name = json_object_get(k, "name");
+        if (zf_eng_str(k, "id") && json_is_string(name))
+            json_object_set(names, zf_eng_str(k, "id"), name);
+    }
+    int64_t oldest = zf_now_ms() - ZF_SEC_KEEP_MS;
+    bool more = false;
+    json_t *evs = zf_rec_sec_list(e->store, tenant, since > oldest ? since : oldest, limit, &more);
+    json_array_foreach (evs, i, k)
+        s_add(rows, s_sec_row(k, names), since);
+    *truncated = *truncated || more;
+    json_decref(evs);
+    json_decref(names);
+}
+
+//  SECURITY_EVENTS: key lifecycle, circuit-breaker trips, failed
+//  authentications and denied requests.
 static json_t *
 s_security(engine_t *e, const char *tenant, size_t limit, int64_t since, bool *truncated)
 {
-    json_t *rows = json_array(), *wf;
-    s_key_events(e, tenant, rows, since);
+    json_t *rows = json_array(), *wf, *keys = s_keys(e, tenant);
+    s_key_events(keys, rows, since);
+    s_sec_events(e, tenant, keys, rows, limit, since, truncated);
+    json_decref(keys);
     json_t *wfs = s_scan(e, ZF_CF_WORKFLOWS, tenant, S_SCAN_MAX, 0, truncated);
     size_t i;
     char id[160];
@@ -322,6 +384,32 @@ s_since(const json_t *v, int64_t *ms)
     return -1;
 }
 
+static bool
+s_is(const char *source, const char *name)
+{
+    return source && strcmp(source, name) == 0;
+}
+
+//  Reads and replies; the request was validated by zf_eng_evidence_collect.
+static int
+s_collect(engine_t *e, zf_msg_t *req)
+{
+    const char *source = zf_eng_str(req->body, "source");
+    json_t *lim = json_object_get(req->body, "limit");
+    size_t limit = lim ? (size_t)json_integer_value(lim) : S_LIMIT_DEFAULT;
+    int64_t since = 0;
+    s_since(json_object_get(req->body, "since"), &since);
+    bool truncated = false;
+    json_t *rows = s_is(source, "ORG_MEMBERS") ? s_members(e, req->tenant, limit, since)
+                   : s_is(source, "SECURITY_EVENTS")
+                       ? s_security(e, req->tenant, limit, since, &truncated)
+                       : s_audit(e, req->tenant, limit, since, &truncated);
+    zf_eng_reply(
+        e, req,
+        json_pack("{s:s, s:o, s:b}", "source", source, "rows", rows, "truncated", truncated));
+    return 0;
+}
+
 int
 zf_eng_evidence_collect(engine_t *e, zf_msg_t *req)
 {
@@ -333,20 +421,12 @@ zf_eng_evidence_collect(engine_t *e, zf_msg_t *req)
         return zf_eng_fail(e, req, ZF_EINVAL, "limit: must be an integer 1..%d", S_LIMIT_MAX);
     if (s_since(json_object_get(req->body, "since"), &since))
         return zf_eng_fail(e, req, ZF_EINVAL, "since: must be Unix ms (>= 0) or ISO-8601");
-    bool truncated = false;
-    json_t *rows = NULL;
-    if (source && strcmp(source, "ORG_MEMBERS") == 0)
-        rows = s_members(e, req->tenant, (size_t)limit, since);
-    else if (source && strcmp(source, "SECURITY_EVENTS") == 0)
-        rows = s_security(e, req->tenant, (size_t)limit, since, &truncated);
-    else if (source && strcmp(source, "AUDIT_LOGS") == 0)
-        rows = s_audit(e, req->tenant, (size_t)limit, since, &truncated);
-    else
+    if (!s_is(source, "ORG_MEMBERS") && !s_is(source, "SECURITY_EVENTS") &&
+        !s_is(source, "AUDIT_LOGS"))
         return zf_eng_fail(e, req, ZF_EINVAL,
                            "source: must be AUDIT_LOGS, SECURITY_EVENTS or ORG_MEMBERS "
                            "(TABLE_ROWS is read with rec.list)");
-    zf_eng_reply(
-        e, req,
-        json_pack("{s:s, s:o, s:b}", "source", source, "rows", rows, "truncated", truncated));
-    return 0;
+    //  Security events still counting in memory are written first.
+    if (s_is(source, "SECURITY_EVENTS")) return zf_eng_sec_sync(e, req, s_collect);
+    return s_collect(e, req);
 }

@@ -17,6 +17,7 @@
 
 typedef struct engine_t engine_t;
 typedef struct cont_t cont_t;
+typedef struct zf_eng_sec_t zf_eng_sec_t;
 
 //  Called when a staged commit is durable (rc 0) or failed (rc < 0).
 typedef void(cont_fn)(engine_t *e, cont_t *c, int rc);
@@ -74,6 +75,7 @@ struct engine_t {
         *rec_overlay;  // engine_data.c: "tenant\x1fmodule\x1fid" -> staged record (null = deleted)
     zhashx_t *rec_pending;  // engine_data.c: same key -> commits in flight
     zhashx_t *sched_busy;   // engine_sched.c: "tenant\x1fsched_id" -> commits in flight
+    zf_eng_sec_t *sec;      // engine_keys.c: security event windows (NULL until the first)
     bool test_clock;        // clock.set allowed (zflow serve --test-clock)
     bool terminated;        // $TERM seen
 };
@@ -242,5 +244,39 @@ int zf_eng_idem_claim(engine_t *e, zf_msg_t *req);
 int zf_eng_idem_store(engine_t *e, zf_msg_t *req);
 int zf_eng_idem_release(engine_t *e, zf_msg_t *req);
 void zf_eng_idem_tick(engine_t *e, int64_t now);
+
+/* ---- engine side: security events (actors/engine_keys.c) ---------------------
+    Failed authentications with a revoked key (auth.failed) and refused
+    requests of authenticated tenants (access.denied) are counted in memory
+    per (tenant, key, action, origin, request type) and written as one
+    event per window (ZF_SECURITY_WINDOW_MS, default 60 s) with a count, so
+    a flood costs no write per request. Events live in storage/security.c;
+    a tenant keeps at most 10,000 (ZF_SECURITY_MAX_EVENTS lowers it) and
+    none older than 90 days, pruned in the batches that add new ones.
+    Engine thread only; state in engine_t.sec. */
+
+#define ZF_SEC_KEEP_MS (90LL * 24 * 3600 * 1000)  // security events are kept at most 90 days
+
+//  Key -> grant, as zf_eng_key_resolve (new reference, NULL if unknown or
+//  revoked). A key that exists but is revoked is noted as auth.failed of
+//  its tenant: origin "zmq" or "http", request its message type or NULL.
+//  Unknown keys have no tenant: only a process counter (logged per window).
+json_t *zf_eng_key_auth(engine_t *e, const char *key, const char *origin, const char *request);
+//  req (of an authenticated tenant) was refused as forbidden: notes an
+//  access.denied. level: the route's minimum, 1..4 a role (viewer..owner),
+//  higher an endpoint restriction (no role would do).
+void zf_eng_sec_denied(engine_t *e, const zf_msg_t *req, int level);
+//  Writes the events whose window has ended. Cheap when none has: the
+//  engine calls it for every request and from its periodic tick.
+void zf_eng_sec_tick(engine_t *e);
+//  Shutdown: writes every open window (best effort) and frees the state.
+void zf_eng_sec_stop(engine_t *e);
+//  Continues a request once the security events are durable; returns 1 if
+//  it kept req (the caller destroys req on 0).
+typedef int(zf_eng_sec_fn)(engine_t *e, zf_msg_t *req);
+//  Closes the open windows of req's tenant early and calls fn(e, req) once
+//  everything noted so far is on disk: at once (returning fn's result) when
+//  nothing is pending, else after the commit (returns 1: req kept).
+int zf_eng_sec_sync(engine_t *e, zf_msg_t *req, zf_eng_sec_fn *fn);
 
 #endif

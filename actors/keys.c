@@ -1,4 +1,4 @@
-/*  actors/keys.c — API key generation. */
+/*  actors/keys.c — API key generation, roles and revocation. */
 #include "actors/keys.h"
 #include "broker/ids.h"
 
@@ -24,14 +24,33 @@ zf_keys_hash(const char *key, unsigned char out[32])
     SHA256((const unsigned char *)key, strlen(key), out);
 }
 
+static const char *const s_roles[] = {"viewer", "member", "admin", "owner"};
+
 int
 zf_keys_role_level(const char *role)
 {
-    static const char *const names[] = {"viewer", "member", "admin", "owner"};
     for (int i = 0; role && i < 4; i++) {
-        if (strcmp(role, names[i]) == 0) return i + 1;
+        if (strcmp(role, s_roles[i]) == 0) return i + 1;
     }
     return 0;
+}
+
+const char *
+zf_keys_role_name(int level)
+{
+    return level >= 1 && level <= 4 ? s_roles[level - 1] : NULL;
+}
+
+//  Shared by key.revoke on the engine and `zflow keys revoke` without a
+//  server, so both store the same thing: the first revocation time wins.
+int
+zf_keys_mark_revoked(json_t *rec, int64_t now_ms)
+{
+    json_object_del(rec, "hash");
+    if (json_is_true(json_object_get(rec, "revoked"))) return 0;
+    json_object_set_new(rec, "revoked", json_true());
+    json_object_set_new(rec, "revoked_at", json_integer(now_ms));
+    return 1;
 }
 
 static int

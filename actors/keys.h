@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define ZF_KEY_LEN 68  // "zfk_" + 64 hex
 
@@ -24,6 +25,13 @@ void zf_keys_hash(const char *key, unsigned char out[32]);
 void zf_keys_hex(const unsigned char *in, size_t n, char *out);
 //  1..4 for viewer, member, admin, owner; 0 for anything else.
 int zf_keys_role_level(const char *role);
+//  The role of a level (1..4), or NULL.
+const char *zf_keys_role_name(int level);
+//  Marks a key record revoked at now_ms (Unix ms). A record revoked before
+//  keeps its first revoked_at (one revoked before revoked_at existed gets
+//  none: its time is unknown). Drops any "hash" field, so the record can be
+//  stored as is. Returns 1 if it was not revoked yet, else 0.
+int zf_keys_mark_revoked(json_t *rec, int64_t now_ms);
 
 //  Frees the calling thread's OpenSSL state (hashing here, TLS in curl).
 //  Threads that used OpenSSL call it last: otherwise a thread still

@@ -23,12 +23,14 @@
                                                        by time since UUIDv7)
       active      tenant\0run_id                   -> "" (unfinished runs: recovery)
       timers      due_ms(u64 BE)tenant\0run_id     -> {kind}
-      keys        sha256(key)(32 bytes)            -> {id, tenant, role, created_at, revoked}
+      keys        sha256(key)(32 bytes)            -> {id, tenant, role, created_at, revoked,
+                                                      revoked_at?}
       meta        name                             -> value
       records     tenant\0module\0id                 -> module record (storage/data.c)
                   tenant\0\x01n\0user\0id            -> in-app notification
       schedules   tenant\0sched_id                 -> schedule
       indexes     tenant\0stats\0wf_id             -> {run_count, success_count, ...}
+                  tenant\0sec:\0at(u64 BE)id       -> security event (storage/security.c)
       idem        tenant\0scope\0key                -> idempotency record, and its
                   \0 expires(u64 BE)tenant\0scope\0key -> "" expiry index (storage/idem.h)
 */
@@ -232,5 +234,24 @@ json_t *zf_rec_active_counts(zf_store_t *s, const char *tenant, size_t max);
 
 void zf_rec_meta_put(zf_batch_t *b, const char *name, const json_t *v);
 json_t *zf_rec_meta_get(zf_store_t *s, const char *name);
+
+/* ---- security events (storage/security.c) --------------------------------- */
+//  Per tenant, in the indexes CF: tenant\0"sec:"\0 at(u64 BE) id -> event.
+//  An event is a map with at least "id" (UUIDv7) and "at" (Unix ms); the
+//  engine stores auth.failed / access.denied aggregates (never a key or its
+//  hash). Retention (count, age) is the caller's, through prune.
+
+void zf_rec_sec_put(zf_batch_t *b, const char *tenant, const json_t *ev);
+//  The tenant's events with at >= since_ms, newest first, at most max (new
+//  array); *more (if not NULL) says max stopped the scan while more remained.
+json_t *zf_rec_sec_list(zf_store_t *s, const char *tenant, int64_t since_ms, size_t max,
+                        bool *more);
+//  Events stored for the tenant (a scan over its keys).
+size_t zf_rec_sec_count(zf_store_t *s, const char *tenant);
+//  Stages into b the deletion of the tenant's oldest events: every one
+//  older than before_ms and, besides, the `excess` oldest; at most max
+//  deletions (bounded work). Returns the number staged.
+size_t zf_rec_sec_prune(zf_store_t *s, zf_batch_t *b, const char *tenant, int64_t before_ms,
+                        size_t excess, size_t max);
 
 #endif

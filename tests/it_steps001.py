@@ -418,14 +418,16 @@ def test_evidence_org_members_are_keys_without_secrets():
     with admin() as a:
         made = zh.expect_ok(a, "key.create", {"tenant": "acme", "role": "viewer",
                                               "name": "auditor"})
-        zh.expect_ok(a, "key.revoke", {"id": made["id"]})
+        gone = zh.expect_ok(a, "key.revoke", {"id": made["id"]})
     out = snapshot({"source": "ORG_MEMBERS", "limit": 1000})
     by_id = {r["id"]: r for r in out["rows"]}
     for r in out["rows"]:
         assert set(r) <= {"id", "name", "role", "created_at", "revoked", "revoked_at"}, r
         assert isinstance(r["created_at"], int) and isinstance(r["revoked"], bool), r
     assert by_id[made["id"]] == {"id": made["id"], "name": "auditor", "role": "viewer",
-                                 "created_at": made["created_at"], "revoked": True}, by_id
+                                 "created_at": made["created_at"], "revoked": True,
+                                 "revoked_at": gone["revoked_at"]}, by_id
+    assert made["created_at"] <= gone["revoked_at"] <= zh.now_ms()
     assert by_id[S["key_ids"]["acme"]]["role"] == "admin"
     assert S["key_ids"]["other"] not in by_id  # another tenant's keys are not members here
     created = [r["created_at"] for r in out["rows"]]
@@ -441,7 +443,7 @@ def test_evidence_security_events_keys_and_breaker_trips():
     start = zh.now_ms()
     with admin() as a:
         k = zh.expect_ok(a, "key.create", {"tenant": "acme", "role": "member", "name": "ci"})
-        zh.expect_ok(a, "key.revoke", {"id": k["id"]})
+        gone = zh.expect_ok(a, "key.revoke", {"id": k["id"]})
     bad = workflow([{"type": "table_operations",
                      "config": {"operation": "get", "table": "none", "row_id": "gone"}}],
                    error_handling={"breaker_threshold": 1})
@@ -456,7 +458,7 @@ def test_evidence_security_events_keys_and_breaker_trips():
                                                             "name": "ci"}, c
     assert c["details"] == {"role": "member"}, c
     rv = by[("api_key.revoked", k["id"])]
-    assert rv["at"] is None, rv  # key.revoke stores no time
+    assert rv["at"] == gone["revoked_at"], rv
     d = by[("workflow.disabled", bad["id"])]
     assert d["resource"]["name"] == bad["name"] and d["at"] >= start, d
     assert d["details"]["reason"].startswith("circuit breaker"), d

@@ -115,8 +115,7 @@ s_direct(zf_store_t *store, const char *verb, const s_opts_t *o)
         fprintf(stderr, "zflow keys revoke: not_found: key not found\n");
         return 1;
     }
-    json_object_set_new(rec, "revoked", json_true());
-    json_object_del(rec, "hash");
+    zf_keys_mark_revoked(rec, zf_now_ms());
     zf_batch_t *b = zf_batch_new();
     zf_rec_key_put(b, hash, rec);
     int rc = zf_store_write(store, b);
