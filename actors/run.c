@@ -86,8 +86,8 @@ s_outbox_free(void **item)
 //  run continues when the durable ack arrives (s_on_ack). Takes p.
 //  timer_due > 0 arms a wake-up.
 static void
-s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const char *timer_kind,
-           s_pending_t *p, json_t *token)
+s_snapshot(self_t *self, zf_run_task_t *t, const void *log, size_t log_len, int64_t timer_due,
+           const char *timer_kind, s_pending_t *p, json_t *token)
 {
     if (!self->out) {
         self->out = calloc(1, sizeof *self->out);
@@ -116,13 +116,15 @@ s_snapshot(self_t *self, zf_run_task_t *t, json_t *log, int64_t timer_due, const
                 strcmp(t->stored_status, "running") == 0;
     if (keep) json_object_set_new(body, "keep_record", json_true());
     json_array_append_new(o->items, body);
-    const json_t *parts[3] = {keep ? t->state : t->run, keep ? log : t->state, keep ? NULL : log};
-    for (int i = 0; i < 3 && parts[i]; i++) {
+    const json_t *parts[2] = {keep ? NULL : t->run, t->state};
+    for (int i = 0; i < 2; i++) {
+        if (!parts[i]) continue;
         size_t len;
         void *buf = zf_codec_encode(parts[i], &len);
         zmsg_addmem(o->frames, buf, len);
         free(buf);
     }
+    if (log) zmsg_addmem(o->frames, log, log_len);
     p->task = t;
     p->timer_due = timer_due;
     p->has_log = log != NULL;
@@ -170,7 +172,7 @@ s_snapshot_final(self_t *self, zf_run_task_t *t)
 {
     s_pending_t *p = calloc(1, sizeof *p);
     assert(p);
-    s_snapshot(self, t, NULL, 0, "", p, NULL);
+    s_snapshot(self, t, NULL, 0, 0, "", p, NULL);
 }
 
 /* ---- executing ------------------------------------------------------------- */
@@ -409,8 +411,9 @@ s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
     }
     zf_run_set_status(t, status, now);
     const char *err = res.error[0] ? res.error : NULL;
-    json_t *log =
-        zf_run_log_entry(t, st.node, log_status, st.attempt, st.started, now, res.output, err);
+    size_t log_len = 0;
+    void *log = zf_run_log_encode(t, st.node, log_status, st.attempt, st.started, now, res.output,
+                                  err, &log_len);
     json_decref(res.output);
     s_pending_t *p = calloc(1, sizeof *p);
     assert(p);
@@ -418,8 +421,8 @@ s_step(self_t *self, zf_run_task_t *t, const json_t *nodes, int idx)
     snprintf(p->node_id, sizeof p->node_id, "%s", st.id);
     p->step_status = log_status;
     snprintf(p->error, sizeof p->error, "%s", err ? err : "");
-    s_snapshot(self, t, log, wake, kind ? kind : "", p, token);
-    json_decref(log);
+    s_snapshot(self, t, log, log_len, wake, kind ? kind : "", p, token);
+    free(log);
     json_decref(token);
 }
 

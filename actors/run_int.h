@@ -31,10 +31,11 @@ bool zf_run_in_list(const json_t *list, const char *id);
 int zf_run_next_node(zf_run_task_t *t, const json_t *nodes);
 //  Sets the record's status (a terminal one also ends every wait).
 void zf_run_set_status(zf_run_task_t *t, const char *status, int64_t now);
-//  A log entry (new ref); output is kept as JSON text of at most 500 chars.
-json_t *zf_run_log_entry(zf_run_task_t *t, const json_t *node, const char *status, int attempt,
-                         int64_t started, int64_t finished, const json_t *output,
-                         const char *error);
+//  A log entry, msgpack-encoded (malloc'd, *len bytes); output is kept as
+//  JSON text of at most 500 chars.
+void *zf_run_log_encode(zf_run_task_t *t, const json_t *node, const char *status, int attempt,
+                        int64_t started, int64_t finished, const json_t *output, const char *error,
+                        size_t *len);
 //  A step's outcome applied to record and state; each returns the run's
 //  next status. on_failure sets *wake for a retry; on_suspend sets *wake
 //  for a deadline and *token (new ref) for a callback token to index.
