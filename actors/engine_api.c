@@ -14,6 +14,9 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 
+//  auth.note: a front end's own refusal, noted as a security event
+//  (engine_keys.c; to move into engine_int.h, whose owner is another).
+
 enum { S_VIEWER = 1, S_MEMBER, S_ADMIN, S_OWNER, S_ADMIN_SOCKET, S_INTERNAL, S_PUBLIC_INTERNAL };
 //  S_PUBLIC_INTERNAL: from in-process front ends only, without a tenant
 //  (public routes such as webhooks; the handler finds the tenant).
@@ -405,6 +408,7 @@ static const s_route_t s_routes[] = {
     {"key.revoke", S_ADMIN_SOCKET, zf_eng_key_revoke},
     {"clock.set", S_ADMIN_SOCKET, zf_eng_clock_set},
     {"auth.resolve", S_INTERNAL, zf_eng_auth_resolve},
+    {"auth.note", S_INTERNAL, zf_eng_sec_note},
     {"idem.claim", S_VIEWER, zf_eng_idem_claim},
     {"idem.store", S_VIEWER, zf_eng_idem_store},
     {"idem.release", S_VIEWER, zf_eng_idem_release},

@@ -42,8 +42,7 @@
         at the window's last request, actor the key id, resource the key
         {type "api_key", id, name} (a JWT user: {type "user", id, null}),
         details {key_id | user, role?, required_role?, request? (message
-        type; none for REST auth.failed, whose route the engine does not
-        see), origin (zmq | http | internal), count, first_at, last_at,
+        type, or the REST route "METHOD /prefix/:pattern"), origin (zmq | http | internal), count, first_at, last_at,
         window_ms}. The tenant's open windows are written before the
         read, so every request noted so far is counted. Kept: the newest
         10,000 events of a tenant, none older than 90 days; the newest

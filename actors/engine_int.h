@@ -266,6 +266,9 @@ json_t *zf_eng_key_auth(engine_t *e, const char *key, const char *origin, const 
 //  access.denied. level: the route's minimum, 1..4 a role (viewer..owner),
 //  higher an endpoint restriction (no role would do).
 void zf_eng_sec_denied(engine_t *e, const zf_msg_t *req, int level);
+//  auth.note from the in-process HTTP front end: a request its own role
+//  check refused (access.denied, origin http); never answered.
+int zf_eng_sec_note(engine_t *e, zf_msg_t *req);
 //  Writes the events whose window has ended. Cheap when none has: the
 //  engine calls it for every request and from its periodic tick.
 void zf_eng_sec_tick(engine_t *e);

@@ -4,10 +4,14 @@
 
     Security events (contract in actors/keys.h). A revoked key presented
     over the zmq API (s_authenticate in engine_api.c) or over REST (the
-    front end's auth.resolve) is an auth.failed of the key's tenant; a
-    request refused as forbidden to an authenticated tenant is an
-    access.denied. Each is counted in memory under (tenant, key or user,
-    action, origin, request type); the first one opens a window of
+    front end's auth.resolve, with the REST route it was for) is an
+    auth.failed of the key's tenant; a request refused as forbidden to an
+    authenticated tenant is an access.denied: by the engine's own check,
+    or by the REST front end's role check, which tells the engine with a
+    fire-and-forget auth.note (in-process front ends only; the broker
+    refuses auth.* on the tcp API and the admin socket). Each is counted
+    in memory under (tenant, key or user, action, origin, request: message
+    type or REST route); the first one opens a window of
     ZF_SECURITY_WINDOW_MS (default 60 s) and when it ends the window becomes
     one stored event with its count. Windows are written by
     zf_eng_sec_tick (per request and from the engine's tick), early for one
@@ -39,6 +43,7 @@
 #define S_FLUSH_MAX   1000       // events written per commit at most
 #define S_PRUNE_EXTRA 64         // deletions per tenant and commit beyond its new events
 #define S_COUNTS_MAX  100000     // tenants whose event count is cached
+#define S_REQUEST_MAX 127        // bytes of a noted request ("DELETE /api/v2/workflows/:id")
 
 /* ---- lookup ---------------------------------------------------------------------- */
 
@@ -95,11 +100,16 @@ zf_eng_key_auth(engine_t *e, const char *key, const char *origin, const char *re
     return NULL;
 }
 
+static const char *s_note_text(const json_t *body, const char *field, size_t max);
+
+//  auth.resolve {key, request?}: request names the REST route ("GET
+//  /api/v2/workflows/:id"), kept with an auth.failed of a revoked key.
 int
 zf_eng_auth_resolve(engine_t *e, zf_msg_t *req)
 {
     const char *key = zf_eng_str(req->body, "key");
-    json_t *k = key ? zf_eng_key_auth(e, key, "http", NULL) : NULL;
+    const char *request = s_note_text(req->body, "request", S_REQUEST_MAX);
+    json_t *k = key ? zf_eng_key_auth(e, key, "http", request) : NULL;
     if (!k) return zf_eng_fail(e, req, ZF_EUNAUTH, "invalid or revoked API key");
     zf_eng_reply(e, req,
                  json_pack("{s:O, s:O, s:O}", "tenant", json_object_get(k, "tenant"), "role",
@@ -171,7 +181,7 @@ typedef struct {
     char actor[72];     // key id (or the user of a JWT identity)
     char action[16];    // auth.failed | access.denied
     char origin[12];    // zmq | http | internal
-    char request[48];   // message type ("" = unknown to the engine)
+    char request[128];  // message type or REST route ("" = unknown to the engine)
     char role[16];      // the key's role ("" = none)
     char required[16];  // role the request needed ("" = none would do)
     int64_t count;      // requests in the window
@@ -198,6 +208,7 @@ struct zf_eng_sec_t {
     uint64_t unknown;        // unknown keys presented since the last log line
     uint64_t unknown_total;  // ... since start
     uint64_t dropped;        // notes refused at S_AGG_MAX since the last log line
+    uint64_t bad_notes;      // malformed auth.note messages since the last log line
     int64_t log_due;         // zclock_mono ms of the next log line (0 = nothing to log)
 };
 typedef struct zf_eng_sec_t s_sec_t;
@@ -265,7 +276,7 @@ s_note(engine_t *e, const char *tenant, const char *actor, const char *action, c
        const char *request, const char *role, const char *required)
 {
     s_sec_t *s = s_sec_get(e);
-    char k[320];
+    char k[400];
     snprintf(k, sizeof k, "%s\x1f%s\x1f%s\x1f%s\x1f%s", tenant, actor, action, origin,
              request ? request : "");
     s_agg_t *a = zhashx_lookup(s->aggs, k);
@@ -302,6 +313,53 @@ zf_eng_sec_denied(engine_t *e, const zf_msg_t *req, int level)
     (void)e;
     s_note(e, req->tenant, req->user, "access.denied", origin, req->type, req->role,
            zf_keys_role_name(level));
+}
+
+/* ---- security events: notes of the front ends ---------------------------------- */
+
+//  Declared here until actors/engine_int.h declares it beside
+//  zf_eng_sec_denied (that header has another owner).
+
+//  body[field] when it is a string of 1..max printable ASCII bytes, else
+//  NULL. Front ends are trusted, but what they relay came from clients.
+static const char *
+s_note_text(const json_t *body, const char *field, size_t max)
+{
+    const char *v = json_string_value(json_object_get(body, field));
+    size_t n = v ? strlen(v) : 0;
+    if (n == 0 || n > max) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < 0x20 || v[i] > 0x7e) return NULL;
+    }
+    return v;
+}
+
+//  auth.note {action: "access.denied", tenant, key_id | user, role,
+//  required_role, request, origin}: a front end refused a request by
+//  itself (the REST role check) and tells the engine, fire-and-forget:
+//  never a reply, so the sender waits for nothing. Counted in the same
+//  windows as the engine's own refusals. Malformed notes are counted in
+//  the log line and dropped.
+int
+zf_eng_sec_note(engine_t *e, zf_msg_t *req)
+{
+    const json_t *b = req->body;
+    const char *action = zf_eng_str(b, "action");
+    const char *tenant = s_note_text(b, "tenant", sizeof((s_agg_t *)0)->tenant - 1);
+    const char *actor = s_note_text(b, "key_id", sizeof((s_agg_t *)0)->actor - 1);
+    if (!actor) actor = s_note_text(b, "user", sizeof((s_agg_t *)0)->actor - 1);
+    const char *role = zf_eng_str(b, "role"), *required = zf_eng_str(b, "required_role");
+    const char *origin = s_note_text(b, "origin", sizeof((s_agg_t *)0)->origin - 1);
+    if (!action || strcmp(action, "access.denied") != 0 || !tenant || !actor ||
+        !zf_keys_role_level(role) || (required && !zf_keys_role_level(required))) {
+        s_sec_t *s = s_sec_get(e);
+        s->bad_notes++;
+        s_log_arm(s);
+        return 0;
+    }
+    s_note(e, tenant, actor, action, origin ? origin : "http",
+           s_note_text(b, "request", S_REQUEST_MAX), role, required);
+    return 0;
 }
 
 /* ---- security events: writing ------------------------------------------------------ */
@@ -466,7 +524,10 @@ s_log(s_sec_t *s)
     if (s->dropped)
         zsys_warning("engine: security: %llu event(s) not recorded: %d windows open",
                      (unsigned long long)s->dropped, S_AGG_MAX);
-    s->unknown = s->dropped = 0;
+    if (s->bad_notes)
+        zsys_warning("engine: security: %llu malformed auth.note message(s) ignored",
+                     (unsigned long long)s->bad_notes);
+    s->unknown = s->dropped = s->bad_notes = 0;
     s->log_due = 0;
 }
 
@@ -508,7 +569,7 @@ zf_eng_sec_stop(engine_t *e)
     if (!s) return;
     s->inflight = false;  // best effort: counts no longer matter
     s_flush(e, true);
-    if (s->unknown || s->dropped) s_log(s);
+    if (s->unknown || s->dropped || s->bad_notes) s_log(s);
     e->sec = NULL;
     s_waiter_t *w;
     for (int i = 0; i < 2; i++) {

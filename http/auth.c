@@ -58,14 +58,21 @@ zf_http_auth_destroy(zf_http_auth_t **self_p)
     *self_p = NULL;
 }
 
+static const char *const s_roles[] = {"viewer", "member", "admin", "owner"};
+
 int
 zf_http_role_level(const char *role)
 {
-    static const char *const roles[] = {"viewer", "member", "admin", "owner"};
     for (int i = 0; role && i < 4; i++) {
-        if (strcmp(role, roles[i]) == 0) return i + 1;
+        if (strcmp(role, s_roles[i]) == 0) return i + 1;
     }
     return 0;
+}
+
+const char *
+zf_http_role_name(int level)
+{
+    return level >= 1 && level <= 4 ? s_roles[level - 1] : NULL;
 }
 
 bool
@@ -234,12 +241,13 @@ s_cache_put(zf_http_auth_t *self, const char *digest, const zf_http_identity_t *
     pthread_mutex_unlock(&self->lock);
 }
 
-//  Asks the engine who owns an API key.
+//  Asks the engine who owns an API key (request: see auth.h).
 static int
-s_key_resolve(zsock_t *dealer, const char *key, zf_http_identity_t *out, const char **why)
+s_key_resolve(zsock_t *dealer, const char *key, const char *request, zf_http_identity_t *out,
+              const char **why)
 {
     zf_msg_t *req = zf_msg_new("auth.resolve"), *rep = NULL;
-    zf_msg_set_body(req, json_pack("{s:s}", "key", key));
+    zf_msg_set_body(req, json_pack("{s:s, s:s*}", "key", key, "request", request));
     int rc = zf_http_broker_call(dealer, &req, NULL, 5000, &rep);
     if (rc) return rc;
     const char *code = zf_msg_error_code(rep);
@@ -262,7 +270,7 @@ s_key_resolve(zsock_t *dealer, const char *key, zf_http_identity_t *out, const c
 }
 
 int
-zf_http_auth_resolve(zf_http_auth_t *self, zsock_t *dealer, const char *token,
+zf_http_auth_resolve(zf_http_auth_t *self, zsock_t *dealer, const char *token, const char *request,
                      zf_http_identity_t *out, const char **why)
 {
     if (self->secret && zf_http_token_is_jwt(token))
@@ -276,7 +284,7 @@ zf_http_auth_resolve(zf_http_auth_t *self, zsock_t *dealer, const char *token,
     char digest[65];
     s_key_digest(token, digest);
     if (s_cache_get(self, digest, out)) return 0;
-    int rc = s_key_resolve(dealer, token, out, why);
+    int rc = s_key_resolve(dealer, token, request, out, why);
     if (rc == 0) s_cache_put(self, digest, out);
     return rc;
 }

@@ -46,12 +46,17 @@ int zf_http_jwt_verify(const char *secret, const char *token, int64_t now_s,
                        zf_http_identity_t *out, const char **why);
 
 //  Resolves a bearer token. API keys go to the engine over dealer on a
-//  cache miss. Returns 0, ZF_EUNAUTH (*why set), or the error of the round
-//  trip (ZF_EUNAVAIL, ZF_ETIMEOUT, ZF_EIO).
+//  cache miss, with request (may be NULL): the route the token was
+//  presented for ("GET /api/v2/workflows/:id", never a raw path), which
+//  the engine keeps with the auth.failed event of a revoked key. Returns
+//  0, ZF_EUNAUTH (*why set), or the error of the round trip
+//  (ZF_EUNAVAIL, ZF_ETIMEOUT, ZF_EIO).
 int zf_http_auth_resolve(zf_http_auth_t *self, zsock_t *dealer, const char *token,
-                         zf_http_identity_t *out, const char **why);
+                         const char *request, zf_http_identity_t *out, const char **why);
 
 //  1..4 for viewer, member, admin, owner; 0 for anything else.
 int zf_http_role_level(const char *role);
+//  The role of level 1..4; NULL for any other level.
+const char *zf_http_role_name(int level);
 
 #endif

@@ -71,6 +71,33 @@ s_route(zf_http_req_t *req)
     return false;
 }
 
+/* ---- what a request is for (security events) ------------------------------- */
+
+//  "<METHOD> <mount prefix><route pattern>" of a routed request, e.g.
+//  "DELETE /api/v2/workflows/:id": names the route, never the raw path,
+//  whose ids would split the engine's windows and put client bytes into
+//  the evidence.
+static void
+s_request_label(const zf_http_req_t *req, char *out, size_t len)
+{
+    snprintf(out, len, "%s %s%s", req->route->method, req->mount->prefix, req->route->pattern);
+}
+
+//  The same without a route (the WebSocket handshake): the method and the
+//  mount, "GET /api/v2/workflows/*" when the path is below the prefix.
+static void
+s_mount_label(zf_http_t *srv, const struct mg_request_info *ri, char *out, size_t len)
+{
+    char rest[512];
+    const zf_http_mount_t *m =
+        s_find_mount(srv, ri->local_uri ? ri->local_uri : "", rest, sizeof rest);
+    const char *method = ri->request_method ? ri->request_method : "?";
+    if (m)
+        snprintf(out, len, "%.16s %s%s", method, m->prefix, rest[0] ? "/*" : "");
+    else
+        snprintf(out, len, "%.16s *", method);
+}
+
 /* ---- body ------------------------------------------------------------------ */
 
 //  Reads the body, refusing it from Content-Length before reading a byte,
@@ -141,9 +168,11 @@ s_parse_body(zf_http_req_t *req)
 
 /* ---- auth, limits, roles ---------------------------------------------------- */
 
-int
-zf_http_authenticate(zf_http_t *srv, zsock_t *dealer, const struct mg_request_info *ri,
-                     bool allow_query, zf_http_identity_t *who, const char **why)
+//  zf_http_authenticate for a request (see s_request_label), which the
+//  engine keeps with the auth.failed event of a revoked API key.
+static int
+s_authenticate_for(zf_http_t *srv, zsock_t *dealer, const struct mg_request_info *ri,
+                   bool allow_query, const char *request, zf_http_identity_t *who, const char **why)
 {
     char token[ZF_HTTP_TOKEN_MAX + 1];
     const char *header = NULL;
@@ -161,9 +190,18 @@ zf_http_authenticate(zf_http_t *srv, zsock_t *dealer, const struct mg_request_in
         if (header) *why = "malformed Authorization header: expected Bearer <token>";
         return ZF_EUNAUTH;
     }
-    int rc = zf_http_auth_resolve(srv->auth, dealer, token, who, why);
+    int rc = zf_http_auth_resolve(srv->auth, dealer, token, request, who, why);
     explicit_bzero(token, sizeof token);
     return rc;
+}
+
+int
+zf_http_authenticate(zf_http_t *srv, zsock_t *dealer, const struct mg_request_info *ri,
+                     bool allow_query, zf_http_identity_t *who, const char **why)
+{
+    char request[160];
+    s_mount_label(srv, ri, request, sizeof request);
+    return s_authenticate_for(srv, dealer, ri, allow_query, request, who, why);
 }
 
 //  Counts an answer no authenticated caller is charged for (public route,
@@ -189,7 +227,9 @@ static bool
 s_authenticate(zf_http_req_t *req)
 {
     const char *why = NULL;
-    int rc = zf_http_authenticate(req->srv, req->dealer, req->ri, false, &req->who, &why);
+    char request[160];
+    s_request_label(req, request, sizeof request);
+    int rc = s_authenticate_for(req->srv, req->dealer, req->ri, false, request, &req->who, &why);
     if (rc && !s_rate_limit_address(req)) return false;
     if (rc == ZF_EUNAUTH)
         zf_http_fail(req, rc, "%s", why ? why : "invalid credentials");
@@ -213,11 +253,38 @@ s_rate_limit(zf_http_req_t *req)
     return false;
 }
 
+//  Tells the engine about a request refused here, so that it becomes an
+//  access.denied security event like the engine's own refusals (origin
+//  "http"). Fire and forget: auth.note has no reply, the send never
+//  blocks (ZMQ_DONTWAIT) and a note that finds the queue full is
+//  dropped, so the 403 waits for nothing. The user is an API key id
+//  ("key_...") or a JWT subject.
+static void
+s_note_denied(zf_http_req_t *req)
+{
+    char request[160];
+    s_request_label(req, request, sizeof request);
+    const zf_http_identity_t *who = &req->who;
+    zf_msg_t *m = zf_msg_new("auth.note");
+    snprintf(m->tenant, sizeof m->tenant, "%s", who->tenant);
+    snprintf(m->user, sizeof m->user, "%s", who->user);
+    snprintf(m->role, sizeof m->role, "%s", who->role);
+    zf_msg_set_body(
+        m, json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s, s:s}", "action", "access.denied", "tenant",
+                     who->tenant, strncmp(who->user, "key_", 4) == 0 ? "key_id" : "user", who->user,
+                     "role", who->role, "required_role", zf_http_role_name(req->route->min_role),
+                     "request", request, "origin", "http"));
+    m->route = zmsg_new();
+    zmsg_addmem(m->route, "", 0);
+    (void)zf_msg_send(&m, zsock_resolve(req->dealer), ZMQ_DONTWAIT);  // taken either way
+}
+
 static bool
 s_authorize(zf_http_req_t *req)
 {
     if (zf_http_role_level(req->who.role) >= req->route->min_role) return true;
     zf_http_fail(req, ZF_EFORBIDDEN, "Your role (%s) does not allow this operation", req->who.role);
+    s_note_denied(req);
     return false;
 }
 

@@ -15,7 +15,14 @@ requests, and how they reach the evidence_snapshot step's SECURITY_EVENTS.
   next request, or by the engine's tick on an idle server): it survives
   a kill -9. An open window is written at a clean shutdown.
 * A viewer calling admin actions: access.denied with role, required role
-  and message type.
+  and message type (zmq API) or route (REST: the front end's own role
+  check tells the engine with a fire-and-forget auth.note; the 403 is the
+  same as ever). A JWT user refused over REST is noted by its subject.
+* A revoked key over REST: auth.failed with the route ("GET
+  /api/v2/workflows/:id/runs", never the raw path); the WebSocket
+  handshake names the mount.
+* auth.note is internal: the tcp API and the admin socket refuse it
+  (forbidden) and nothing forged that way is recorded.
 * Unknown keys are not stored per tenant (they have none) but counted in
   the server's log.
 * Retention: ZF_SECURITY_MAX_EVENTS caps a tenant's events (oldest go
@@ -36,10 +43,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import zf_harness as zh  # noqa: E402
-from http_harness import V2, Http  # noqa: E402
+from http_harness import V2, Http, raw_http  # noqa: E402
 
 S = {}
 WINDOW_MS = 1500
+JWT_SECRET = "it-security-jwt-secret"
 DAY_MS = 24 * 3600 * 1000
 ENTRY_KEYS = {"id", "at", "action", "actor", "resource", "details"}
 TERMINAL = ("completed", "failed", "cancelled")
@@ -224,7 +232,7 @@ def test_revoked_key_flood_is_aggregated_per_window():
         if d["origin"] == "zmq":
             assert d["request"] == "wf.list", d
         else:
-            assert "request" not in d, d  # REST: the engine never sees the route
+            assert d["request"] == "GET /api/v2/workflows", d  # the front end's route
     check_no_secrets(out, [k["key"]] + list(S["keys"].values()))
     # another tenant sees none of it
     theirs = snapshot("other")
@@ -336,6 +344,113 @@ def test_viewer_calling_admin_actions_is_access_denied():
     check_no_secrets(out, [v["key"]])
 
 
+FORBIDDEN_V2 = {"success": False, "error": "Your role (viewer) does not allow this operation",
+                "code": "forbidden"}
+
+
+def test_rest_viewer_admin_actions_are_access_denied():
+    v = new_key("acme", "viewer", "rest-viewer")
+    wf = zh.expect_ok(zc(), "wf.create", {"workflow": {"name": zh.uniq("keep"), "definition": {
+        "nodes": [{"id": "s1", "type": "set", "config": {"values": {"a": 1}}}]}}})["workflow"]
+    t0 = time.monotonic()
+    with Http(S["srv"].http, v["key"]) as api:
+        for _ in range(3):
+            r = api.delete(f"{V2}/{wf['id']}")
+            # the 403 as ever: status, v2 envelope, message
+            assert r.status == 403 and r.json == FORBIDDEN_V2, r
+            assert r.h("X-Request-Id") and "json" in r.h("Content-Type"), r.header_items
+        for _ in range(2):
+            r = api.post(V2, {"name": "nope", "definition": {"nodes": []}})
+            assert r.status == 403 and r.json == FORBIDDEN_V2, r
+        r = api.post(f"{V2}/{wf['id']}/schedules", {"cron": "* * * * *"})
+        assert r.status == 403 and r.json == FORBIDDEN_V2, r
+        assert api.get(f"{V2}/{wf['id']}").status == 200  # allowed: no event
+    took = time.monotonic() - t0
+    assert took < 5, took
+    # the workflow is still there: the refusals did nothing
+    zh.expect_ok(zc(), "wf.get", {"id": wf["id"]})
+    time.sleep(WINDOW_MS / 1000 + 0.3)  # the windows end
+    out = snapshot()
+    got = events(out, "access.denied", v["id"])
+    by_req = {r["details"]["request"]: r for r in got}
+    assert set(by_req) == {"DELETE /api/v2/workflows/:id", "POST /api/v2/workflows",
+                           "POST /api/v2/workflows/:id/schedules"}, got
+    d = by_req["DELETE /api/v2/workflows/:id"]
+    assert d["details"] == {"key_id": v["id"], "role": "viewer", "required_role": "admin",
+                            "request": "DELETE /api/v2/workflows/:id", "origin": "http",
+                            "count": 3, "first_at": d["details"]["first_at"],
+                            "last_at": d["at"], "window_ms": WINDOW_MS}, d
+    assert d["actor"] == v["id"] and d["resource"] == {"type": "api_key", "id": v["id"],
+                                                        "name": "rest-viewer"}, d
+    assert by_req["POST /api/v2/workflows"]["details"]["count"] == 2, by_req
+    assert len(got) == 3, got  # one event per route and window
+    assert wf["id"] not in json.dumps(got), "a raw path (with its id) reached the evidence"
+    theirs = snapshot("other")
+    assert not [r for r in theirs["rows"] if r["resource"]["id"] == v["id"]], theirs["rows"]
+    check_no_secrets(out, [v["key"]])
+
+
+def test_rest_jwt_user_denied_is_noted_by_subject():
+    from http_harness import jwt_claims, jwt_token
+
+    sub = zh.uniq("auditor")
+    tok = jwt_token(JWT_SECRET, **jwt_claims(sub=sub, customer_id="acme", role="viewer"))
+    with Http(S["srv"].http, tok) as api:
+        r = api.delete(f"{V2}/{zh.fake_id()}")
+        assert r.status == 403 and r.json == FORBIDDEN_V2, r
+    time.sleep(WINDOW_MS / 1000 + 0.3)
+    got = [r for r in snapshot()["rows"]
+           if r["action"] == "access.denied" and r["actor"] == sub]
+    assert len(got) == 1, got
+    assert got[0]["resource"] == {"type": "user", "id": sub, "name": None}, got
+    assert got[0]["details"]["user"] == sub and "key_id" not in got[0]["details"], got
+    assert got[0]["details"]["request"] == "DELETE /api/v2/workflows/:id", got
+    assert got[0]["details"]["origin"] == "http" and got[0]["details"]["count"] == 1, got
+
+
+def test_rest_revoked_key_names_the_route():
+    k = new_key("acme", "viewer", "rest-revoked")
+    revoke(k["id"])
+    wid = zh.fake_id()
+    with Http(S["srv"].http, k["key"]) as api:
+        for _ in range(2):
+            r = api.get(f"{V2}/{wid}/runs")
+            assert r.status == 401, r
+    # the WebSocket handshake has no route: the method and the mount
+    status, _, _ = raw_http(S["srv"].http_port, (
+        f"GET {V2}/events?token={k['key']} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "\r\n").encode())
+    assert status == 401, status
+    time.sleep(WINDOW_MS / 1000 + 0.3)
+    out = snapshot()
+    got = {r["details"]["request"]: r["details"] for r in events(out, "auth.failed", k["id"])}
+    assert set(got) == {"GET /api/v2/workflows/:id/runs", "GET /api/v2/workflows/*"}, got
+    assert got["GET /api/v2/workflows/:id/runs"]["count"] == 2, got
+    assert got["GET /api/v2/workflows/*"]["count"] == 1, got
+    assert all(d["origin"] == "http" for d in got.values()), got
+    assert wid not in json.dumps(out), "a raw path (with its id) reached the evidence"
+    check_no_secrets(out, [k["key"]])
+
+
+def test_auth_note_is_refused_outside_the_process():
+    forged = "key_" + "f" * 16
+    note = {"action": "access.denied", "tenant": "acme", "key_id": forged, "role": "viewer",
+            "required_role": "admin", "request": "DELETE /api/v2/workflows/:id",
+            "origin": "http"}
+    with zh.Client(S["srv"].api) as c:
+        zh.expect_error(c, "auth.note", note, "forbidden")  # no key
+        zh.expect_error(c, "auth.note", note, "forbidden", key=S["keys"]["acme"])
+        ok, rb = c.call("auth.note", note, key=S["keys"]["acme"], origin="internal")
+        assert not ok and rb["code"] == "forbidden", rb  # a spoofed origin does not help
+    with admin() as a:
+        zh.expect_error(a, "auth.note", note, "forbidden")
+    time.sleep(WINDOW_MS / 1000 + 0.3)
+    out = snapshot()
+    assert forged not in json.dumps(out), [r for r in out["rows"] if r["actor"] == forged]
+
+
 def test_zz_no_event_output_ever_carries_a_key():
     """Runs last (tests run by name): every snapshot taken above, once more."""
     keys = list(S["keys"].values())
@@ -392,7 +507,7 @@ def test_retention_count_cap_and_90_days():
 
 def main():
     env = {"ZF_SECURITY_WINDOW_MS": str(WINDOW_MS)}
-    with zh.Server(["--rate-limit", "0"], env=env) as srv:
+    with zh.Server(["--rate-limit", "0", "--jwt-secret", JWT_SECRET], env=env) as srv:
         S["srv"] = srv
         S["keys"], S["key_ids"] = {}, {}
         for t in ("acme", "other"):
