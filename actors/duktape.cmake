@@ -29,33 +29,31 @@ foreach(f duktape.c duktape.h duk_config.h)
 endforeach()
 
 set(ZF_DUK_BUILD ${CMAKE_CURRENT_BINARY_DIR}/duktape)
-file(READ ${ZF_DUKTAPE_DIR}/duktape.c zf_duk_source)
-set(zf_duk_step "re_ctx->steps_count++;")
-string(FIND "${zf_duk_source}" "${zf_duk_step}" zf_duk_first)
-string(FIND "${zf_duk_source}" "${zf_duk_step}" zf_duk_last REVERSE)
-if(zf_duk_first EQUAL -1 OR NOT zf_duk_first EQUAL zf_duk_last)
-    message(FATAL_ERROR "${ZF_DUKTAPE_DIR}/duktape.c: the line '${zf_duk_step}' of "
-            "duk__match_regexp is missing or not unique: cannot add the regexp deadline "
-            "check (see actors/duktape.cmake)")
-endif()
-string(REPLACE "${zf_duk_step}"
-       "${zf_duk_step} ZF_DUK_REGEXP_CHECK(re_ctx->thr, re_ctx->steps_count);  /* zflow */"
-       zf_duk_source "${zf_duk_source}")
-file(WRITE ${ZF_DUK_BUILD}/duktape.c.tmp "${zf_duk_source}")
-configure_file(${ZF_DUK_BUILD}/duktape.c.tmp ${ZF_DUK_BUILD}/duktape.c COPYONLY)
-file(REMOVE ${ZF_DUK_BUILD}/duktape.c.tmp)
-unset(zf_duk_source)
+
+# Copies ${ZF_DUKTAPE_DIR}/NAME into the build directory with the text MARK,
+# which must occur exactly once, replaced by REPLACEMENT; fails with WHY.
+# configure_file only rewrites the copy when it changed: no needless rebuild.
+function(zf_duk_patch name mark replacement why)
+    file(READ ${ZF_DUKTAPE_DIR}/${name} text)
+    string(FIND "${text}" "${mark}" first)
+    string(FIND "${text}" "${mark}" last REVERSE)
+    if(first EQUAL -1 OR NOT first EQUAL last)
+        message(FATAL_ERROR "${ZF_DUKTAPE_DIR}/${name}: '${mark}' is missing or not unique: "
+                "${why} (see actors/duktape.cmake)")
+    endif()
+    string(REPLACE "${mark}" "${replacement}" text "${text}")
+    file(WRITE ${ZF_DUK_BUILD}/${name}.tmp "${text}")
+    configure_file(${ZF_DUK_BUILD}/${name}.tmp ${ZF_DUK_BUILD}/${name} COPYONLY)
+    file(REMOVE ${ZF_DUK_BUILD}/${name}.tmp)
+endfunction()
+
+zf_duk_patch(duktape.c "re_ctx->steps_count++;"
+             "re_ctx->steps_count++; ZF_DUK_REGEXP_CHECK(re_ctx->thr, re_ctx->steps_count);  /* zflow */"
+             "cannot add the regexp deadline check to duk__match_regexp")
 configure_file(${ZF_DUKTAPE_DIR}/duktape.h ${ZF_DUK_BUILD}/duktape.h COPYONLY)
-file(READ ${ZF_DUKTAPE_DIR}/duk_config.h zf_duk_config)
-string(FIND "${zf_duk_config}" "/* __OVERRIDE_DEFINES__ */" zf_duk_mark)
-if(zf_duk_mark EQUAL -1)
-    message(FATAL_ERROR "${ZF_DUKTAPE_DIR}/duk_config.h has no __OVERRIDE_DEFINES__ mark")
-endif()
-string(REPLACE "/* __OVERRIDE_DEFINES__ */"
-       "#include \"${CMAKE_CURRENT_SOURCE_DIR}/jsvm_duk_config.h\"  /* zflow overrides */"
-       zf_duk_config "${zf_duk_config}")
-file(WRITE ${ZF_DUK_BUILD}/duk_config.h.tmp "${zf_duk_config}")
-configure_file(${ZF_DUK_BUILD}/duk_config.h.tmp ${ZF_DUK_BUILD}/duk_config.h COPYONLY)
+zf_duk_patch(duk_config.h "/* __OVERRIDE_DEFINES__ */"
+             "#include \"${CMAKE_CURRENT_SOURCE_DIR}/jsvm_duk_config.h\"  /* zflow overrides */"
+             "cannot include our overrides")
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
              ${ZF_DUKTAPE_DIR}/duk_config.h ${ZF_DUKTAPE_DIR}/duktape.c)
 

@@ -326,6 +326,36 @@ def raw_http(port, data, timeout=10, send_chunks=None):
         s.close()
 
 
+def recv_until_close(s):
+    """Everything the peer sends on socket s until it closes."""
+    buf = b""
+    while True:
+        got = s.recv(65536)
+        if not got:
+            return buf
+        buf += got
+
+
+def head_answer(s, path, quiet=0.3):
+    """Sends HEAD path on the kept-alive socket s; returns (status line and
+    headers, any bytes that followed within `quiet` seconds: must be none)."""
+    s.sendall(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        got = s.recv(65536)
+        assert got, (path, buf)
+        buf += got
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    timeout = s.gettimeout()
+    s.settimeout(quiet)
+    try:
+        rest += s.recv(65536)
+    except socket.timeout:
+        pass
+    s.settimeout(timeout)
+    return head, rest
+
+
 def _content_length(head):
     for line in head.split(b"\r\n")[1:]:
         k, _, v = line.partition(b":")

@@ -26,8 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import zf_harness as zh  # noqa: E402
 from http_harness import (UUID_RE, V2, Http, alive, b64url, check_no_leak, create,  # noqa: E402
                           execute, expect, expect_status_in, fake_id, jwt_claims, jwt_swap_payload,
-                          get_run, jwt_token, jwt_unsigned, raw_http, raw_request, set_node,
-                          uniq, wait_run, wf_body)
+                          get_run, head_answer, jwt_token, jwt_unsigned, raw_http, raw_request,
+                          recv_until_close, set_node, uniq, wait_run, wf_body)
 
 S = {}
 SECRET = "it-http-limits-secret-0123456789abcdef"
@@ -324,28 +324,11 @@ def test_head_gets_headers_without_a_body():
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
         for path in ("/nope", V2 + "/health", "/v1/status"):
-            s.sendall(f"HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                got = s.recv(65536)
-                assert got, (path, buf)
-                buf += got
-            head, _, rest = buf.partition(b"\r\n\r\n")
+            head, rest = head_answer(s, path)
             assert head.startswith(b"HTTP/1.1 404 ") and b"Content-Length: " in head, head
-            s.settimeout(0.3)
-            try:
-                rest += s.recv(65536)
-            except socket.timeout:
-                pass
-            s.settimeout(5)
             assert rest == b"", (path, rest[:100])
         s.sendall(f"GET {V2}/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        buf = b""
-        while True:
-            got = s.recv(65536)
-            if not got:
-                break
-            buf += got
+        buf = recv_until_close(s)
         assert buf.startswith(b"HTTP/1.1 200 ") and b'"ok"' in buf, buf[:200]
     finally:
         s.close()

@@ -27,7 +27,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import zf_harness as zh  # noqa: E402
-from http_harness import V2, Http, check_no_leak, delay_node, fake_id, raw_http, raw_request, set_node, uniq  # noqa: E402
+from http_harness import (V2, Http, check_no_leak, delay_node, fake_id, head_answer,  # noqa: E402
+                          raw_http, raw_request, recv_until_close, set_node, uniq)
 
 L = "/v1"
 A = L + "/automations"
@@ -619,32 +620,15 @@ def test_head_answers_have_no_body():
     the body a GET would get) and no body, so the connection stays usable."""
     s = socket.create_connection(("127.0.0.1", S["srv"].http_port), timeout=5)
     try:
-        s.sendall(f"HEAD {L}/status HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            got = s.recv(65536)
-            assert got, buf
-            buf += got
-        head, _, rest = buf.partition(b"\r\n\r\n")
+        head, rest = head_answer(s, L + "/status", quiet=0.5)
         assert head.startswith(b"HTTP/1.1 404 "), head
         hdrs = {k.strip().lower(): v.strip() for k, _, v in
                 (ln.decode().partition(":") for ln in head.split(b"\r\n")[1:])}
         assert int(hdrs["content-length"]) > 0 and hdrs["lw-api-version"] == API_VERSION, hdrs
         check_rate_headers(lambda n: hdrs.get(n.lower()))
-        s.settimeout(0.5)
-        try:
-            rest += s.recv(65536)
-        except socket.timeout:
-            pass
         assert rest == b"", f"a HEAD answer carried a body: {rest[:100]!r}"
-        s.settimeout(5)
         s.sendall(f"GET {L}/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        nxt = b""
-        while True:
-            got = s.recv(65536)
-            if not got:
-                break
-            nxt += got
+        nxt = recv_until_close(s)
         assert nxt.startswith(b"HTTP/1.1 200 "), nxt[:200]
     finally:
         s.close()

@@ -14,6 +14,8 @@ Environment: ZFLOW_BIN (the zflow binary; set by ctest), ZF_BUILD_DIR as a
 fallback to find it, ZF_KEEP_DATA=1 to keep data dirs for post-mortems.
 """
 
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -518,6 +520,25 @@ def rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def assert_no_secrets(obj, keys):
+    """No plaintext key of `keys`, no key hash, and no "hash"/"key" field
+    anywhere in obj (evidence rows, security events)."""
+    text = json.dumps(obj)
+    for k in keys:
+        assert k not in text, "a plaintext API key leaked"
+        assert hashlib.sha256(k.encode()).hexdigest() not in text, "a key hash leaked"
+
+    def walk(v):
+        if isinstance(v, dict):
+            assert "hash" not in v and "key" not in v, v
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+    walk(obj)
 
 
 def uniq(prefix="wf"):
