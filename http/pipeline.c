@@ -15,6 +15,7 @@
 #include "http/json.h"
 
 #include <assert.h>
+#include <ctype.h>
 
 /* ---- request id, mount, route ---------------------------------------------- */
 
@@ -52,23 +53,45 @@ s_find_mount(zf_http_t *srv, const char *path, char *rest, size_t restlen)
     return NULL;
 }
 
-//  Sets the mount (when the path is under one) and the route; false when
-//  no route matches (the caller answers 404).
+//  Whether every "%" of the path (as sent: civetweb runs with
+//  decode_url=no) starts a two-hex-digit escape other than %00. Decoding
+//  is the router's, one captured segment at a time, so an encoded "/"
+//  stays inside its segment and an encoded NUL cannot cut an id short
+//  ("/workflows/<id>%00/runs" used to reach the workflow itself).
 static bool
+s_path_encoding_ok(const char *path)
+{
+    for (const char *p = strchr(path, '%'); p; p = strchr(p + 1, '%')) {
+        if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2])) return false;
+        if (p[1] == '0' && p[2] == '0') return false;
+    }
+    return true;
+}
+
+//  Sets the mount (when the path is under one) and the route: 1 when a
+//  route matches, 0 when none does (the caller answers 404), -1 for a
+//  malformed path (answered 400 here).
+static int
 s_route(zf_http_req_t *req)
 {
     const char *path = req->ri->local_uri ? req->ri->local_uri : "";
     char rest[512];
     const zf_http_mount_t *m = s_find_mount(req->srv, path, rest, sizeof rest);
     if (m) req->mount = m;
+    if (!s_path_encoding_ok(path)) {
+        zf_http_fail(req, ZF_EINVAL,
+                     "Malformed path: every %% must start a two-digit hex escape, and %%00 "
+                     "is not allowed");
+        return -1;
+    }
     for (const zf_http_route_t *r = m ? m->dialect->routes : NULL; r && r->method; r++) {
         if (strcmp(r->method, req->ri->request_method) == 0 &&
             zf_route_match(r->pattern, rest, &req->params)) {
             req->route = r;
-            return true;
+            return 1;
         }
     }
-    return false;
+    return 0;
 }
 
 /* ---- what a request is for (security events) ------------------------------- */
@@ -382,8 +405,10 @@ zf_http_stream_write(zf_http_req_t *req, const void *buf, size_t len)
 static void
 s_process(zf_http_req_t *req)
 {
-    if (!s_route(req)) {
-        if (s_rate_limit_address(req)) zf_http_fail(req, ZF_ENOTFOUND, "Route not found");
+    int routed = s_route(req);
+    if (routed <= 0) {
+        if (routed == 0 && s_rate_limit_address(req))
+            zf_http_fail(req, ZF_ENOTFOUND, "Route not found");
         return;
     }
     bool public = req->route->min_role == ZF_HTTP_PUBLIC;

@@ -10,8 +10,39 @@ s_seg_len(const char *s)
     return strcspn(s, "/");
 }
 
+static int
+s_hex(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+//  Percent-decodes seg (slen bytes) into out (NUL-terminated); false on a
+//  malformed escape or an encoded NUL (it would cut the value short).
+static bool
+s_decode(const char *seg, size_t slen, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < slen; i++) {
+        if (seg[i] != '%') {
+            out[n++] = seg[i];
+            continue;
+        }
+        if (i + 2 >= slen) return false;  // "%" or "%X" at the end
+        int a = s_hex(seg[i + 1]), b = s_hex(seg[i + 2]);
+        if (a < 0 || b < 0 || (a == 0 && b == 0)) return false;
+        out[n++] = (char)(a * 16 + b);
+        i += 2;
+    }
+    out[n] = '\0';
+    return true;
+}
+
 //  Matches one pattern segment (pat, plen) against one path segment (seg,
-//  slen), capturing ":name" segments into params.
+//  slen, as sent: percent-encoded), capturing ":name" segments into params
+//  decoded.
 static bool
 s_match_segment(const char *pat, size_t plen, const char *seg, size_t slen,
                 zf_route_params_t *params)
@@ -22,8 +53,7 @@ s_match_segment(const char *pat, size_t plen, const char *seg, size_t slen,
         if (params->n >= ZF_ROUTE_MAX_PARAMS || plen - 1 >= ZF_ROUTE_MAX_NAME) return false;
         memcpy(params->names[params->n], pat + 1, plen - 1);
         params->names[params->n][plen - 1] = '\0';
-        memcpy(params->values[params->n], seg, slen);
-        params->values[params->n][slen] = '\0';
+        if (!s_decode(seg, slen, params->values[params->n])) return false;
         params->n++;
         return true;
     }

@@ -4,8 +4,11 @@
     the empty pattern "" is the prefix itself. A segment is either a literal
     (compared exactly, case-sensitive) or ":name", which matches any
     non-empty path segment and captures it. Paths are split the same way;
-    the pipeline strips one trailing slash before matching. Pure functions,
-    no allocation, thread-safe.
+    the pipeline strips one trailing slash before matching. Paths come as
+    sent (civetweb runs with decode_url=no): literals compare with the raw
+    segment, captures are percent-decoded one segment at a time (so "%2F"
+    stays inside its segment), and a malformed escape or an encoded NUL
+    never matches. Pure functions, no allocation, thread-safe.
 */
 #ifndef ZF_HTTP_ROUTER_H
 #define ZF_HTTP_ROUTER_H

@@ -217,6 +217,8 @@ s_start(zf_http_t *self, const char *listen, int threads, char **err)
                           "30000",
                           "max_request_size",
                           "16384",
+                          "decode_url",
+                          "no",  // the router decodes each captured segment (pipeline.c)
                           NULL};
     unsigned code = 0;
     char text[256] = "";

@@ -61,6 +61,25 @@ test_long_segment_never_matches(void **state)
     assert_false(zf_route_match("/:id", path, &p));
 }
 
+//  Paths arrive percent-encoded (civetweb's decode_url=no): captures are
+//  decoded one segment at a time, literals compare as sent, and a malformed
+//  escape or an encoded NUL never matches.
+static void
+test_captures_are_percent_decoded(void **state)
+{
+    (void)state;
+    zf_route_params_t p;
+    assert_true(zf_route_match("/:id/runs", "/a%2Fb%2d1/runs", &p));
+    assert_string_equal(zf_route_param(&p, "id"), "a/b-1");
+    assert_true(zf_route_match("/:id", "/caf%C3%A9", &p));
+    assert_string_equal(zf_route_param(&p, "id"), "caf\xc3\xa9");
+    assert_false(zf_route_match("/:id/runs", "/abc%00/runs", &p));
+    assert_false(zf_route_match("/:id", "/abc%0", &p));
+    assert_false(zf_route_match("/:id", "/abc%", &p));
+    assert_false(zf_route_match("/:id", "/%zz", &p));
+    assert_false(zf_route_match("/:id/runs", "/x/r%75ns", &p));  // literals are not decoded
+}
+
 static void
 test_pattern_validity(void **state)
 {
@@ -198,6 +217,7 @@ main(void)
         cmocka_unit_test(test_literal_and_params),
         cmocka_unit_test(test_empty_pattern_and_segments),
         cmocka_unit_test(test_long_segment_never_matches),
+        cmocka_unit_test(test_captures_are_percent_decoded),
         cmocka_unit_test(test_pattern_validity),
         cmocka_unit_test(test_v2_table),
         cmocka_unit_test(test_status_table),

@@ -714,6 +714,38 @@ def test_mount_flag_moves_the_dialect():
 # ---------------------------------------------------------------- main
 
 
+# ---------------------------------------------------------------- path encoding
+
+
+def test_path_escapes_are_decoded_per_segment_and_nul_is_refused():
+    """civetweb no longer decodes the path: the router decodes each captured
+    segment, so an encoded NUL cannot cut an id short and an encoded "/"
+    stays inside its segment."""
+    port, key = lim().http_port, S["lim_key"]
+    st, _, body = raw_request(port, "POST", V2, json.dumps(wf_body(uniq("enc"))).encode(), key=key)
+    assert st == 201, (st, body[:300])
+    wf_id = json.loads(body)["workflow"]["id"]
+
+    def get(path):
+        st, _, body = raw_request(port, "GET", path, key=key)
+        return st, json.loads(body)
+
+    # before: ".../<id>%00/runs" reached GET /:id (the path stopped at the NUL)
+    for tail in ("%00", "%00/runs", "%00junk", "%2", "%zz", "%"):
+        st, got = get(f"{V2}/{wf_id}{tail}")
+        assert st == 400 and got["success"] is False and got["code"] == "validation", (tail, got)
+        assert "%00" in got["error"], got
+    st, got = get(f"{V2}/{wf_id.replace('-', '%2D', 1)}")  # an escaped "-" is the same id
+    assert st == 200 and got["workflow"]["id"] == wf_id, got
+    st, got = get(f"{V2}/{wf_id.replace('-', '%2d', 1)}/runs")
+    assert st == 200 and got["runs"] == [], got
+    st, got = get(f"{V2}/{wf_id[:8]}%2F{wf_id[9:]}")  # "/" inside a segment: no such id
+    assert st == 404 and got["code"] == "not_found", got
+    st, got = get("/v1/automations/x%00y/cancel")  # in the mount's shape (LendWorks: 422)
+    assert st == 422 and got["errors"][0]["code"] == "VALIDATION_ERROR", got
+    alive(lim())
+
+
 def main():
     lim_args = ["--jwt-secret", SECRET, "--rate-limit", "0", "--egress-allow", "127.0.0.1/32"]
     with zh.Sink() as sink, zh.Server(extra_args=lim_args) as s1, \
