@@ -344,6 +344,29 @@ def test_host_breaker_blocks_instead_of_failing():
             assert "503" in v["run"]["error"]["message"], v["run"]
 
 
+def test_host_breaker_is_per_host_and_port():
+    """A breaker opened for 127.0.0.1:<port A> leaves 127.0.0.1:<port B> alone."""
+    other = h.Sink()
+    try:
+        with Env(EGRESS) as env:
+            down = mk_wf(env.c, [http_node("down", "/status/503?retry_after=60",
+                                           retry={"max_attempts": 1})],
+                         error_handling={"breaker_threshold": 1000})
+            assert start(env.c, down["id"], wait=True)["status"] == "failed"
+            again = start(env.c, down["id"], wait=True)  # same host and port: blocked
+            assert again["status"] == "waiting", again
+            v = get(env.c, again["id"])
+            entry = next(l for l in v["logs"] if l["status"] == "blocked")
+            assert f"127.0.0.1:{SINK.port}" in entry["error"], entry
+            up = mk_wf(env.c, [{"id": "up", "type": "http_request",
+                                "config": {"url": other.url("/hit")}}])
+            run = start(env.c, up["id"], wait=True)
+            assert run["status"] == "completed", run
+            assert other.counts().get(key_of(run["id"], "up")) == 1
+    finally:
+        other.stop()
+
+
 # --------------------------------------------------------------------------
 # egress and concurrency
 

@@ -568,18 +568,21 @@ test_http_breaker_blocks_after_failures(void **state)
     env.breakers = zf_breakers_new(&(zf_breaker_conf_t){2, 5000, 60000});
     env.ctx.breakers = env.breakers;
     env.ctx.run_id = "run-breaker";
+    char host[32];  //  breakers are keyed by host:port
+    snprintf(host, sizeof host, "127.0.0.1:%d", s_port);
     for (int i = 0; i < 2; i++) {
         zf_step_result_t res = s_run(&env, "http_request",
                                      s_cfg("{\"url\":\"http://127.0.0.1:%d/status/500\"}", s_port));
         assert_int_equal(res.status, ZF_STEP_FAIL);
         zf_step_result_clear(&res);
     }
-    assert_string_equal(zf_breaker_state(env.breakers, "127.0.0.1", env.ctx.now_ms), "open");
+    assert_string_equal(zf_breaker_state(env.breakers, host, env.ctx.now_ms), "open");
     zf_step_result_t res =
         s_run(&env, "http_request", s_cfg("{\"url\":\"http://127.0.0.1:%d/hit\"}", s_port));
     assert_int_equal(res.status, ZF_STEP_BLOCKED);
     assert_int_equal(res.wake_at_ms, env.ctx.now_ms + 5000);
     assert_non_null(strstr(res.error, "circuit open"));
+    assert_non_null(strstr(res.error, host));
     zf_step_result_clear(&res);
     //  After the cooldown the probe goes through and closes the breaker.
     env.ctx.now_ms += 5000;
@@ -588,14 +591,13 @@ test_http_breaker_blocks_after_failures(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_object_get(res.output, "body"), "n")),
                      1);
     zf_step_result_clear(&res);
-    assert_string_equal(zf_breaker_state(env.breakers, "127.0.0.1", env.ctx.now_ms), "closed");
+    assert_string_equal(zf_breaker_state(env.breakers, host, env.ctx.now_ms), "closed");
     //  A 429 with Retry-After opens the breaker for that long.
     res =
         s_run(&env, "http_request", s_cfg("{\"url\":\"http://127.0.0.1:%d/status/429\"}", s_port));
     assert_int_equal(res.status, ZF_STEP_FAIL);
     zf_step_result_clear(&res);
-    assert_int_equal(zf_breaker_acquire(env.breakers, "127.0.0.1", env.ctx.now_ms),
-                     env.ctx.now_ms + 1000);
+    assert_int_equal(zf_breaker_acquire(env.breakers, host, env.ctx.now_ms), env.ctx.now_ms + 1000);
     s_env_free(&env);
 }
 
@@ -696,7 +698,9 @@ test_integration_http_request_uses_http_kind(void **state)
                            "\"url\":\"http://127.0.0.1:%d/status/404\"}}",
                            s_port));
     assert_int_equal(res.status, ZF_STEP_FAIL_FINAL);
-    assert_string_equal(res.error, "HTTP 404 from 127.0.0.1");
+    char want[64];
+    snprintf(want, sizeof want, "HTTP 404 from 127.0.0.1:%d", s_port);
+    assert_string_equal(res.error, want);
     zf_step_result_clear(&res);
     res = s_run_node(&env, "integration",
                      s_cfg("{\"id\":\"n3\",\"action\":\"http.request\","

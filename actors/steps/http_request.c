@@ -79,20 +79,24 @@ s_method(const json_t *config)
     return NULL;
 }
 
-//  Host of an absolute http(s) URL into buf; 0 ok.
+//  "host:port" of an absolute http(s) URL into buf (the port is the
+//  scheme's default when none is given); 0 ok. This is the breaker key:
+//  two services on one host but different ports fail independently.
 static int
 s_url_host(const char *url, char *buf, size_t len)
 {
     CURLU *u = curl_url();
-    char *host = NULL, *scheme = NULL;
+    char *host = NULL, *scheme = NULL, *port = NULL;
     int rc = -1;
     if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
         (!strcasecmp(scheme, "http") || !strcasecmp(scheme, "https")) && host[0]) {
-        snprintf(buf, len, "%s", host);
+        snprintf(buf, len, "%s:%s", host, port);
         rc = 0;
     }
+    curl_free(port);
     curl_free(host);
     curl_free(scheme);
     curl_url_cleanup(u);
