@@ -25,6 +25,7 @@
 */
 #include "actors/automation.h"
 #include "actors/datefmt.h"
+#include "actors/growbuf.h"
 #include "actors/step.h"
 #include "actors/steps/record_ops.h"
 #include "broker/errors.h"
@@ -103,36 +104,15 @@ s_validate(const json_t *config, char *err, size_t errlen)
 //  Canonical JSON and its digest
 // =========================================================================
 
-typedef struct {
-    char *p;     // bytes (malloc'd, grows)
-    size_t len;  // used
-    size_t cap;  // allocated
-} s_buf_t;
-
 static void
-s_put(s_buf_t *b, const char *s, size_t n)
+s_put_string(zf_growbuf_t *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p) abort();
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void
-s_put_string(s_buf_t *b, const char *s, size_t n)
-{
-    s_put(b, "\"", 1);
+    zf_growbuf_put(b, "\"", 1);
     size_t run = 0;  // bytes copied as they are, pending
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
-        s_put(b, s + run, i - run);
+        zf_growbuf_put(b, s + run, i - run);
         run = i + 1;
         char esc[8];
         const char *named = c == '"'    ? "\\\""
@@ -144,14 +124,14 @@ s_put_string(s_buf_t *b, const char *s, size_t n)
                             : c == '\t' ? "\\t"
                                         : NULL;
         if (!named) snprintf(esc, sizeof esc, "\\u%04x", c);
-        s_put(b, named ? named : esc, strlen(named ? named : esc));
+        zf_growbuf_put(b, named ? named : esc, strlen(named ? named : esc));
     }
-    s_put(b, s + run, n - run);
-    s_put(b, "\"", 1);
+    zf_growbuf_put(b, s + run, n - run);
+    zf_growbuf_put(b, "\"", 1);
 }
 
 static void
-s_put_real(s_buf_t *b, double d)
+s_put_real(zf_growbuf_t *b, double d)
 {
     char num[40];
     if (d == 0)
@@ -164,7 +144,7 @@ s_put_real(s_buf_t *b, double d)
             if (strtod(num, NULL) == d) break;
         }
     }
-    s_put(b, num, strlen(num));
+    zf_growbuf_put(b, num, strlen(num));
 }
 
 static int
@@ -173,10 +153,10 @@ s_key_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int s_put_value(s_buf_t *b, const json_t *v, int depth);
+static int s_put_value(zf_growbuf_t *b, const json_t *v, int depth);
 
 static int
-s_put_object(s_buf_t *b, const json_t *v, int depth)
+s_put_object(zf_growbuf_t *b, const json_t *v, int depth)
 {
     size_t n = json_object_size(v), i = 0;
     const char **keys = malloc((n ? n : 1) * sizeof *keys);
@@ -187,21 +167,21 @@ s_put_object(s_buf_t *b, const json_t *v, int depth)
         keys[i++] = k;
     qsort(keys, n, sizeof *keys, s_key_cmp);
     int rc = 0;
-    s_put(b, "{", 1);
+    zf_growbuf_put(b, "{", 1);
     for (i = 0; i < n && rc == 0; i++) {
-        if (i) s_put(b, ",", 1);
+        if (i) zf_growbuf_put(b, ",", 1);
         s_put_string(b, keys[i], strlen(keys[i]));
-        s_put(b, ":", 1);
+        zf_growbuf_put(b, ":", 1);
         rc = s_put_value(b, json_object_get(v, keys[i]), depth + 1);
     }
-    s_put(b, "}", 1);
+    zf_growbuf_put(b, "}", 1);
     free(keys);
     return rc;
 }
 
 //  Writes v canonically; -1 past S_CANON_DEPTH.
 static int
-s_put_value(s_buf_t *b, const json_t *v, int depth)
+s_put_value(zf_growbuf_t *b, const json_t *v, int depth)
 {
     char num[32];
     if (depth > S_CANON_DEPTH) return -1;
@@ -212,12 +192,12 @@ s_put_value(s_buf_t *b, const json_t *v, int depth)
         size_t i;
         json_t *x;
         int rc = 0;
-        s_put(b, "[", 1);
+        zf_growbuf_put(b, "[", 1);
         json_array_foreach ((json_t *)v, i, x) {
-            if (i) s_put(b, ",", 1);
+            if (i) zf_growbuf_put(b, ",", 1);
             if (rc == 0) rc = s_put_value(b, x, depth + 1);
         }
-        s_put(b, "]", 1);
+        zf_growbuf_put(b, "]", 1);
         return rc;
     }
     case JSON_STRING:
@@ -225,19 +205,19 @@ s_put_value(s_buf_t *b, const json_t *v, int depth)
         return 0;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        s_put(b, num, strlen(num));
+        zf_growbuf_put(b, num, strlen(num));
         return 0;
     case JSON_REAL:
         s_put_real(b, json_real_value(v));
         return 0;
     case JSON_TRUE:
-        s_put(b, "true", 4);
+        zf_growbuf_put(b, "true", 4);
         return 0;
     case JSON_FALSE:
-        s_put(b, "false", 5);
+        zf_growbuf_put(b, "false", 5);
         return 0;
     default:
-        s_put(b, "null", 4);
+        zf_growbuf_put(b, "null", 4);
         return 0;
     }
 }
@@ -246,7 +226,7 @@ s_put_value(s_buf_t *b, const json_t *v, int depth)
 static int
 s_digest(const json_t *rows, char hex[65])
 {
-    s_buf_t b = {0};
+    zf_growbuf_t b = {0};
     int rc = s_put_value(&b, rows, 0);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)(b.p ? b.p : ""), b.len, md);
