@@ -2,8 +2,9 @@
 
     Every run is an actor: it owns its record and state while active,
     executes its nodes in order, talks to the rest only by messages, and
-    after every step sends a `run.snapshot` to the group-commit writer and
-    waits for the durable ack before its next step starts. It never touches
+    after every step sends its snapshot (in a `run.snapshots` request) to
+    the group-commit writer and waits for the durable ack before its next
+    step starts. It never touches
     RocksDB: the same code can host runs on a remote worker whose snapshots
     travel over tcp.
 

@@ -12,7 +12,7 @@
 
     Header fields (msgpack map, string keys):
       v        int     protocol version, ZF_PROTO_VERSION
-      type     str     message type ("wf.create", "reply", "run.snapshot", ...)
+      type     str     message type ("wf.create", "reply", "run.snapshots", ...)
       id       str     unique message id (UUIDv7)
       corr     str     replies: the id of the request answered
       tenant   str     tenant the message acts for

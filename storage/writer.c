@@ -125,15 +125,15 @@ s_check_timers(const json_t *body)
     if (timer) {
         const char *kind = s_str(timer, "kind");
         if (!json_is_object(timer) || !json_is_integer(json_object_get(timer, "due")) || !kind)
-            return "run.snapshot timer must be {due: int, kind: str}";
+            return "run.snapshots item: timer must be {due: int, kind: str}";
     }
     json_t *clear = json_object_get(body, "timer_clear");
-    if (clear && !json_is_integer(clear)) return "run.snapshot timer_clear must be an int";
+    if (clear && !json_is_integer(clear)) return "run.snapshots item: timer_clear must be an int";
     json_t *tok = json_object_get(body, "token");
     const char *hash = s_str(tok, "hash");
     if (tok && (!json_is_object(tok) || !hash || strlen(hash) != 64 ||
                 strspn(hash, "0123456789abcdef") != 64))
-        return "run.snapshot token must be {hash: 64 lowercase hex, ...}";
+        return "run.snapshots item: token must be {hash: 64 lowercase hex, ...}";
     return NULL;
 }
 
@@ -157,40 +157,42 @@ s_take(s_cursor_t *c)
     return c->pos < c->n ? c->all[c->pos++] : NULL;
 }
 
-//  Everything one snapshot needs before anything is staged: its body
-//  (tenant given by the caller) and its frames, taken from the cursor.
+//  Everything one snapshot needs before anything is staged: its body and
+//  its frames, taken from the cursor.
 //  Returns an error message or NULL.
 static const char *
-s_check_snapshot(const char *tenant, const json_t *body, s_cursor_t *c, s_frames_t *f)
+s_check_snapshot(const json_t *body, s_cursor_t *c, s_frames_t *f)
 {
-    if (!tenant || !*tenant) return "run.snapshot needs a tenant";
     if (!json_is_object(body)) return "run.snapshots items must be objects";
-    if (!s_str(body, "run_id")) return "run.snapshot needs run_id";
-    if (!s_str(body, "workflow_id")) return "run.snapshot needs workflow_id";
-    if (!s_str(body, "status")) return "run.snapshot needs status";
+    if (!s_str(body, "tenant")) return "run.snapshots item: needs a tenant";
+    if (!s_str(body, "run_id")) return "run.snapshots item: needs run_id";
+    if (!s_str(body, "workflow_id")) return "run.snapshots item: needs workflow_id";
+    if (!s_str(body, "status")) return "run.snapshots item: needs status";
     json_t *seq = json_object_get(body, "log_seq");
     if (seq && (!json_is_integer(seq) || json_integer_value(seq) < 0 ||
                 json_integer_value(seq) > (json_int_t)UINT32_MAX))
-        return "run.snapshot log_seq must be a uint32";
+        return "run.snapshots item: log_seq must be a uint32";
     json_t *keep = json_object_get(body, "keep_record");
-    if (keep && !json_is_boolean(keep)) return "run.snapshot keep_record must be a boolean";
+    if (keep && !json_is_boolean(keep)) return "run.snapshots item: keep_record must be a boolean";
     *f = (s_frames_t){0};
     if (!json_is_true(keep)) f->rec = s_take(c);
     f->state = s_take(c);
     if (seq) f->log = s_take(c);
     if ((!json_is_true(keep) && !f->rec) || !f->state || (seq && !f->log))
-        return "run.snapshot needs frames [record unless keep_record][state][log iff log_seq]";
+        return "run.snapshots item: needs frames [record unless keep_record][state][log iff "
+               "log_seq]";
     zframe_t *all[3] = {f->rec, f->state, f->log};
     for (int i = 0; i < 3; i++)
         if (all[i] && !s_frame_is_map(all[i]))
-            return "run.snapshot frame is not a valid msgpack map";
+            return "run.snapshots item: frame is not a valid msgpack map";
     return s_check_timers(body);
 }
 
 //  Stages one checked snapshot into b.
 static void
-s_stage_one(zf_batch_t *b, const char *tenant, const json_t *body, const s_frames_t *f)
+s_stage_one(zf_batch_t *b, const json_t *body, const s_frames_t *f)
 {
+    const char *tenant = s_str(body, "tenant");
     const char *run_id = s_str(body, "run_id");
     if (f->rec)
         zf_rec_run_put_raw(b, tenant, run_id, s_str(body, "workflow_id"), s_str(body, "status"),
@@ -219,18 +221,17 @@ s_stage_one(zf_batch_t *b, const char *tenant, const json_t *body, const s_frame
     }
 }
 
-//  run.snapshot (one run; tenant from the header) or run.snapshots (body
-//  {items: [...]}, each item a run.snapshot body plus its tenant; the
-//  items' frames follow each other in the extra frames). Every item is
-//  checked before any is staged: one bad item refuses the whole message,
-//  whose items all go into one batch. Every frame must be used.
+//  run.snapshots: body {items: [...]}, each item a snapshot with its
+//  tenant; the items' frames follow each other in the extra frames. Every
+//  item is checked before any is staged: one bad item refuses the whole
+//  message, whose items all go into one batch. Every frame must be used.
 static void
-s_stage_snapshots(s_req_t *r, bool many)
+s_stage_snapshots(s_req_t *r)
 {
     const zf_msg_t *req = r->req;
-    json_t *items = many ? json_object_get(req->body, "items") : NULL;
-    size_t n = many ? json_array_size(items) : 1;
-    if (many && (!json_is_array(items) || n == 0 || n > ZF_WRITER_MAX_REQS)) {
+    json_t *items = json_object_get(req->body, "items");
+    size_t n = json_array_size(items);
+    if (!json_is_array(items) || n == 0 || n > ZF_WRITER_MAX_REQS) {
         s_reject(r, ZF_EINVAL, "run.snapshots needs items: 1 to 4096 snapshots");
         return;
     }
@@ -243,17 +244,17 @@ s_stage_snapshots(s_req_t *r, bool many)
         c.all[k++] = f;
     const char *why = NULL;
     for (size_t i = 0; i < n && !why; i++) {
-        const json_t *body = many ? json_array_get(items, i) : req->body;
-        why = s_check_snapshot(many ? s_str(body, "tenant") : req->tenant, body, &c, &frames[i]);
+        const json_t *body = json_array_get(items, i);
+        why = s_check_snapshot(body, &c, &frames[i]);
     }
-    if (!why && c.pos != c.n) why = "run.snapshot has frames that no snapshot uses";
+    if (!why && c.pos != c.n) why = "run.snapshots has frames that no snapshot uses";
     if (why)
         s_reject(r, ZF_EINVAL, why);
     else {
         r->batch = zf_batch_new();
         for (size_t i = 0; i < n; i++) {
-            const json_t *body = many ? json_array_get(items, i) : req->body;
-            s_stage_one(r->batch, many ? s_str(body, "tenant") : req->tenant, body, &frames[i]);
+            const json_t *body = json_array_get(items, i);
+            s_stage_one(r->batch, body, &frames[i]);
         }
     }
     free(frames);
@@ -269,12 +270,10 @@ s_stage(self_t *self, zf_msg_t *req)
     *r = (s_req_t){.req = req};
     if (strcmp(req->type, "store.commit") == 0)
         s_stage_commit(r);
-    else if (strcmp(req->type, "run.snapshot") == 0)
-        s_stage_snapshots(r, false);
     else if (strcmp(req->type, "run.snapshots") == 0)
-        s_stage_snapshots(r, true);
+        s_stage_snapshots(r);
     else
-        s_reject(r, ZF_EINVAL, "the writer accepts only store.commit and run.snapshot(s)");
+        s_reject(r, ZF_EINVAL, "the writer accepts only store.commit and run.snapshots");
     if (r->batch) self->bytes += zf_batch_bytes(r->batch);
 }
 

@@ -12,17 +12,14 @@
 
       type "store.commit"  extra[0] = 8-byte zf_batch_t* (in-process only;
                            the writer takes ownership and destroys it)
-      type "run.snapshot"  body {run_id, workflow_id, status, prev_status?, log_seq?,
-                           keep_record?, timer?: {due, kind}, timer_clear?: due,
-                           token?}
-                           tenant from the header; extra = [record unless
-                           keep_record][state][log iff log_seq] as raw msgpack
-                           maps, checked with zf_codec_check
-      type "run.snapshots" body {items: [run.snapshot body + tenant, ...]}
-                           (1..4096 items); extra = the items' frames one
-                           after the other. What run hosts send: one message
-                           (and one ack) per pass over their ready runs. One
-                           bad item refuses the whole message.
+      type "run.snapshots" body {items: [{tenant, run_id, workflow_id, status,
+                           prev_status?, log_seq?, keep_record?, timer?: {due,
+                           kind}, timer_clear?: due, token?}, ...]} (1..4096);
+                           extra = each item's [record unless keep_record]
+                           [state][log iff log_seq] in turn, raw msgpack maps.
+                           What run hosts send: one message (and one ack) per
+                           pass over their ready runs. One bad item refuses
+                           the whole message.
 
     Replies: [""][reply header ok/error, corr = request id][body {}].
     An invalid request gets an error reply and touches nothing.

@@ -89,18 +89,18 @@ s_add_json_frame(zmsg_t *m, json_t *v)
     json_decref(v);
 }
 
-//  A run.snapshot as a run actor sends it. log_seq < 0: no log frame.
+//  A run.snapshots of one run as a run host sends it. log_seq < 0: no log
+//  frame.
 static zf_msg_t *
 s_snapshot(const char *id, const char *tenant, const char *run_id, const char *status,
            int64_t log_seq)
 {
-    zf_msg_t *m = zf_msg_new("run.snapshot");
+    zf_msg_t *m = zf_msg_new("run.snapshots");
     snprintf(m->id, sizeof m->id, "%s", id);
-    snprintf(m->tenant, sizeof m->tenant, "%s", tenant);
-    json_t *body =
-        json_pack("{s:s, s:s, s:s}", "run_id", run_id, "workflow_id", "wf-1", "status", status);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "tenant", tenant, "run_id", run_id,
+                             "workflow_id", "wf-1", "status", status);
     if (log_seq >= 0) json_object_set_new(body, "log_seq", json_integer(log_seq));
-    zf_msg_set_body(m, body);
+    zf_msg_set_body(m, json_pack("{s:[o]}", "items", body));
     m->route = zmsg_new();
     zmsg_addmem(m->route, "", 0);
     m->extra = zmsg_new();
@@ -111,6 +111,13 @@ s_snapshot(const char *id, const char *tenant, const char *run_id, const char *s
         s_add_json_frame(m->extra,
                          json_pack("{s:I, s:s}", "seq", (json_int_t)log_seq, "msg", "step done"));
     return m;
+}
+
+//  The one snapshot of a message made by s_snapshot (borrowed).
+static json_t *
+s_item(zf_msg_t *m)
+{
+    return json_array_get(json_object_get(m->body, "items"), 0);
 }
 
 static zf_batch_t *
@@ -306,7 +313,7 @@ test_invalid_snapshots_rejected(void **state)
     s_expect_invalid(f, d, m, "r-bad1");
 
     m = s_snapshot("bad-2", "t", "r-bad2", "running", -1);
-    json_object_del(m->body, "run_id");
+    json_object_del(s_item(m), "run_id");
     s_expect_invalid(f, d, m, "r-bad2");
 
     m = s_snapshot("bad-3", "t", "r-bad3", "running", -1);
@@ -323,7 +330,7 @@ test_invalid_snapshots_rejected(void **state)
     s_expect_invalid(f, d, m, NULL);
 
     m = s_snapshot("bad-6", "t", "r-bad6", "running", -1);
-    json_object_set_new(m->body, "timer", json_pack("{s:s}", "due", "soon"));
+    json_object_set_new(s_item(m), "timer", json_pack("{s:s}", "due", "soon"));
     s_expect_invalid(f, d, m, "r-bad6");
 
     m = zf_msg_new("store.commit");  // no batch frame
@@ -384,12 +391,12 @@ test_snapshot_timers_logs_active(void **state)
     fixture_t *f = *state;
     zsock_t *d = s_dealer(f->endpoint);
     zf_msg_t *m = s_snapshot("s1", "t", "r1", "waiting", 0);
-    json_object_set_new(m->body, "timer",
+    json_object_set_new(s_item(m), "timer",
                         json_pack("{s:I, s:s}", "due", (json_int_t)1000, "kind", "delay"));
     s_send_ok(d, m);
     m = s_snapshot("s2", "t", "r1", "waiting", 1);
-    json_object_set_new(m->body, "timer_clear", json_integer(1000));
-    json_object_set_new(m->body, "timer",
+    json_object_set_new(s_item(m), "timer_clear", json_integer(1000));
+    json_object_set_new(s_item(m), "timer",
                         json_pack("{s:I, s:s}", "due", (json_int_t)2000, "kind", "retry"));
     s_send_ok(d, m);
 
@@ -410,7 +417,7 @@ test_snapshot_timers_logs_active(void **state)
     json_decref(runs);
 
     m = s_snapshot("s3", "t", "r1", "completed", -1);  // terminal: leaves the active set
-    json_object_set_new(m->body, "timer_clear", json_integer(2000));
+    json_object_set_new(s_item(m), "timer_clear", json_integer(2000));
     s_send_ok(d, m);
     tm = (s_timers_t){0};
     assert_int_equal(zf_rec_timers_due(f->store, 10000, 10, s_timer_collect, &tm, NULL), 0);
@@ -423,14 +430,13 @@ test_snapshot_timers_logs_active(void **state)
     zsock_destroy(&d);
 }
 
-//  Moves a run.snapshot's body (with its tenant) and frames into a
-//  run.snapshots message.
+//  Moves the snapshot of a one-run message (s_snapshot), body and frames,
+//  into a message of several.
 static void
 s_add_item(zf_msg_t *many, zf_msg_t **one_p)
 {
     zf_msg_t *one = *one_p;
-    json_object_set_new(one->body, "tenant", json_string(one->tenant));
-    json_array_append(json_object_get(many->body, "items"), one->body);
+    json_array_append(json_object_get(many->body, "items"), s_item(one));
     zframe_t *fr;
     while ((fr = zmsg_pop(one->extra)))
         zmsg_append(many->extra, &fr);
@@ -473,7 +479,7 @@ test_snapshots_many_in_one_request(void **state)
     //  keep_record: state and log are written, the record is not.
     m = s_snapshots_new("many-2");
     one = s_snapshot("z", "ta", "ra", "completed", 1);
-    json_object_set_new(one->body, "keep_record", json_true());
+    json_object_set_new(s_item(one), "keep_record", json_true());
     zframe_t *rec = zmsg_pop(one->extra);
     zframe_destroy(&rec);
     s_add_item(m, &one);
