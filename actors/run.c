@@ -303,22 +303,38 @@ s_exec_node(self_t *self, zf_run_task_t *t, zf_run_step_t *st, zf_step_result_t 
     json_decref(rendered);
 }
 
-//  Publishes event.run.step once the step is durable. Best effort: a full
-//  queue drops the event rather than delaying the run.
+//  Publishes an event of run t: {tenant, run_id, workflow_id, status
+//  (the run's unless given)} plus the fields of extra (taken; may be
+//  NULL). Built only while someone listens; best effort: a full queue
+//  drops the event rather than delaying the run.
+static void
+s_publish(self_t *self, zf_run_task_t *t, const char *type, const char *status, json_t *extra)
+{
+    if (!self->events || !zf_broker_events_wanted()) {
+        json_decref(extra);
+        return;
+    }
+    zf_msg_t *m = zf_msg_new(type);
+    snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:O?}", "tenant", t->tenant, "run_id", t->run_id,
+                             "workflow_id", t->wf_id, "status", json_object_get(t->run, "status"));
+    if (status) json_object_set_new(body, "status", json_string(status));
+    if (extra) json_object_update(body, extra);
+    json_decref(extra);
+    zf_msg_set_body(m, body);
+    m->route = zmsg_new();
+    zmsg_addmem(m->route, "", 0);
+    zf_msg_send(&m, self->events, ZMQ_DONTWAIT);
+}
+
+//  event.run.step, once the step is durable.
 static void
 s_step_event(self_t *self, zf_run_task_t *t, const char *node_id, const char *step_status,
              const char *error)
 {
-    if (!self->events || !zf_broker_events_wanted()) return;
-    zf_msg_t *m = zf_msg_new("event.run.step");
-    snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
-    zf_msg_set_body(m, json_pack("{s:s, s:s, s:s, s:O, s:s, s:s, s:s?}", "tenant", t->tenant,
-                                 "run_id", t->run_id, "workflow_id", t->wf_id, "status",
-                                 json_object_get(t->run, "status"), "node_id", node_id,
-                                 "step_status", step_status, "error", error));
-    m->route = zmsg_new();
-    zmsg_addmem(m->route, "", 0);
-    zf_msg_send(&m, self->events, ZMQ_DONTWAIT);
+    s_publish(self, t, "event.run.step", NULL,
+              json_pack("{s:s, s:s, s:s?}", "node_id", node_id, "step_status", step_status, "error",
+                        error));
 }
 
 //  The run-level event of a run leaving its host (completed, failed,
@@ -335,16 +351,9 @@ s_run_event(self_t *self, zf_run_task_t *t)
                        : strcmp(status, "paused") == 0 || strcmp(status, "waiting_for_child") == 0
                            ? "event.run.paused"
                            : NULL;
-    if (!self->events || !type || !zf_broker_events_wanted()) return;
-    zf_msg_t *m = zf_msg_new(type);
-    snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
-    zf_msg_set_body(m, json_pack("{s:s, s:s, s:s, s:O?, s:O?}", "tenant", t->tenant, "run_id",
-                                 t->run_id, "workflow_id", t->wf_id, "status",
-                                 json_object_get(t->run, "status"), "error",
-                                 json_object_get(t->run, "error")));
-    m->route = zmsg_new();
-    zmsg_addmem(m->route, "", 0);
-    zf_msg_send(&m, self->events, ZMQ_DONTWAIT);
+    if (type)
+        s_publish(self, t, type, NULL,
+                  json_pack("{s:O?}", "error", json_object_get(t->run, "error")));
 }
 
 //  event.run.started of a run whose record its first snapshot created (a
@@ -353,14 +362,7 @@ s_run_event(self_t *self, zf_run_task_t *t)
 static void
 s_started_event(self_t *self, zf_run_task_t *t)
 {
-    if (!self->events || !zf_broker_events_wanted()) return;
-    zf_msg_t *m = zf_msg_new("event.run.started");
-    snprintf(m->tenant, sizeof m->tenant, "%s", t->tenant);
-    zf_msg_set_body(m, json_pack("{s:s, s:s, s:s, s:s}", "tenant", t->tenant, "run_id", t->run_id,
-                                 "workflow_id", t->wf_id, "status", "running"));
-    m->route = zmsg_new();
-    zmsg_addmem(m->route, "", 0);
-    zf_msg_send(&m, self->events, ZMQ_DONTWAIT);
+    s_publish(self, t, "event.run.started", "running", NULL);
 }
 
 //  Runs one node to its outcome and sends the snapshot; the run goes on
