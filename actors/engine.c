@@ -12,6 +12,7 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <unistd.h>
 
 struct zf_engine_t {
     zactor_t *actor;  // the engine thread
@@ -614,7 +615,11 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     e->store = conf->store;
     e->max_active = conf->max_active > 0 ? conf->max_active : 1;
     e->test_clock = conf->test_clock;
-    e->nshared = conf->shared_hosts > 0 ? conf->shared_hosts : 2;
+    //  Default: half the cores. On 2 cores one compute thread beat two
+    //  (BENCHMARKS.md, session 7): the other core serves the writer, the
+    //  engine and the broker, and one host makes bigger commits.
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    e->nshared = conf->shared_hosts > 0 ? conf->shared_hosts : cores >= 4 ? (int)(cores / 2) : 1;
     e->actors = calloc((size_t)(e->nshared + e->max_active), sizeof(zactor_t *));
     e->load = calloc((size_t)e->nshared, sizeof(int));
     e->idle = calloc((size_t)e->max_active, sizeof(int));

@@ -27,7 +27,7 @@ typedef struct {
     const char *writer_endpoint;    // group-commit writer
     int max_active;                 // runs active at once, at most (>= 1)
     size_t max_queued;              // queued runs before clients are refused (0 = default)
-    int shared_hosts;               // threads multiplexing cpu-only steps (0 = 2)
+    int shared_hosts;               // threads multiplexing cpu-only steps (0 = cores / 2, >= 1)
     const zf_egress_t *egress;      // outbound policy for http_request (borrowed)
     const char *version;            // reported in replies where useful
     const char *internal_endpoint;  // broker's in-process client endpoint (for steps)

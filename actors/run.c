@@ -9,6 +9,9 @@
 #include "broker/codec.h"
 #include "broker/ids.h"
 #include "broker/msg.h"
+#include "storage/writer.h"
+
+#include <inttypes.h>
 
 #include <string.h>
 
@@ -26,13 +29,12 @@ typedef struct {
     char error[256];          // its error ("" = none)
 } s_pending_t;
 
-//  Snapshots of one pass over the ready runs, sent as ONE run.snapshots
-//  message (one writer request, one ack) — per-message costs were a
-//  quarter of the writer's time and a third of a shared host's.
+//  Snapshots of one pass over the ready runs, staged into ONE batch and
+//  handed to the writer as one store.commit (one request, one ack). The
+//  host computes the next pass while the writer commits this one.
 typedef struct {
-    json_t *items;       // snapshot bodies (each with its tenant)
-    zmsg_t *frames;      // their frames, in order
-    s_pending_t **runs;  // what each item's ack applies to (owned)
+    zf_batch_t *batch;   // staged snapshots (until sent)
+    s_pending_t **runs;  // what each snapshot's ack applies to (owned)
     size_t n;            // items
     size_t cap;          // room in runs
     int64_t sent;        // when the message left (monotonic ms)
@@ -50,6 +52,7 @@ typedef struct {
     zlistx_t *ready;          // zf_run_task_t* to advance (tasks are the engine's)
     s_outbox_t *out;          // snapshots of this pass, not sent yet (NULL = none)
     zhashx_t *pending;        // snapshot message id -> s_outbox_t* sent (owned)
+    uint64_t seq;             // commits sent (request ids)
     int64_t next_sweep;       // next check for acks that never came (monotonic ms)
     bool terminated;          // $TERM seen: finish acks in flight, then hand back
 } self_t;
@@ -67,8 +70,7 @@ s_outbox_destroy(s_outbox_t **self_p)
 {
     s_outbox_t *o = *self_p;
     if (!o) return;
-    json_decref(o->items);
-    zmsg_destroy(&o->frames);
+    zf_batch_destroy(&o->batch);
     for (size_t i = 0; i < o->n; i++)
         free(o->runs[i]);
     free(o->runs);
@@ -82,49 +84,49 @@ s_outbox_free(void **item)
     s_outbox_destroy((s_outbox_t **)item);
 }
 
-//  Adds record + state (+ log entry) of a run to this pass's outbox; the
-//  run continues when the durable ack arrives (s_on_ack). Takes p.
-//  timer_due > 0 arms a wake-up.
+//  Stages record (unless unchanged) + state (+ log entry) of a run into
+//  this pass's outbox; the run continues when the durable ack arrives
+//  (s_on_ack). Takes p. timer_due > 0 arms a wake-up.
 static void
 s_snapshot(self_t *self, zf_run_task_t *t, const void *log, size_t log_len, int64_t timer_due,
-           const char *timer_kind, s_pending_t *p, json_t *token)
+           const char *timer_kind, s_pending_t *p, const json_t *token)
 {
     if (!self->out) {
         self->out = calloc(1, sizeof *self->out);
         assert(self->out);
-        self->out->items = json_array();
-        self->out->frames = zmsg_new();
+        self->out->batch = zf_batch_new();
     }
     s_outbox_t *o = self->out;
     json_object_set_new(t->state, "logSeq", json_integer(t->log_seq + (log ? 1 : 0)));
     const char *status = json_string_value(json_object_get(t->run, "status"));
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "tenant", t->tenant, "run_id", t->run_id,
-                             "workflow_id", t->wf_id, "status", status);
-    if (t->stored_status[0])
-        json_object_set_new(body, "prev_status", json_string(t->stored_status));
-    if (log) json_object_set_new(body, "log_seq", json_integer(t->log_seq));
-    if (timer_due > 0)
-        json_object_set_new(
-            body, "timer",
-            json_pack("{s:I, s:s}", "due", (json_int_t)timer_due, "kind", timer_kind));
-    if (t->timer_due > 0) json_object_set_new(body, "timer_clear", json_integer(t->timer_due));
-    if (token) json_object_set(body, "token", token);
     //  Between two steps of a running run only the record's updated_at
     //  moves: the stored record stays (updated_at on disk = the last
     //  status change), one memtable entry and one encoding less per step.
     bool keep = timer_due == 0 && !token && strcmp(status, "running") == 0 &&
                 strcmp(t->stored_status, "running") == 0;
-    if (keep) json_object_set_new(body, "keep_record", json_true());
-    json_array_append_new(o->items, body);
-    const json_t *parts[2] = {keep ? NULL : t->run, t->state};
-    for (int i = 0; i < 2; i++) {
-        if (!parts[i]) continue;
-        size_t len;
-        void *buf = zf_codec_encode(parts[i], &len);
-        zmsg_addmem(o->frames, buf, len);
-        free(buf);
-    }
-    if (log) zmsg_addmem(o->frames, log, log_len);
+    size_t rec_len = 0, state_len = 0;
+    void *rec = keep ? NULL : zf_codec_encode(t->run, &rec_len);
+    void *state = zf_codec_encode(t->state, &state_len);
+    zf_rec_snapshot_put(o->batch, &(zf_rec_snapshot_t){
+                                      .tenant = t->tenant,
+                                      .run_id = t->run_id,
+                                      .wf_id = t->wf_id,
+                                      .status = status,
+                                      .prev_status = t->stored_status[0] ? t->stored_status : NULL,
+                                      .rec = rec,
+                                      .rec_len = rec_len,
+                                      .state = state,
+                                      .state_len = state_len,
+                                      .log = log,
+                                      .log_len = log_len,
+                                      .log_seq = t->log_seq,
+                                      .timer_due = timer_due,
+                                      .timer_kind = timer_kind,
+                                      .timer_clear = t->timer_due,
+                                      .token = token,
+                                  });
+    free(rec);
+    free(state);
     p->task = t;
     p->timer_due = timer_due;
     p->has_log = log != NULL;
@@ -137,25 +139,18 @@ s_snapshot(self_t *self, zf_run_task_t *t, const void *log, size_t log_len, int6
     o->runs[o->n++] = p;
 }
 
-//  Sends the outbox as one run.snapshots request. If it cannot be sent,
-//  every run in it goes back as last stored.
+//  Hands the outbox's batch to the writer as one store.commit. If it
+//  cannot be sent, every run in it goes back as last stored.
 static void
 s_flush(self_t *self)
 {
     s_outbox_t *o = self->out;
     if (!o) return;
     self->out = NULL;
-    zf_msg_t *m = zf_msg_new("run.snapshots");
-    zf_msg_set_body(m, json_pack("{s:O}", "items", o->items));
-    m->route = zmsg_new();
-    zmsg_addmem(m->route, "", 0);
-    m->extra = o->frames;
-    o->frames = NULL;
-    o->sent = zclock_mono();
     char id[40];
-    snprintf(id, sizeof id, "%s", m->id);
-    if (zf_msg_send(&m, self->writer, 0) < 0) {
-        zf_msg_destroy(&m);
+    snprintf(id, sizeof id, "snap-%" PRIu64, ++self->seq);
+    o->sent = zclock_mono();
+    if (zf_writer_submit(self->writer, &o->batch, id) != 0) {
         for (size_t i = 0; i < o->n; i++) {
             o->runs[i]->task->persist_failed = 1;
             s_hand_back(self, o->runs[i]->task);
@@ -474,7 +469,7 @@ s_applied(self_t *self, s_pending_t *p)
         s_hand_back(self, t);
 }
 
-//  The writer's ack for one run.snapshots message.
+//  The writer's ack for one pass's store.commit.
 static void
 s_on_ack(self_t *self)
 {

@@ -2,19 +2,19 @@
 
     Every run is an actor: it owns its record and state while active,
     executes its nodes in order, talks to the rest only by messages, and
-    after every step sends its snapshot (in a `run.snapshots` request) to
-    the group-commit writer and waits for the durable ack before its next
-    step starts. It never touches
-    RocksDB: the same code can host runs on a remote worker whose snapshots
-    travel over tcp.
+    after every step stages its snapshot (zf_rec_snapshot_put) and waits
+    for the group-commit writer's durable ack before its next step starts.
+    A host stages the snapshots of every run it advanced in one pass into
+    one batch, hands it to the writer as one store.commit (in-process: the
+    batch travels as a pointer), and computes its next pass meanwhile.
 
     Run actors are hosted by threads of two kinds (see engine.c):
     * shared hosts (one per core) multiplex many runs whose next step only
-      computes (`cpu_only` kinds: set, condition, delay). While one run
-      waits for its snapshot ack the thread advances others, so one wake-up
-      of the thread serves a whole group commit's worth of acks. Measured:
-      a thread per run made every ack a context switch and capped W1 at
-      ~6.7k runs/s on 2 cores (BENCHMARKS.md).
+      computes (`cpu_only` kinds: set, condition, delay). Each pass
+      advances every ready run by one step and sends all their snapshots
+      in one commit, so one ack (and one wake-up) serves the whole pass.
+      Measured: a thread per run made every ack a context switch and
+      capped W1 at ~6.7k runs/s on 2 cores (BENCHMARKS.md).
     * dedicated hosts run one run at a time, for steps that block
       (http_request, ...). A shared host hands such a run back with
       `migrate` set and the engine moves it to a dedicated host.
@@ -47,14 +47,14 @@ typedef struct {
     int64_t timer_due;       // due time of the timer that woke the run (0 = none)
     _Atomic int cancel;      // set by the engine: stop at the next step boundary
     int interrupted;         // set by the actor: left unfinished because of shutdown
-    int persist_failed;      // the writer refused a snapshot: run left as last stored
+    int persist_failed;      // a snapshot commit failed: run left as last stored
     int migrate;             // set by a shared host: the next step blocks, move the run
     int slot;                // engine bookkeeping: index of the hosting thread, -1 none
     char stored_status[16];  // status of the record on disk (index entries match it)
 } zf_run_task_t;
 
 typedef struct {
-    const char *writer_endpoint;    // group-commit writer ROUTER
+    const char *writer_endpoint;    // group-commit writer ROUTER (store.commit)
     const char *done_endpoint;      // engine PULL for finished tasks
     const char *events_endpoint;    // broker service router: event.run.step (best effort)
     const zf_egress_t *egress;      // outbound address policy (borrowed)

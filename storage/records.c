@@ -197,6 +197,29 @@ zf_rec_log_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, uint32
     free(k.p);
 }
 
+void
+zf_rec_snapshot_put(zf_batch_t *b, const zf_rec_snapshot_t *snap)
+{
+    assert(b && snap && snap->tenant && snap->run_id && snap->state);
+    if (snap->rec)
+        zf_rec_run_put_raw(b, snap->tenant, snap->run_id, snap->wf_id, snap->status,
+                           snap->prev_status, snap->rec, snap->rec_len);
+    zf_rec_state_put_raw(b, snap->tenant, snap->run_id, snap->state, snap->state_len);
+    if (snap->log)
+        zf_rec_log_put_raw(b, snap->tenant, snap->run_id, snap->log_seq, snap->log, snap->log_len);
+    if (snap->timer_clear > 0) zf_rec_timer_del(b, snap->timer_clear, snap->tenant, snap->run_id);
+    if (snap->timer_due > 0)
+        zf_rec_timer_put(b, snap->timer_due, snap->tenant, snap->run_id, snap->timer_kind);
+    if (snap->token) {
+        json_t *entry = json_deep_copy(snap->token);
+        json_object_del(entry, "hash");
+        json_object_set_new(entry, "tenant", json_string(snap->tenant));
+        json_object_set_new(entry, "run_id", json_string(snap->run_id));
+        zf_rec_token_put(b, json_string_value(json_object_get(snap->token, "hash")), entry);
+        json_decref(entry);
+    }
+}
+
 json_t *
 zf_rec_logs_get(zf_store_t *s, const char *tenant, const char *run_id)
 {

@@ -143,6 +143,29 @@ void zf_rec_state_put_raw(zf_batch_t *b, const char *tenant, const char *run_id,
 json_t *zf_rec_state_get(zf_store_t *s, const char *tenant, const char *run_id);
 void zf_rec_log_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, uint32_t seq,
                         const void *entry, size_t len);
+//  What a run host commits after one step: record (unless kept), state,
+//  log entry, the timer it arms and the one it clears, and the callback
+//  token its pause hands out (indexed in the same batch, so a link never
+//  goes out before it works). Every pointer is borrowed.
+typedef struct {
+    const char *tenant;       // tenant of the run
+    const char *run_id;       // run id
+    const char *wf_id;        // its workflow (run_index key)
+    const char *status;       // status the record holds
+    const char *prev_status;  // status on disk (NULL = not stored yet)
+    const void *rec;          // msgpack record (NULL = the stored one stays)
+    size_t rec_len;           // its length
+    const void *state;        // msgpack state (required)
+    size_t state_len;         // its length
+    const void *log;          // msgpack log entry (NULL = none)
+    size_t log_len;           // its length
+    uint32_t log_seq;         // the entry's sequence number
+    int64_t timer_due;        // timer armed (0 = none)
+    const char *timer_kind;   // its kind ("delay", "retry", ...)
+    int64_t timer_clear;      // due time of the timer to clear (0 = none)
+    const json_t *token;      // {hash: 64 hex, ...fields} (NULL = none)
+} zf_rec_snapshot_t;
+void zf_rec_snapshot_put(zf_batch_t *b, const zf_rec_snapshot_t *snap);
 //  Log entries of a run in seq order (array, new ref).
 json_t *zf_rec_logs_get(zf_store_t *s, const char *tenant, const char *run_id);
 //  Runs of a workflow newest first; status NULL = any; returns array of run

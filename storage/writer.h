@@ -1,25 +1,20 @@
 /*  storage/writer.h — the group-commit writer.
 
-    One thread owns all writes. Producers (the engine, run actors) send
+    One thread owns all writes. Producers (the engine, run hosts) send
     commit requests over inproc; the writer drains every request that is
     waiting (up to a cap), applies them all in ONE RocksDB WriteBatch, pays
     one fsync (sync durability), and only then acks each producer. So a 2xx
     or a step ack always means "on disk", and the fsync cost is shared by
-    everything that arrived meanwhile.
+    everything that arrived meanwhile. A run host stages the snapshots of
+    one pass over its runs (zf_rec_snapshot_put) into one batch and sends
+    it as one store.commit, then computes its next pass while this one is
+    committed.
 
     The writer binds a ROUTER at `endpoint` (e.g. "inproc://zf-writer").
     Producers connect a DEALER and send [""][header][body][extra...]:
 
       type "store.commit"  extra[0] = 8-byte zf_batch_t* (in-process only;
                            the writer takes ownership and destroys it)
-      type "run.snapshots" body {items: [{tenant, run_id, workflow_id, status,
-                           prev_status?, log_seq?, keep_record?, timer?: {due,
-                           kind}, timer_clear?: due, token?}, ...]} (1..4096);
-                           extra = each item's [record unless keep_record]
-                           [state][log iff log_seq] in turn, raw msgpack maps.
-                           What run hosts send: one message (and one ack) per
-                           pass over their ready runs. One bad item refuses
-                           the whole message.
 
     Replies: [""][reply header ok/error, corr = request id][body {}].
     An invalid request gets an error reply and touches nothing.

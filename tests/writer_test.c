@@ -77,47 +77,43 @@ s_dealer(const char *endpoint)
     return d;
 }
 
-/* ---- message builders --------------------------------------------------------- */
+/* ---- batch builders ----------------------------------------------------------- */
 
+//  Stages one run's snapshot as a run host does (zf_rec_snapshot_put):
+//  record {id, workflow_id, status} unless keep, state {vars: {who}}, and
+//  a log entry when log_seq >= 0. snap carries the tenant, run id, status
+//  and the optional fields (prev_status, timers, token).
 static void
-s_add_json_frame(zmsg_t *m, json_t *v)
+s_stage_snapshot(zf_batch_t *b, zf_rec_snapshot_t snap, const char *who, int64_t log_seq, bool keep)
 {
-    size_t len = 0;
-    void *enc = zf_codec_encode(v, &len);
-    zmsg_addmem(m, enc, len);
-    free(enc);
-    json_decref(v);
+    json_t *rec = json_pack("{s:s, s:s, s:s}", "id", snap.run_id, "workflow_id", "wf-1", "status",
+                            snap.status);
+    json_t *st = json_pack("{s:{s:s}}", "vars", "who", who);
+    json_t *log = json_pack("{s:I, s:s}", "seq", (json_int_t)log_seq, "msg", "step done");
+    void *rb = zf_codec_encode(rec, &snap.rec_len);
+    void *sb = zf_codec_encode(st, &snap.state_len);
+    void *lb = zf_codec_encode(log, &snap.log_len);
+    snap.wf_id = "wf-1";
+    snap.rec = keep ? NULL : rb;
+    snap.state = sb;
+    snap.log = log_seq >= 0 ? lb : NULL;
+    snap.log_seq = log_seq >= 0 ? (uint32_t)log_seq : 0;
+    zf_rec_snapshot_put(b, &snap);
+    free(rb);
+    free(sb);
+    free(lb);
+    json_decref(rec);
+    json_decref(st);
+    json_decref(log);
 }
 
-//  A run.snapshots of one run as a run host sends it. log_seq < 0: no log
-//  frame.
-static zf_msg_t *
-s_snapshot(const char *id, const char *tenant, const char *run_id, const char *status,
-           int64_t log_seq)
+//  A batch holding one snapshot (see s_stage_snapshot).
+static zf_batch_t *
+s_snapshot_batch(zf_rec_snapshot_t snap, const char *who, int64_t log_seq)
 {
-    zf_msg_t *m = zf_msg_new("run.snapshots");
-    snprintf(m->id, sizeof m->id, "%s", id);
-    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "tenant", tenant, "run_id", run_id,
-                             "workflow_id", "wf-1", "status", status);
-    if (log_seq >= 0) json_object_set_new(body, "log_seq", json_integer(log_seq));
-    zf_msg_set_body(m, json_pack("{s:[o]}", "items", body));
-    m->route = zmsg_new();
-    zmsg_addmem(m->route, "", 0);
-    m->extra = zmsg_new();
-    s_add_json_frame(m->extra, json_pack("{s:s, s:s, s:s}", "id", run_id, "workflow_id", "wf-1",
-                                         "status", status));
-    s_add_json_frame(m->extra, json_pack("{s:{s:s}}", "vars", "who", id));
-    if (log_seq >= 0)
-        s_add_json_frame(m->extra,
-                         json_pack("{s:I, s:s}", "seq", (json_int_t)log_seq, "msg", "step done"));
-    return m;
-}
-
-//  The one snapshot of a message made by s_snapshot (borrowed).
-static json_t *
-s_item(zf_msg_t *m)
-{
-    return json_array_get(json_object_get(m->body, "items"), 0);
+    zf_batch_t *b = zf_batch_new();
+    s_stage_snapshot(b, snap, who, log_seq, false);
+    return b;
 }
 
 static zf_batch_t *
@@ -189,8 +185,11 @@ s_send_request(s_producer_t *p, zsock_t *d, int i)
     }
     char tenant[16];
     snprintf(tenant, sizeof tenant, "t%d", p->index);
-    zf_msg_t *m = s_snapshot(id, tenant, id, i % 3 ? "running" : "completed", i);
-    if (zf_msg_send(&m, zsock_resolve(d), 0) != 0) s_fail(p, "snapshot send failed", i);
+    zf_batch_t *b = s_snapshot_batch((zf_rec_snapshot_t){.tenant = tenant,
+                                                         .run_id = id,
+                                                         .status = i % 3 ? "running" : "completed"},
+                                     id, i);
+    if (zf_writer_submit(d, &b, id) != 0) s_fail(p, "snapshot submit failed", i);
 }
 
 static void *
@@ -302,38 +301,24 @@ s_expect_invalid(fixture_t *f, zsock_t *d, zf_msg_t *req, const char *run_id)
 }
 
 static void
-test_invalid_snapshots_rejected(void **state)
+test_invalid_requests_rejected(void **state)
 {
     fixture_t *f = *state;
     zsock_t *d = s_dealer(f->endpoint);
 
-    zf_msg_t *m = s_snapshot("bad-1", "t", "r-bad1", "running", -1);
-    zframe_t *state_frame = zmsg_last(m->extra);
-    zframe_reset(state_frame, "\xc1", 1);  // not msgpack
-    s_expect_invalid(f, d, m, "r-bad1");
-
-    m = s_snapshot("bad-2", "t", "r-bad2", "running", -1);
-    json_object_del(s_item(m), "run_id");
-    s_expect_invalid(f, d, m, "r-bad2");
-
-    m = s_snapshot("bad-3", "t", "r-bad3", "running", -1);
-    zframe_reset(zmsg_first(m->extra), "\x93\x01\x02\x03", 4);  // array, not map
-    s_expect_invalid(f, d, m, "r-bad3");
-
-    m = s_snapshot("bad-4", "t", "r-bad4", "running", 7);
-    zframe_t *log = zmsg_last(m->extra);
-    zmsg_remove(m->extra, log);  // log_seq without a log frame
-    zframe_destroy(&log);
-    s_expect_invalid(f, d, m, "r-bad4");
-
-    m = s_snapshot("bad-5", "", "r-bad5", "running", -1);  // no tenant
+    zf_msg_t *m = zf_msg_new("store.commit");  // no batch frame
+    m->route = zmsg_new();
+    zmsg_addmem(m->route, "", 0);
     s_expect_invalid(f, d, m, NULL);
 
-    m = s_snapshot("bad-6", "t", "r-bad6", "running", -1);
-    json_object_set_new(s_item(m), "timer", json_pack("{s:s}", "due", "soon"));
-    s_expect_invalid(f, d, m, "r-bad6");
+    m = zf_msg_new("store.commit");  // a frame that is not a pointer
+    m->route = zmsg_new();
+    zmsg_addmem(m->route, "", 0);
+    m->extra = zmsg_new();
+    zmsg_addmem(m->extra, "abc", 3);
+    s_expect_invalid(f, d, m, NULL);
 
-    m = zf_msg_new("store.commit");  // no batch frame
+    m = zf_msg_new("run.snapshots");  // the message of earlier versions: gone
     m->route = zmsg_new();
     zmsg_addmem(m->route, "", 0);
     s_expect_invalid(f, d, m, NULL);
@@ -344,8 +329,11 @@ test_invalid_snapshots_rejected(void **state)
     s_expect_invalid(f, d, m, NULL);
 
     //  The writer is still healthy and nothing of the above got in.
-    m = s_snapshot("good-1", "t", "r-good", "running", 0);
-    zf_msg_t *reply = s_roundtrip(d, &m);
+    zf_batch_t *b = s_snapshot_batch(
+        (zf_rec_snapshot_t){.tenant = "t", .run_id = "r-good", .status = "running"}, "good", 0);
+    assert_int_equal(zf_writer_submit(d, &b, "good-1"), 0);
+    zf_msg_t *reply = zf_msg_recv(zsock_resolve(d), true, NULL, NULL);
+    assert_non_null(reply);
     assert_int_equal(reply->kind, ZF_MSG_REPLY_OK);
     assert_string_equal(reply->corr, "good-1");
     zf_msg_destroy(&reply);
@@ -354,7 +342,7 @@ test_invalid_snapshots_rejected(void **state)
     json_decref(rec);
     uint64_t commits = 0, requests = 0;
     zf_writer_stats(f->writer, &commits, &requests);
-    assert_int_equal(requests, 9);
+    assert_int_equal(requests, 5);
     assert_int_equal(commits, 1);
     zsock_destroy(&d);
 }
@@ -377,10 +365,13 @@ s_timer_collect(int64_t due, const char *tenant, const char *run_id, const char 
     t->n++;
 }
 
+//  Commits b through the writer and expects its ok.
 static void
-s_send_ok(zsock_t *d, zf_msg_t *m)
+s_send_ok(zsock_t *d, zf_batch_t *b)
 {
-    zf_msg_t *reply = s_roundtrip(d, &m);
+    assert_int_equal(zf_writer_submit(d, &b, "ok"), 0);
+    zf_msg_t *reply = zf_msg_recv(zsock_resolve(d), true, NULL, NULL);
+    assert_non_null(reply);
     assert_int_equal(reply->kind, ZF_MSG_REPLY_OK);
     zf_msg_destroy(&reply);
 }
@@ -390,15 +381,20 @@ test_snapshot_timers_logs_active(void **state)
 {
     fixture_t *f = *state;
     zsock_t *d = s_dealer(f->endpoint);
-    zf_msg_t *m = s_snapshot("s1", "t", "r1", "waiting", 0);
-    json_object_set_new(s_item(m), "timer",
-                        json_pack("{s:I, s:s}", "due", (json_int_t)1000, "kind", "delay"));
-    s_send_ok(d, m);
-    m = s_snapshot("s2", "t", "r1", "waiting", 1);
-    json_object_set_new(s_item(m), "timer_clear", json_integer(1000));
-    json_object_set_new(s_item(m), "timer",
-                        json_pack("{s:I, s:s}", "due", (json_int_t)2000, "kind", "retry"));
-    s_send_ok(d, m);
+    s_send_ok(d, s_snapshot_batch((zf_rec_snapshot_t){.tenant = "t",
+                                                      .run_id = "r1",
+                                                      .status = "waiting",
+                                                      .timer_due = 1000,
+                                                      .timer_kind = "delay"},
+                                  "s1", 0));
+    s_send_ok(d, s_snapshot_batch((zf_rec_snapshot_t){.tenant = "t",
+                                                      .run_id = "r1",
+                                                      .status = "waiting",
+                                                      .prev_status = "waiting",
+                                                      .timer_clear = 1000,
+                                                      .timer_due = 2000,
+                                                      .timer_kind = "retry"},
+                                  "s2", 1));
 
     s_timers_t tm = {0};
     assert_int_equal(zf_rec_timers_due(f->store, 10000, 10, s_timer_collect, &tm, NULL), 1);
@@ -416,13 +412,20 @@ test_snapshot_timers_logs_active(void **state)
     assert_int_equal(total, 1);
     json_decref(runs);
 
-    m = s_snapshot("s3", "t", "r1", "completed", -1);  // terminal: leaves the active set
-    json_object_set_new(s_item(m), "timer_clear", json_integer(2000));
-    s_send_ok(d, m);
+    //  Terminal: leaves the active set, the index says completed.
+    s_send_ok(d, s_snapshot_batch((zf_rec_snapshot_t){.tenant = "t",
+                                                      .run_id = "r1",
+                                                      .status = "completed",
+                                                      .prev_status = "waiting",
+                                                      .timer_clear = 2000},
+                                  "s3", -1));
     tm = (s_timers_t){0};
     assert_int_equal(zf_rec_timers_due(f->store, 10000, 10, s_timer_collect, &tm, NULL), 0);
     runs = zf_rec_runs_list(f->store, "t", "wf-1", "completed", 0, 10, &total);
     assert_int_equal(total, 1);
+    json_decref(runs);
+    runs = zf_rec_runs_list(f->store, "t", "wf-1", "waiting", 0, 10, &total);
+    assert_int_equal(total, 0);
     json_decref(runs);
     size_t len = 0;
     void *active = zf_store_get(f->store, ZF_CF_ACTIVE, "t\0r1", 4, &len);
@@ -430,45 +433,19 @@ test_snapshot_timers_logs_active(void **state)
     zsock_destroy(&d);
 }
 
-//  Moves the snapshot of a one-run message (s_snapshot), body and frames,
-//  into a message of several.
+//  Several runs (of several tenants) in one batch, one request, one ack;
+//  a kept record stays as stored; a token is indexed with its run.
 static void
-s_add_item(zf_msg_t *many, zf_msg_t **one_p)
-{
-    zf_msg_t *one = *one_p;
-    json_array_append(json_object_get(many->body, "items"), s_item(one));
-    zframe_t *fr;
-    while ((fr = zmsg_pop(one->extra)))
-        zmsg_append(many->extra, &fr);
-    zf_msg_destroy(one_p);
-}
-
-static zf_msg_t *
-s_snapshots_new(const char *id)
-{
-    zf_msg_t *m = zf_msg_new("run.snapshots");
-    snprintf(m->id, sizeof m->id, "%s", id);
-    zf_msg_set_body(m, json_pack("{s:[]}", "items"));
-    m->route = zmsg_new();
-    zmsg_addmem(m->route, "", 0);
-    m->extra = zmsg_new();
-    return m;
-}
-
-//  run.snapshots: several runs (of several tenants) in one request and one
-//  ack; keep_record leaves the stored record alone; one bad item refuses
-//  the whole message.
-static void
-test_snapshots_many_in_one_request(void **state)
+test_snapshots_many_in_one_batch(void **state)
 {
     fixture_t *f = *state;
     zsock_t *d = s_dealer(f->endpoint);
-    zf_msg_t *m = s_snapshots_new("many-1");
-    zf_msg_t *one = s_snapshot("x", "ta", "ra", "running", 0);
-    s_add_item(m, &one);
-    one = s_snapshot("y", "tb", "rb", "running", -1);
-    s_add_item(m, &one);
-    s_send_ok(d, m);
+    zf_batch_t *b = zf_batch_new();
+    s_stage_snapshot(b, (zf_rec_snapshot_t){.tenant = "ta", .run_id = "ra", .status = "running"},
+                     "x", 0, false);
+    s_stage_snapshot(b, (zf_rec_snapshot_t){.tenant = "tb", .run_id = "rb", .status = "running"},
+                     "y", -1, false);
+    s_send_ok(d, b);
     json_t *ra = zf_rec_run_get(f->store, "ta", "ra"), *rb = zf_rec_run_get(f->store, "tb", "rb");
     assert_non_null(ra);
     assert_non_null(rb);
@@ -476,14 +453,14 @@ test_snapshots_many_in_one_request(void **state)
     json_decref(ra);
     json_decref(rb);
 
-    //  keep_record: state and log are written, the record is not.
-    m = s_snapshots_new("many-2");
-    one = s_snapshot("z", "ta", "ra", "completed", 1);
-    json_object_set_new(s_item(one), "keep_record", json_true());
-    zframe_t *rec = zmsg_pop(one->extra);
-    zframe_destroy(&rec);
-    s_add_item(m, &one);
-    s_send_ok(d, m);
+    //  keep: state and log are written, the record is not.
+    b = zf_batch_new();
+    s_stage_snapshot(
+        b,
+        (zf_rec_snapshot_t){
+            .tenant = "ta", .run_id = "ra", .status = "completed", .prev_status = "running"},
+        "z", 1, true);
+    s_send_ok(d, b);
     ra = zf_rec_run_get(f->store, "ta", "ra");
     assert_string_equal(json_string_value(json_object_get(ra, "status")), "running");
     json_decref(ra);
@@ -495,29 +472,26 @@ test_snapshots_many_in_one_request(void **state)
     assert_int_equal(json_array_size(logs), 2);
     json_decref(logs);
 
-    //  One good item and one without its log frame: nothing is stored.
-    m = s_snapshots_new("many-3");
-    one = s_snapshot("g", "ta", "rgood", "running", -1);
-    s_add_item(m, &one);
-    one = s_snapshot("b", "ta", "rbad", "running", 3);
-    zframe_t *log = zmsg_last(one->extra);
-    zmsg_remove(one->extra, log);
-    zframe_destroy(&log);
-    s_add_item(m, &one);
-    s_expect_invalid(f, d, m, "rgood");
-    //  A frame that no item uses, and an item without its tenant.
-    m = s_snapshots_new("many-4");
-    one = s_snapshot("g", "ta", "rgood", "running", -1);
-    s_add_item(m, &one);
-    zmsg_addmem(m->extra, "\x80", 1);
-    s_expect_invalid(f, d, m, "rgood");
-    m = s_snapshots_new("many-5");
-    one = s_snapshot("g", "ta", "rgood", "running", -1);
-    s_add_item(m, &one);
-    json_object_del(json_array_get(json_object_get(m->body, "items"), 0), "tenant");
-    s_expect_invalid(f, d, m, "rgood");
-    m = s_snapshots_new("many-6");  // no items
-    s_expect_invalid(f, d, m, NULL);
+    //  A paused run's callback token: indexed by its hash, with the run.
+    static const char hash[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    json_t *tok = json_pack("{s:s, s:s, s:s}", "hash", hash, "node_id", "ask", "kind", "approval");
+    b = zf_batch_new();
+    s_stage_snapshot(b,
+                     (zf_rec_snapshot_t){.tenant = "tb",
+                                         .run_id = "rb",
+                                         .status = "paused",
+                                         .prev_status = "running",
+                                         .token = tok},
+                     "w", 0, false);
+    json_decref(tok);
+    s_send_ok(d, b);
+    json_t *entry = zf_rec_token_get(f->store, hash);
+    assert_non_null(entry);
+    assert_string_equal(json_string_value(json_object_get(entry, "tenant")), "tb");
+    assert_string_equal(json_string_value(json_object_get(entry, "run_id")), "rb");
+    assert_string_equal(json_string_value(json_object_get(entry, "node_id")), "ask");
+    assert_null(json_object_get(entry, "hash"));  // the key, not stored twice
+    json_decref(entry);
     zsock_destroy(&d);
 }
 
@@ -571,9 +545,9 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_concurrent_producers_group_commit, s_setup,
                                         s_teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_snapshots_rejected, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_requests_rejected, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_timers_logs_active, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_snapshots_many_in_one_request, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshots_many_in_one_batch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_term_flushes_queue, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_new_rejects_bad_endpoints, s_setup, s_teardown),
     };

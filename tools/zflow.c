@@ -35,6 +35,7 @@ typedef struct {
     const char *tap;                             // --tap ENDPOINT
     bool sync;                                   // --durability sync|relaxed
     int max_active;                              // --max-active N
+    int compute_threads;                         // --compute-threads N (0 = cores / 2)
     long max_queued;                             // --max-queued N (0 = the default)
     const char *egress;                          // --egress-allow CIDR,...
     const char *smtp_url;                        // --smtp-url URL
@@ -62,6 +63,8 @@ s_usage(FILE *out)
             "  --tap ENDPOINT          zmq tap endpoint (default tcp://127.0.0.1:5561)\n"
             "  --durability MODE       sync (default: fsync per group commit) or relaxed\n"
             "  --max-active N          runs active at once at most (default 64)\n"
+            "  --compute-threads N     threads running steps that only compute (default:\n"
+            "                          half the cores, at least 1)\n"
             "  --max-queued N          runs waiting for a slot at most; beyond it new runs\n"
             "                          from clients are refused with 503 / unavailable\n"
             "                          (default max(10000, 50 x --max-active))\n"
@@ -134,6 +137,7 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
                                              {"durability", required_argument, NULL, 'D'},
                                              {"max-active", required_argument, NULL, 'm'},
                                              {"max-queued", required_argument, NULL, 'Q'},
+                                             {"compute-threads", required_argument, NULL, 'T'},
                                              {"egress-allow", required_argument, NULL, 'e'},
                                              {"mount", required_argument, NULL, 'M'},
                                              {"jwt-secret", required_argument, NULL, 'j'},
@@ -231,6 +235,13 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
                 return -1;
             }
             break;
+        case 'T':
+            o->compute_threads = (int)strtol(optarg, &end, 10);
+            if (!end || *end || o->compute_threads < 1 || o->compute_threads > 64) {
+                fprintf(stderr, "zflow: --compute-threads must be 1..64\n");
+                return -1;
+            }
+            break;
         case 'm':
             o->max_active = (int)strtol(optarg, &end, 10);
             if (!end || *end || o->max_active < 1 || o->max_active > 4096) {
@@ -325,6 +336,7 @@ s_serve(int argc, char **argv)
                            .service_endpoint = bc.service_endpoint,
                            .writer_endpoint = "inproc://zf-writer",
                            .max_active = o.max_active,
+                           .shared_hosts = o.compute_threads,
                            .max_queued = (size_t)o.max_queued,
                            .egress = egress,
                            .version = ZF_VERSION,
