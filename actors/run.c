@@ -104,19 +104,14 @@ s_snapshot(self_t *self, zf_run_task_t *t, const void *log, size_t log_len, int6
     //  status change), one memtable entry and one encoding less per step.
     bool keep = timer_due == 0 && !token && strcmp(status, "running") == 0 &&
                 strcmp(t->stored_status, "running") == 0;
-    size_t rec_len = 0, state_len = 0;
-    void *rec = keep ? NULL : zf_codec_encode(t->run, &rec_len);
-    void *state = zf_codec_encode(t->state, &state_len);
     zf_rec_snapshot_put(o->batch, &(zf_rec_snapshot_t){
                                       .tenant = t->tenant,
                                       .run_id = t->run_id,
                                       .wf_id = t->wf_id,
                                       .status = status,
                                       .prev_status = t->stored_status[0] ? t->stored_status : NULL,
-                                      .rec = rec,
-                                      .rec_len = rec_len,
-                                      .state = state,
-                                      .state_len = state_len,
+                                      .rec = keep ? NULL : t->run,
+                                      .state = t->state,
                                       .log = log,
                                       .log_len = log_len,
                                       .log_seq = t->log_seq,
@@ -125,8 +120,6 @@ s_snapshot(self_t *self, zf_run_task_t *t, const void *log, size_t log_len, int6
                                       .timer_clear = t->timer_due,
                                       .token = token,
                                   });
-    free(rec);
-    free(state);
     p->task = t;
     p->timer_due = timer_due;
     p->has_log = log != NULL;
@@ -302,10 +295,16 @@ s_exec_node(self_t *self, zf_run_task_t *t, zf_run_step_t *st, zf_step_result_t 
 //  (the run's unless given)} plus the fields of extra (taken; may be
 //  NULL). Built only while someone listens; best effort: a full queue
 //  drops the event rather than delaying the run.
+static bool
+s_events_wanted(const self_t *self)
+{
+    return self->events && zf_broker_events_wanted();
+}
+
 static void
 s_publish(self_t *self, zf_run_task_t *t, const char *type, const char *status, json_t *extra)
 {
-    if (!self->events || !zf_broker_events_wanted()) {
+    if (!s_events_wanted(self)) {
         json_decref(extra);
         return;
     }
@@ -327,6 +326,7 @@ static void
 s_step_event(self_t *self, zf_run_task_t *t, const char *node_id, const char *step_status,
              const char *error)
 {
+    if (!s_events_wanted(self)) return;  // build nothing nobody reads
     s_publish(self, t, "event.run.step", NULL,
               json_pack("{s:s, s:s, s:s?}", "node_id", node_id, "step_status", step_status, "error",
                         error));
@@ -346,7 +346,7 @@ s_run_event(self_t *self, zf_run_task_t *t)
                        : strcmp(status, "paused") == 0 || strcmp(status, "waiting_for_child") == 0
                            ? "event.run.paused"
                            : NULL;
-    if (type)
+    if (type && s_events_wanted(self))
         s_publish(self, t, type, NULL,
                   json_pack("{s:O?}", "error", json_object_get(t->run, "error")));
 }

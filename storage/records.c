@@ -143,6 +143,9 @@ zf_rec_run_put(zf_batch_t *b, const char *tenant, const json_t *run)
     free(rec);
 }
 
+static void s_run_indexes(zf_batch_t *b, zf_rkey_t k, const char *tenant, const char *run_id,
+                          const char *wf_id, const char *status, const char *prev_status);
+
 //  The run_index value is the status, so listing with a status filter reads
 //  no records; `active` holds exactly the unfinished runs, for recovery.
 void
@@ -152,6 +155,14 @@ zf_rec_run_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const 
     assert(b && tenant && run_id && wf_id && status && rec);
     zf_rkey_t k = zf_rkey(tenant, run_id, NULL);
     zf_batch_put(b, ZF_CF_RUNS, k.p, k.len, rec, len);
+    s_run_indexes(b, k, tenant, run_id, wf_id, status, prev_status);
+}
+
+//  The index entries of a run record staged under k (freed here).
+static void
+s_run_indexes(zf_batch_t *b, zf_rkey_t k, const char *tenant, const char *run_id, const char *wf_id,
+              const char *status, const char *prev_status)
+{
     if (prev_status && strcmp(prev_status, status) == 0) {
         free(k.p);
         return;
@@ -201,10 +212,14 @@ void
 zf_rec_snapshot_put(zf_batch_t *b, const zf_rec_snapshot_t *snap)
 {
     assert(b && snap && snap->tenant && snap->run_id && snap->state);
-    if (snap->rec)
-        zf_rec_run_put_raw(b, snap->tenant, snap->run_id, snap->wf_id, snap->status,
-                           snap->prev_status, snap->rec, snap->rec_len);
-    zf_rec_state_put_raw(b, snap->tenant, snap->run_id, snap->state, snap->state_len);
+    zf_rkey_t k = zf_rkey(snap->tenant, snap->run_id, NULL);
+    zf_batch_put_json(b, ZF_CF_RUN_STATE, k.p, k.len, snap->state);
+    if (snap->rec) {
+        zf_batch_put_json(b, ZF_CF_RUNS, k.p, k.len, snap->rec);
+        s_run_indexes(b, k, snap->tenant, snap->run_id, snap->wf_id, snap->status,
+                      snap->prev_status);
+    } else
+        free(k.p);
     if (snap->log)
         zf_rec_log_put_raw(b, snap->tenant, snap->run_id, snap->log_seq, snap->log, snap->log_len);
     if (snap->timer_clear > 0) zf_rec_timer_del(b, snap->timer_clear, snap->tenant, snap->run_id);

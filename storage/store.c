@@ -10,6 +10,7 @@
     any number of them into one WriteBatch per commit.
 */
 #include "storage/store.h"
+#include "broker/codec.h"
 #include "broker/errors.h"
 
 #include <rocksdb/c.h>
@@ -425,6 +426,34 @@ zf_batch_put(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen, const v
              size_t vlen)
 {
     s_add(self, cf, false, key, klen, val, vlen);
+}
+
+//  msgpack_packer sink appending to a batch's data.
+static int
+s_batch_write(void *data, const char *buf, size_t len)
+{
+    zf_batch_t *self = data;
+    s_reserve(self, 0, len);
+    memcpy(self->data + self->len, buf, len);
+    self->len += len;
+    return 0;
+}
+
+void
+zf_batch_put_json(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen, const json_t *val)
+{
+    assert(self && cf < ZF_CF_COUNT && key && val);
+    s_reserve(self, 1, klen);
+    size_t off = self->len;
+    memcpy(self->data + off, key, klen);
+    self->len += klen;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, self, s_batch_write);
+    int rc = zf_codec_pack(&pk, val);
+    assert(rc == 0);
+    (void)rc;
+    self->ops[self->nops++] =
+        (s_op_t){.off = off, .klen = klen, .vlen = self->len - off - klen, .cf = cf};
 }
 
 void

@@ -98,6 +98,9 @@ zf_batch_t *zf_batch_new(void);
 void zf_batch_destroy(zf_batch_t **self_p);
 void zf_batch_put(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen, const void *val,
                   size_t vlen);
+//  Put whose value is v encoded as msgpack straight into the batch (one
+//  pass, no intermediate buffer).
+void zf_batch_put_json(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen, const json_t *v);
 void zf_batch_del(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen);
 //  Moves all ops of *src to the end of self; destroys *src.
 void zf_batch_append(zf_batch_t *self, zf_batch_t **src_p);
@@ -153,10 +156,8 @@ typedef struct {
     const char *wf_id;        // its workflow (run_index key)
     const char *status;       // status the record holds
     const char *prev_status;  // status on disk (NULL = not stored yet)
-    const void *rec;          // msgpack record (NULL = the stored one stays)
-    size_t rec_len;           // its length
-    const void *state;        // msgpack state (required)
-    size_t state_len;         // its length
+    const json_t *rec;        // run record (NULL = the stored one stays)
+    const json_t *state;      // state (required)
     const void *log;          // msgpack log entry (NULL = none)
     size_t log_len;           // its length
     uint32_t log_seq;         // the entry's sequence number
