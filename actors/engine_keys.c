@@ -56,7 +56,7 @@ s_key_lookup(engine_t *e, const char *key, json_t **revoked)
     unsigned char hash[32];
     char hex[65];
     zf_keys_hash(key, hash);
-    zf_keys_hex(hash, 32, hex);
+    zf_hex(hash, 32, hex);
     json_t *hit = zhashx_lookup(e->key_cache, hex);
     int64_t now = zf_now_ms();
     if (hit && now - json_integer_value(json_object_get(hit, "at")) < S_KEY_CACHE_MS)

@@ -211,7 +211,7 @@ s_token_entry(engine_t *e, zf_msg_t *req, const char *kind, char hash[65])
     }
     unsigned char h[32];
     zf_keys_hash(token, h);
-    zf_keys_hex(h, sizeof h, hash);
+    zf_hex(h, sizeof h, hash);
     json_t *entry = zf_rec_token_get(e->store, hash);
     if (!entry || strcmp(zf_eng_str(entry, "kind") ? zf_eng_str(entry, "kind") : "", kind) != 0) {
         json_decref(entry);

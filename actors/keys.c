@@ -3,40 +3,14 @@
 #include "broker/ids.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 void
-zf_keys_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-//  SHA256() looks the algorithm up again on every call (OpenSSL 3): that
-//  lookup was two thirds of hashing a key, once per request. Fetched once.
-static EVP_MD *s_sha256;
-static pthread_once_t s_sha256_once = PTHREAD_ONCE_INIT;
-
-static void
-s_sha256_fetch(void)
-{
-    s_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-void
 zf_keys_hash(const char *key, unsigned char out[32])
 {
-    pthread_once(&s_sha256_once, s_sha256_fetch);
-    if (!s_sha256 || !EVP_Digest(key, strlen(key), out, NULL, s_sha256, NULL))
-        SHA256((const unsigned char *)key, strlen(key), out);
+    zf_sha256(key, strlen(key), out);
 }
 
 static const char *const s_roles[] = {"viewer", "member", "admin", "owner"};
@@ -103,9 +77,9 @@ zf_keys_new(const char *tenant, const char *role, const json_t *name, char key_o
     zf_random_bytes(raw, sizeof raw);
     zf_random_bytes(idraw, sizeof idraw);
     memcpy(key_out, "zfk_", 4);
-    zf_keys_hex(raw, sizeof raw, key_out + 4);
+    zf_hex(raw, sizeof raw, key_out + 4);
     memcpy(id, "key_", 4);
-    zf_keys_hex(idraw, sizeof idraw, id + 4);
+    zf_hex(idraw, sizeof idraw, id + 4);
     zf_keys_hash(key_out, hash_out);
     return json_pack("{s:s, s:s, s:s, s:O?, s:I, s:b}", "id", id, "tenant", tenant, "role", role,
                      "name", json_is_string(name) ? name : NULL, "created_at",

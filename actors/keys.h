@@ -20,9 +20,8 @@
 json_t *zf_keys_new(const char *tenant, const char *role, const json_t *name,
                     char key_out[ZF_KEY_LEN + 1], unsigned char hash_out[32], char *err,
                     size_t errlen);
-//  SHA-256 of a key, and as lower-case hex.
+//  SHA-256 of a key (hex it with zf_hex, broker/ids.h).
 void zf_keys_hash(const char *key, unsigned char out[32]);
-void zf_keys_hex(const unsigned char *in, size_t n, char *out);
 //  1..4 for viewer, member, admin, owner; 0 for anything else.
 int zf_keys_role_level(const char *role);
 //  The role of a level (1..4), or NULL.

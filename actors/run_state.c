@@ -295,7 +295,7 @@ zf_run_on_suspend(zf_run_task_t *t, zf_run_step_t *st, zf_step_result_t *res, in
         unsigned char h[32];
         char hex[65];
         zf_keys_hash(res->token, h);
-        zf_keys_hex(h, sizeof h, hex);
+        zf_hex(h, sizeof h, hex);
         json_object_set_new(wait, "token_hash", json_string(hex));
         *token = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "hash", hex, "node_id", st->id, "kind",
                            json_string_value(json_object_get(st->node, "type")), "workflow_id",

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -166,4 +168,31 @@ zf_uuid_valid(const char *s)
             return 0;
     }
     return s[ZF_UUID_LEN] == '\0';
+}
+
+static EVP_MD *s_sha256;
+static pthread_once_t s_sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+s_sha256_fetch(void)
+{
+    s_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void
+zf_sha256(const void *data, size_t len, unsigned char out[32])
+{
+    pthread_once(&s_sha256_once, s_sha256_fetch);
+    if (!s_sha256 || !EVP_Digest(data, len, out, NULL, s_sha256, NULL)) SHA256(data, len, out);
+}
+
+void
+zf_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
 }

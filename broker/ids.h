@@ -25,5 +25,11 @@ void zf_clock_set(int64_t now_ms);
 void zf_iso8601(int64_t ms, char out[32]);
 //  1 if s looks like a canonical lower/upper-case UUID (any version).
 int zf_uuid_valid(const char *s);
+//  SHA-256 of data into out[32] (the algorithm is fetched once per process:
+//  OpenSSL 3's SHA256() looks it up on every call, two thirds of the cost
+//  of hashing a key). Thread-safe.
+void zf_sha256(const void *data, size_t len, unsigned char out[32]);
+//  Lower-case hex of in[0..n) into out[2n + 1] (NUL-terminated).
+void zf_hex(const unsigned char *in, size_t n, char *out);
 
 #endif

@@ -2,6 +2,7 @@
 #include "http/auth.h"
 
 #include "broker/errors.h"
+#include "broker/ids.h"
 
 #include <assert.h>
 #include <jwt.h>
@@ -209,10 +210,9 @@ zf_http_jwt_verify(const char *secret, const char *token, int64_t now_s, zf_http
 static void
 s_key_digest(const char *key, char hex[65])
 {
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)key, strlen(key), d);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    unsigned char d[32];
+    zf_sha256(key, strlen(key), d);
+    zf_hex(d, sizeof d, hex);
 }
 
 static bool
