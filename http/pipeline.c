@@ -84,9 +84,12 @@ s_route(zf_http_req_t *req)
                      "is not allowed");
         return -1;
     }
+    //  HEAD is GET without the body (RFC 9110 9.3.2): it takes the GET
+    //  route, and the answer drops the body (s_send).
+    const char *method = req->ri->request_method ? req->ri->request_method : "";
+    if (strcmp(method, "HEAD") == 0) method = "GET";
     for (const zf_http_route_t *r = m ? m->dialect->routes : NULL; r && r->method; r++) {
-        if (strcmp(r->method, req->ri->request_method) == 0 &&
-            zf_route_match(r->pattern, rest, &req->params)) {
+        if (strcmp(r->method, method) == 0 && zf_route_match(r->pattern, rest, &req->params)) {
             req->route = r;
             return 1;
         }

@@ -16,6 +16,7 @@ Two servers: "lim" (--jwt-secret, --rate-limit 0, egress to loopback) and
 """
 import json
 import os
+import re
 import select
 import socket
 import sys
@@ -317,15 +318,19 @@ def test_http_layer_errors_are_json_in_the_mount_shape():
 
 
 def test_head_gets_headers_without_a_body():
-    """HEAD (no route serves it: 404) and a HEAD civetweb refuses itself are
-    answered with a Content-Length but no body; a kept-alive connection goes
-    on with the next request."""
+    """HEAD answers what GET would (a GET route serves it; an unknown path
+    is 404), and a HEAD civetweb refuses itself too, each with a
+    Content-Length but no body; a kept-alive connection goes on with the
+    next request."""
     port = lim().http_port
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
-        for path in ("/nope", V2 + "/health", "/v1/status"):
+        for path, want in (("/nope", 404), (V2 + "/health", 200), ("/v1/status", 200),
+                           (V2 + "/workflows", 401)):
             head, rest = head_answer(s, path)
-            assert head.startswith(b"HTTP/1.1 404 ") and b"Content-Length: " in head, head
+            assert head.startswith(b"HTTP/1.1 %d " % want), (path, head)
+            clen = re.search(rb"\r\nContent-Length: (\d+)", head)
+            assert clen and int(clen.group(1)) > 0, (path, head)
             assert rest == b"", (path, rest[:100])
         s.sendall(f"GET {V2}/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         buf = recv_until_close(s)
