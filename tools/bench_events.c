@@ -14,6 +14,10 @@
     Request bodies are built and msgpack-encoded once (16 variants) so the
     driver spends its CPU on the socket, not on JSON.
 
+    An `unavailable` reply (the server's run queue is full, --max-queued)
+    counts as an error and as `refused`, and the driver sends nothing for
+    20 ms, as a well-behaved client backs off.
+
     --count-runs reads the tenant's run counters (wf.list stats) when the
     window opens and closes, reports the runs completed in the window, and
     afterwards waits (at most 120 s) for the backlog of started runs to
@@ -36,6 +40,7 @@
 #define S_VARIANTS      16         // distinct pre-encoded request bodies
 #define S_LOST_US       60000000   // a reply later than this counts as lost
 #define S_SWEEP_US      1000000    // how often lost requests are looked for
+#define S_BACKOFF_US    20000      // pause after an `unavailable` (run queue full)
 #define S_DRAIN_US      10000000   // after the window, wait this long for stragglers
 #define S_SETUP_TIMEOUT 30000      // ms for control calls
 #define S_BACKLOG_US    120000000  // --count-runs: longest wait for the run backlog
@@ -74,6 +79,8 @@ typedef struct {
     int64_t end_us;              // measuring ends
     zf_bench_samples_t lat;      // latencies (us) of measured requests/runs
     uint64_t errors;             // measured error replies and lost requests
+    uint64_t refused;            // of those, `unavailable`: the server's run queue was full
+    int64_t resume_us;           // no new request before this (back-off after a refusal)
     uint64_t runs_window;        // runs_started summed over measured replies
     uint64_t runs_total;         // runs_started summed over all replies
     int64_t runs_base;           // run counter before the first batch
@@ -291,6 +298,10 @@ s_on_reply(s_bench_t *self, zf_msg_t *rep, int64_t now)
     json_int_t accepted = json_integer_value(json_object_get(rep->body, "accepted"));
     json_int_t runs = json_integer_value(json_object_get(rep->body, "runs_started"));
     bool ok = rep->kind == ZF_MSG_REPLY_OK && accepted == self->opts.batch;
+    //  A full run queue answers `unavailable`: back off, as a client should,
+    //  instead of resending at once into the same refusal.
+    const char *code = rep->kind == ZF_MSG_REPLY_OK ? NULL : zf_msg_error_code(rep);
+    if (code && streq(code, "unavailable")) self->resume_us = now + S_BACKOFF_US;
     if (ok) self->runs_total += (uint64_t)runs;
     if (s_measuring(self, now)) {
         if (ok) {
@@ -298,6 +309,8 @@ s_on_reply(s_bench_t *self, zf_msg_t *rep, int64_t now)
             self->runs_window += (uint64_t)runs;
         } else {
             self->errors++;
+            if (rep->kind != ZF_MSG_REPLY_OK && streq(zf_msg_error_code(rep), "unavailable"))
+                self->refused++;
             if (!self->first_error[0])
                 snprintf(self->first_error, sizeof self->first_error, "%s: %s",
                          rep->kind == ZF_MSG_REPLY_OK ? "short_accept" : zf_msg_error_code(rep),
@@ -345,7 +358,7 @@ s_run(s_bench_t *self)
     self->end_us = self->warm_end_us + (int64_t)(self->opts.duration_s * 1e6);
     bool counted = !self->opts.count_runs;
     for (int64_t now = start; now < self->end_us; now = zf_bench_mono_us()) {
-        while ((long)zhashx_size(self->pending) < self->opts.inflight)
+        while (now >= self->resume_us && (long)zhashx_size(self->pending) < self->opts.inflight)
             s_send_batch(self);
         if (!counted && now >= self->warm_end_us) {
             self->runs_at_start = s_run_count(self);
@@ -353,6 +366,7 @@ s_run(s_bench_t *self)
         }
         int64_t next = self->end_us < next_sweep ? self->end_us : next_sweep;
         if (!counted && self->warm_end_us < next) next = self->warm_end_us;
+        if (self->resume_us > now && self->resume_us < next) next = self->resume_us;
         void *which = zpoller_wait(self->poller, (int)((next - now + 999) / 1000));
         if (zpoller_terminated(self->poller)) {
             self->end_us = zf_bench_mono_us();
@@ -421,17 +435,18 @@ s_report(s_bench_t *self)
     if (dur < 0) dur = 0;
     double rps = dur > 0 ? (double)self->lat.n / dur : 0;
     json_t *out = json_pack(
-        "{s:s, s:i, s:i, s:f, s:I, s:I, s:f, s:f, s:o, s:o, s:o, s:o}", "workload", "W3",
+        "{s:s, s:i, s:i, s:f, s:I, s:I, s:I, s:f, s:f, s:o, s:o, s:o, s:o}", "workload", "W3",
         "inflight", (int)self->opts.inflight, "batch", (int)self->opts.batch, "duration_s",
         zf_bench_round3(dur), "requests", (json_int_t)self->lat.n, "errors",
-        (json_int_t)self->errors, "requests_per_s", zf_bench_round3(rps), "events_per_s",
-        zf_bench_round3(rps * (double)self->opts.batch), "p50_ms", zf_bench_pct_ms(&self->lat, 50),
-        "p90_ms", zf_bench_pct_ms(&self->lat, 90), "p99_ms", zf_bench_pct_ms(&self->lat, 99),
-        "max_ms", zf_bench_pct_ms(&self->lat, 100));
+        (json_int_t)self->errors, "refused", (json_int_t)self->refused, "requests_per_s",
+        zf_bench_round3(rps), "events_per_s", zf_bench_round3(rps * (double)self->opts.batch),
+        "p50_ms", zf_bench_pct_ms(&self->lat, 50), "p90_ms", zf_bench_pct_ms(&self->lat, 90),
+        "p99_ms", zf_bench_pct_ms(&self->lat, 99), "max_ms", zf_bench_pct_ms(&self->lat, 100));
     printf("zf-bench-events W3 on %s: inflight %ld x batch %ld (%zu bytes), measured %.3f s\n",
            self->opts.endpoint, self->opts.inflight, self->opts.batch, self->body_bytes, dur);
-    printf("acked %zu requests (%.1f/s) = %.0f events/s, errors %" PRIu64 "%s%s\n", self->lat.n,
-           rps, rps * (double)self->opts.batch, self->errors,
+    printf("acked %zu requests (%.1f/s) = %.0f events/s, errors %" PRIu64
+           " (refused: queue full %" PRIu64 ")%s%s\n",
+           self->lat.n, rps, rps * (double)self->opts.batch, self->errors, self->refused,
            self->first_error[0] ? ", first: " : "", self->first_error);
     if (self->lat.n > 0)
         printf("ack latency ms: p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n",
