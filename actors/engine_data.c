@@ -366,6 +366,8 @@ s_rec_commit(engine_t *e, zf_msg_t *req, s_event_t *ev, json_t *stored, json_t *
     const char *idem =
         strcmp(ev->type, "record.created") == 0 ? zf_eng_str(req->body, "idempotency_key") : NULL;
     if (idem) zf_rec_created_put(b, ev->tenant, ev->module, idem, zf_eng_str(stored, "id"));
+    if (!stored)  // deleted: its idempotency key (if any) goes with it
+        zf_rec_created_del(e->store, b, ev->tenant, ev->module, zf_eng_str(ev->record, "id"));
     s_fanout_t f = {.b = b, .c = c};
     json_t *user = zf_eng_user_json(req);
     ev->user = user;

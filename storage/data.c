@@ -292,11 +292,29 @@ zf_rec_child_get(zf_store_t *s, const char *tenant, const char *parent, const ch
     return zf_rk_get(s, ZF_CF_INDEXES, s_child_key(tenant, parent, node_id), JSON_OBJECT);
 }
 
+//  The reverse entry "createdkey:<module>" \0 record id -> key lets the
+//  record's deletion remove both: a key lives as long as its record.
 void
 zf_rec_created_put(zf_batch_t *b, const char *tenant, const char *module, const char *key,
                    const char *id)
 {
     zf_rk_put_str(b, ZF_CF_INDEXES, s_index_key(tenant, "created", module, key), id);
+    zf_rk_put_str(b, ZF_CF_INDEXES, s_index_key(tenant, "createdkey", module, id), key);
+}
+
+void
+zf_rec_created_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char *module,
+                   const char *id)
+{
+    json_t *key =
+        zf_rk_get(s, ZF_CF_INDEXES, s_index_key(tenant, "createdkey", module, id), JSON_STRING);
+    if (!key) return;
+    char *owner = zf_rec_created_get(s, tenant, module, json_string_value(key));
+    if (owner && strcmp(owner, id) == 0)  // the key was not taken by a later record
+        zf_rk_del(b, ZF_CF_INDEXES, s_index_key(tenant, "created", module, json_string_value(key)));
+    free(owner);
+    zf_rk_del(b, ZF_CF_INDEXES, s_index_key(tenant, "createdkey", module, id));
+    json_decref(key);
 }
 
 char *

@@ -249,6 +249,10 @@ json_t *zf_rec_child_get(zf_store_t *s, const char *tenant, const char *parent,
 void zf_rec_created_put(zf_batch_t *b, const char *tenant, const char *module, const char *key,
                         const char *id);
 char *zf_rec_created_get(zf_store_t *s, const char *tenant, const char *module, const char *key);
+//  Stages the removal of the idempotency key that created record id (if
+//  any), with the record's deletion.
+void zf_rec_created_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char *module,
+                        const char *id);
 //  Every link of a parent, in node id order (new array).
 json_t *zf_rec_children_list(zf_store_t *s, const char *tenant, const char *parent);
 

@@ -612,6 +612,61 @@ test_state_and_logs(void **state)
     assert_null(zf_rec_state_get(f->store, "u", "run"));
 }
 
+static int
+s_continue_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    (void)key, (void)klen, (void)val, (void)vlen, (void)arg;
+    return 0;
+}
+
+//  Entries of a tenant in the indexes CF.
+static size_t
+s_index_entries(zf_store_t *s, const char *tenant)
+{
+    return zf_store_scan(s, ZF_CF_INDEXES, tenant, strlen(tenant) + 1, false, s_continue_visit,
+                         NULL);
+}
+
+//  An idempotency key lives as long as the record it created: deleting
+//  the record removes the key and its reverse entry, and a key taken
+//  again by a later record is left to that record.
+static void
+test_created_keys_go_with_their_record(void **state)
+{
+    fixture_t *f = *state;
+    zf_batch_t *b = zf_batch_new();
+    zf_rec_created_put(b, "t", "leads", "k1", "rec-a");
+    zf_rec_created_put(b, "t", "leads", "k2", "rec-b");
+    s_commit(f->store, &b);
+    char *id = zf_rec_created_get(f->store, "t", "leads", "k1");
+    assert_string_equal(id, "rec-a");
+    free(id);
+    assert_int_equal(s_index_entries(f->store, "t"), 4);
+
+    b = zf_batch_new();
+    zf_rec_created_del(f->store, b, "t", "leads", "rec-a");
+    zf_rec_created_del(f->store, b, "t", "leads", "rec-none");  // no key: nothing staged
+    s_commit(f->store, &b);
+    assert_null(zf_rec_created_get(f->store, "t", "leads", "k1"));
+    id = zf_rec_created_get(f->store, "t", "leads", "k2");
+    assert_string_equal(id, "rec-b");
+    free(id);
+    assert_int_equal(s_index_entries(f->store, "t"), 2);
+
+    //  k2 taken again by rec-c (rec-b gone by another way): deleting rec-b
+    //  later leaves rec-c's key alone.
+    b = zf_batch_new();
+    zf_rec_created_put(b, "t", "leads", "k2", "rec-c");
+    s_commit(f->store, &b);
+    b = zf_batch_new();
+    zf_rec_created_del(f->store, b, "t", "leads", "rec-b");
+    s_commit(f->store, &b);
+    id = zf_rec_created_get(f->store, "t", "leads", "k2");
+    assert_string_equal(id, "rec-c");
+    free(id);
+    assert_int_equal(s_index_entries(f->store, "t"), 2);
+}
+
 /* ---- timers ----------------------------------------------------------------- */
 
 static void
@@ -756,6 +811,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_runs_list_filter_page_total, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_active_follows_status, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_state_and_logs, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_created_keys_go_with_their_record, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_timers_due_order_and_next, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_keys_put_get_list_find, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_values_are_absent, s_setup, s_teardown),
