@@ -9,7 +9,8 @@
     batch travels as a pointer), and computes its next pass meanwhile.
 
     Run actors are hosted by threads of two kinds (see engine.c):
-    * shared hosts (one per core) multiplex many runs whose next step only
+    * shared hosts (--compute-threads; half the cores, at least one)
+      multiplex many runs whose next step only
       computes (`cpu_only` kinds: set, condition, delay). Each pass
       advances every ready run by one step and sends all their snapshots
       in one commit, so one ack (and one wake-up) serves the whole pass.
