@@ -20,7 +20,6 @@
 */
 #include "actors/engine_int.h"
 #include "actors/keys.h"
-#include "broker/codec.h"
 #include "broker/errors.h"
 #include "broker/ids.h"
 
@@ -132,10 +131,7 @@ s_wake_commit(engine_t *e, zf_msg_t *req, s_wake_t *w, zf_run_task_t *t, const c
     snprintf(t->stored_status, sizeof t->stored_status, "queued");
     zf_batch_t *b = zf_batch_new();
     zf_rec_run_put(b, t->tenant, t->run);
-    size_t slen;
-    void *sbuf = zf_codec_encode(t->state, &slen);
-    zf_rec_state_put_raw(b, t->tenant, t->run_id, sbuf, slen);
-    free(sbuf);
+    zf_rec_state_put(b, t->tenant, t->run_id, t->state);
     if (token) zf_rec_token_put(b, hash, token);
     json_decref(token);
     zhashx_insert(e->active, t->run_id,

@@ -5,7 +5,6 @@
 */
 #include "actors/engine_int.h"
 #include "actors/steps/record_ops.h"
-#include "broker/codec.h"
 #include "broker/errors.h"
 #include "broker/ids.h"
 
@@ -50,10 +49,7 @@ zf_eng_run_new(engine_t *e, zf_batch_t *b, const char *tenant, const json_t *wf,
         json_array_append(json_object_get(state, "pendingNodeIds"), json_object_get(node, "id"));
     if (b) {
         zf_rec_run_put(b, tenant, run);
-        size_t slen;
-        void *sbuf = zf_codec_encode(state, &slen);
-        zf_rec_state_put_raw(b, tenant, id, sbuf, slen);
-        free(sbuf);
+        zf_rec_state_put(b, tenant, id, state);
     }
     zf_run_task_t *t = zf_run_task_new(tenant, (json_t *)wf, run, state);
     if (!b) t->stored_status[0] = '\0';  // nothing on disk: the first snapshot creates it

@@ -3,7 +3,6 @@
 #include "broker/ids.h"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -7,7 +7,6 @@
 #include <assert.h>
 #include <jwt.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 
 #define S_KEY_MAX 128  // longest API key sent to the engine

@@ -130,35 +130,11 @@ s_terminal(const char *status)
            strcmp(status, "cancelled") == 0;
 }
 
-void
-zf_rec_run_put(zf_batch_t *b, const char *tenant, const json_t *run)
-{
-    const char *id = zf_rk_field(run, "id");
-    const char *wf_id = zf_rk_field(run, "workflow_id");
-    const char *status = zf_rk_field(run, "status");
-    assert(id && wf_id && status);
-    size_t len = 0;
-    void *rec = zf_codec_encode(run, &len);
-    zf_rec_run_put_raw(b, tenant, id, wf_id, status, NULL, rec, len);
-    free(rec);
-}
-
-static void s_run_indexes(zf_batch_t *b, zf_rkey_t k, const char *tenant, const char *run_id,
-                          const char *wf_id, const char *status, const char *prev_status);
-
-//  The run_index value is the status, so listing with a status filter reads
+//  The index entries of a run record staged under k (freed here). The
+//  run_index value is the status, so listing with a status filter reads
 //  no records; `active` holds exactly the unfinished runs, for recovery.
-void
-zf_rec_run_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const char *wf_id,
-                   const char *status, const char *prev_status, const void *rec, size_t len)
-{
-    assert(b && tenant && run_id && wf_id && status && rec);
-    zf_rkey_t k = zf_rkey(tenant, run_id, NULL);
-    zf_batch_put(b, ZF_CF_RUNS, k.p, k.len, rec, len);
-    s_run_indexes(b, k, tenant, run_id, wf_id, status, prev_status);
-}
-
-//  The index entries of a run record staged under k (freed here).
+//  prev_status (or NULL = unknown) is the status the stored record has;
+//  when it equals status the entries are already right.
 static void
 s_run_indexes(zf_batch_t *b, zf_rkey_t k, const char *tenant, const char *run_id, const char *wf_id,
               const char *status, const char *prev_status)
@@ -175,6 +151,18 @@ s_run_indexes(zf_batch_t *b, zf_rkey_t k, const char *tenant, const char *run_id
     zf_rk_put_str(b, ZF_CF_RUN_INDEX, zf_rkey(tenant, wf_id, run_id), status);
 }
 
+void
+zf_rec_run_put(zf_batch_t *b, const char *tenant, const json_t *run)
+{
+    const char *id = zf_rk_field(run, "id");
+    const char *wf_id = zf_rk_field(run, "workflow_id");
+    const char *status = zf_rk_field(run, "status");
+    assert(b && tenant && id && wf_id && status);
+    zf_rkey_t k = zf_rkey(tenant, id, NULL);
+    zf_batch_put_json(b, ZF_CF_RUNS, k.p, k.len, run);
+    s_run_indexes(b, k, tenant, id, wf_id, status, NULL);
+}
+
 json_t *
 zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id)
 {
@@ -182,12 +170,11 @@ zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id)
 }
 
 void
-zf_rec_state_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const void *state,
-                     size_t len)
+zf_rec_state_put(zf_batch_t *b, const char *tenant, const char *run_id, const json_t *state)
 {
     assert(b && tenant && run_id && state);
     zf_rkey_t k = zf_rkey(tenant, run_id, NULL);
-    zf_batch_put(b, ZF_CF_RUN_STATE, k.p, k.len, state, len);
+    zf_batch_put_json(b, ZF_CF_RUN_STATE, k.p, k.len, state);
     free(k.p);
 }
 

@@ -131,18 +131,12 @@ void zf_rec_wf_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const json_
 //  Run record: must have "id", "workflow_id", "status". Also maintains
 //  run_index (status) and active (present unless status is terminal).
 void zf_rec_run_put(zf_batch_t *b, const char *tenant, const json_t *run);
-//  Same, from an already-encoded msgpack record (run snapshots from actors).
-//  prev_status (or NULL = unknown) is the status the stored record has; when
-//  it equals status the index entries are already right and are not rewritten.
-void zf_rec_run_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const char *wf_id,
-                        const char *status, const char *prev_status, const void *rec, size_t len);
 json_t *zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id);
 //  Stages deletion of one run: record, state, logs, index entry, active
 //  entry and its timer (found through the stored record's wake_at).
 void zf_rec_run_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char *wf_id,
                     const char *run_id);
-void zf_rec_state_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, const void *state,
-                          size_t len);
+void zf_rec_state_put(zf_batch_t *b, const char *tenant, const char *run_id, const json_t *state);
 json_t *zf_rec_state_get(zf_store_t *s, const char *tenant, const char *run_id);
 void zf_rec_log_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, uint32_t seq,
                         const void *entry, size_t len);

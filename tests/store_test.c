@@ -455,7 +455,7 @@ test_wf_delete_cascades(void **state)
     json_t *st = json_pack("{s:{s:i}}", "vars", "x", 1);
     size_t len = 0;
     void *enc = zf_codec_encode(st, &len);
-    zf_rec_state_put_raw(b, "t", s_id(r1), enc, len);
+    zf_rec_state_put(b, "t", s_id(r1), st);
     zf_rec_log_put_raw(b, "t", s_id(r1), 0, enc, len);
     zf_rec_log_put_raw(b, "t", s_id(r2), 1, enc, len);
     zf_rec_timer_put(b, 5000, "t", s_id(r1), "delay");
@@ -594,7 +594,7 @@ test_state_and_logs(void **state)
         void *enc = zf_codec_encode(e, &len);
         zf_rec_log_put_raw(b, "t", "run", seqs[i], enc, len);
         zf_rec_log_put_raw(b, "t", "run2", seqs[i], enc, len);  // "run" is a prefix of "run2"
-        if (i == 0) zf_rec_state_put_raw(b, "t", "run", enc, len);
+        if (i == 0) zf_rec_state_put(b, "t", "run", e);
         free(enc);
         json_decref(e);
     }
