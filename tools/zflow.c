@@ -90,12 +90,26 @@ s_usage(FILE *out)
             "                          clock.set on the admin socket move it\n");
 }
 
+//  An integer option in lo..hi into *out; 0, or -1 with the reason printed.
+static int
+s_int_arg(const char *flag, const char *arg, long long lo, long long hi, long long *out)
+{
+    char *end = NULL;
+    long long v = strtoll(arg, &end, 10);
+    if (!*arg || !end || *end || v < lo || v > hi) {
+        fprintf(stderr, "zflow: --%s must be %lld..%lld\n", flag, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 //  The HTTP front end's options (--mount, --jwt-secret, --rate-limit,
 //  --max-body).
 static int
 s_parse_http_opt(int c, const char *arg, s_serve_opts_t *o)
 {
-    char err[256], *end = NULL;
+    char err[256];
     if (c == 'M') {
         if (zf_http_mount_check(arg, err, sizeof err) < 0 || o->nmounts == ZF_HTTP_MAX_MOUNTS) {
             fprintf(stderr, "zflow: %s\n",
@@ -110,20 +124,11 @@ s_parse_http_opt(int c, const char *arg, s_serve_opts_t *o)
         }
         o->jwt_secret = arg;
     } else if (c == 'r') {
-        long v = strtol(arg, &end, 10);
-        if (!end || *end || !*arg || v < 0 || v > 100000000) {
-            fprintf(stderr, "zflow: --rate-limit must be 0..100000000\n");
-            return -1;
-        }
+        long long v;
+        if (s_int_arg("rate-limit", arg, 0, 100000000, &v)) return -1;
         o->rate_limit = (int)v;
-    } else {
-        long long v = strtoll(arg, &end, 10);
-        if (!end || *end || !*arg || v < 1 || v > (long long)ZF_MAX_BODY_LIMIT) {
-            fprintf(stderr, "zflow: --max-body must be 1..%u\n", ZF_MAX_BODY_LIMIT);
-            return -1;
-        }
-        o->max_body = v;
-    }
+    } else if (s_int_arg("max-body", arg, 1, ZF_MAX_BODY_LIMIT, &o->max_body))
+        return -1;
     return 0;
 }
 
@@ -163,6 +168,7 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         char *end = NULL;
+        long long v = 0;
         switch (c) {
         case 'h':
             o->http = optarg;
@@ -229,25 +235,16 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
             o->sync = strcmp(optarg, "sync") == 0;
             break;
         case 'Q':
-            o->max_queued = strtol(optarg, &end, 10);
-            if (!end || *end || o->max_queued < 1 || o->max_queued > 100000000) {
-                fprintf(stderr, "zflow: --max-queued must be 1..100000000\n");
-                return -1;
-            }
+            if (s_int_arg("max-queued", optarg, 1, 100000000, &v)) return -1;
+            o->max_queued = (long)v;
             break;
         case 'T':
-            o->compute_threads = (int)strtol(optarg, &end, 10);
-            if (!end || *end || o->compute_threads < 1 || o->compute_threads > 64) {
-                fprintf(stderr, "zflow: --compute-threads must be 1..64\n");
-                return -1;
-            }
+            if (s_int_arg("compute-threads", optarg, 1, 64, &v)) return -1;
+            o->compute_threads = (int)v;
             break;
         case 'm':
-            o->max_active = (int)strtol(optarg, &end, 10);
-            if (!end || *end || o->max_active < 1 || o->max_active > 4096) {
-                fprintf(stderr, "zflow: --max-active must be 1..4096\n");
-                return -1;
-            }
+            if (s_int_arg("max-active", optarg, 1, 4096, &v)) return -1;
+            o->max_active = (int)v;
             break;
         default:
             s_usage(stderr);
