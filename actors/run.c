@@ -35,7 +35,7 @@ typedef struct {
 typedef struct {
     zf_batch_t *batch;   // staged snapshots (until sent)
     s_pending_t **runs;  // what each snapshot's ack applies to (owned)
-    size_t n;            // items
+    size_t n;            // snapshots staged
     size_t cap;          // room in runs
     int64_t sent;        // when the message left (monotonic ms)
 } s_outbox_t;

@@ -15,7 +15,6 @@
 */
 #include "broker/actor.h"
 #include "storage/writer.h"
-#include "broker/codec.h"
 #include "broker/errors.h"
 #include "broker/msg.h"
 
