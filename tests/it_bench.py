@@ -79,10 +79,10 @@ def test_w1_driver_refuses_a_bad_key_and_bad_arguments():
 def test_floor_counts_agree():
     with tempfile.TemporaryDirectory() as parent:
         res, s = floor("--inflight", "8", "--duration", "0.5", "--warmup", "0.2",
-                       "--entries", "2", "--value-bytes", "100", "--dir", parent)
+                       "--entries", "2", "--value-bytes", "100", "--cfs", "2", "--dir", parent)
         assert res.returncode == 0, res.stderr
         assert s and s["workload"] == "floor" and s["steps"] == 3, res.stdout
-        assert s["entries_per_step"] == 2 and s["value_bytes"] == 100, s
+        assert s["entries_per_step"] == 2 and s["value_bytes"] == 100 and s["cfs"] == 2, s
         assert s["runs"] > 0 and s["runs_per_s"] > 0, s
         # Each counted run stored its 3 steps; each commit stored at least one.
         assert s["steps_stored"] >= 3 * s["runs"], s
@@ -96,7 +96,7 @@ def test_floor_one_step_runs_and_bad_arguments():
     assert res.returncode == 0 and s["steps"] == 1 and s["runs"] > 0, (res.stderr, s)
     assert s["steps_stored"] >= s["runs"], s
     for argv in (["--inflight", "0"], ["--entries", "x"], ["--value-bytes", "70000"],
-                 ["--duration", "0"], ["--bogus"], ["extra"]):
+                 ["--duration", "0"], ["--cfs", "17"], ["--bogus"], ["extra"]):
         res, _ = floor(*argv, timeout=10)
         assert res.returncode == 2, (argv, res.returncode, res.stderr)
     res, _ = floor("--help", timeout=10)

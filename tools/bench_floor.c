@@ -1,7 +1,8 @@
 /*  tools/bench_floor.c — zf-bench-floor: what this machine allows W1 at most.
 
         zf-bench-floor [--inflight N] [--duration S] [--warmup S]
-                       [--steps K] [--entries E] [--value-bytes B] [--dir DIR]
+                       [--steps K] [--entries E] [--value-bytes B] [--cfs C]
+                       [--dir DIR]
 
     The bare loop that issue "Engine core" uses to size the W1 target, run
     on the machine at hand: zmq + msgpack + RocksDB group commit, no engine.
@@ -9,7 +10,8 @@
     steps (default 3), and each step is one msgpack request that a server
     thread stores durably before it acks: the server drains every request
     waiting, writes them as ONE WriteBatch with sync=true (E entries per
-    step of B bytes each), and only then sends the acks. The client sends a
+    step of B bytes each, spread over C column families), and only then
+    sends the acks. The client sends a
     run's next step when the previous one is acked, so, as in zflow, every
     step of a run waits for its own fsync.
 
@@ -33,6 +35,7 @@
 #include <string.h>
 
 #define S_MAX_DRAIN 4096  // requests in one group commit
+#define S_MAX_CFS   16    // --cfs at most
 
 typedef struct {
     long inflight;       // runs kept in flight
@@ -41,17 +44,19 @@ typedef struct {
     long steps;          // durable steps per run
     long entries;        // entries written per step
     long value_bytes;    // bytes per entry value
+    long cfs;            // column families the entries are spread over
     const char *parent;  // where the database directory is made
 } s_opts_t;
 
 typedef struct {
-    s_opts_t opts;       // options
-    char dir[256];       // the database directory
-    char endpoint[64];   // tcp loopback endpoint the server bound
-    rocksdb_t *db;       // the database
-    uint64_t commits;    // group commits (read after the server stopped)
-    uint64_t requests;   // steps stored (read after the server stopped)
-    atomic_bool failed;  // set by the server thread when a write fails
+    s_opts_t opts;                                  // options
+    char dir[256];                                  // the database directory
+    char endpoint[64];                              // tcp loopback endpoint the server bound
+    rocksdb_t *db;                                  // the database
+    rocksdb_column_family_handle_t *cf[S_MAX_CFS];  // its column families
+    uint64_t commits;                               // group commits (read after the server stopped)
+    uint64_t requests;                              // steps stored (read after the server stopped)
+    atomic_bool failed;                             // set by the server thread when a write fails
 } s_floor_t;
 
 /* ---- options ------------------------------------------------------------- */
@@ -59,30 +64,30 @@ typedef struct {
 static void
 s_usage(FILE *out)
 {
-    fprintf(out, "usage: zf-bench-floor [--inflight N] [--duration SECONDS] [--warmup SECONDS]\n"
-                 "                      [--steps K] [--entries E] [--value-bytes B] [--dir DIR]\n"
-                 "  --inflight     runs kept in flight (default 64)\n"
-                 "  --duration     measured seconds (default 10)\n"
-                 "  --warmup       unmeasured seconds before that (default 2)\n"
-                 "  --steps        durable steps per run (default 3, as W1)\n"
-                 "  --entries      RocksDB entries written per step (default 1)\n"
-                 "  --value-bytes  bytes per entry value (default 200)\n"
-                 "  --dir          parent of the temporary database directory (default /tmp)\n"
-                 "The last output line is a JSON summary.\n");
+    fprintf(out,
+            "usage: zf-bench-floor [--inflight N] [--duration SECONDS] [--warmup SECONDS]\n"
+            "                      [--steps K] [--entries E] [--value-bytes B] [--cfs C]\n"
+            "                      [--dir DIR]\n"
+            "  --inflight     runs kept in flight (default 64)\n"
+            "  --duration     measured seconds (default 10)\n"
+            "  --warmup       unmeasured seconds before that (default 2)\n"
+            "  --steps        durable steps per run (default 3, as W1)\n"
+            "  --entries      RocksDB entries written per step (default 1)\n"
+            "  --value-bytes  bytes per entry value (default 200)\n"
+            "  --cfs          column families the entries of a step are spread over (default 1)\n"
+            "  --dir          parent of the temporary database directory (default /tmp)\n"
+            "The last output line is a JSON summary.\n");
 }
 
 static int
 s_parse(int argc, char **argv, s_opts_t *o)
 {
-    static const struct option longopts[] = {{"inflight", required_argument, NULL, 'n'},
-                                             {"duration", required_argument, NULL, 'd'},
-                                             {"warmup", required_argument, NULL, 'w'},
-                                             {"steps", required_argument, NULL, 's'},
-                                             {"entries", required_argument, NULL, 'e'},
-                                             {"value-bytes", required_argument, NULL, 'b'},
-                                             {"dir", required_argument, NULL, 'D'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"inflight", required_argument, NULL, 'n'}, {"duration", required_argument, NULL, 'd'},
+        {"warmup", required_argument, NULL, 'w'},   {"steps", required_argument, NULL, 's'},
+        {"entries", required_argument, NULL, 'e'},  {"value-bytes", required_argument, NULL, 'b'},
+        {"cfs", required_argument, NULL, 'c'},      {"dir", required_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     int c;
     double v;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -90,8 +95,9 @@ s_parse(int argc, char **argv, s_opts_t *o)
         case 'n':
         case 's':
         case 'e':
+        case 'c':
         case 'b': {
-            double max = c == 'n' ? 100000 : c == 'b' ? 65536 : 1000;
+            double max = c == 'n' ? 100000 : c == 'b' ? 65536 : c == 'c' ? S_MAX_CFS : 1000;
             if (zf_bench_parse_number(optarg, c == 'b' ? 0 : 1, max, &v) != 0 || v != (long)v) {
                 fprintf(stderr, "zf-bench-floor: bad number '%s'\n", optarg);
                 return -1;
@@ -99,6 +105,7 @@ s_parse(int argc, char **argv, s_opts_t *o)
             long *slot = c == 'n'   ? &o->inflight
                          : c == 's' ? &o->steps
                          : c == 'e' ? &o->entries
+                         : c == 'c' ? &o->cfs
                                     : &o->value_bytes;
             *slot = (long)v;
             break;
@@ -225,7 +232,8 @@ s_server(zsock_t *pipe, void *arg)
                 int klen = snprintf(key, sizeof key, "run\1%016" PRIx64 "\1%04" PRIx32 "\1%ld", run,
                                     step, e);
                 s_entry(&val, run, step, e, fl->opts.value_bytes);
-                rocksdb_writebatch_put(wb, key, (size_t)klen, val.data, val.size);
+                rocksdb_writebatch_put_cf(wb, fl->cf[e % fl->opts.cfs], key, (size_t)klen, val.data,
+                                          val.size);
             }
             held[n++] = m;
         }
@@ -313,11 +321,11 @@ s_client(s_floor_t *fl)
     zsock_destroy(&dealer);
     free(runs);
     zf_bench_samples_sort(&lat);
-    json_t *out =
-        json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:I, s:f}", "workload", "floor", "inflight",
-                  (int)o->inflight, "steps", (int)o->steps, "entries_per_step", (int)o->entries,
-                  "value_bytes", (int)o->value_bytes, "duration_s", o->duration_s, "runs",
-                  (json_int_t)lat.n, "runs_per_s", zf_bench_round3((double)lat.n / o->duration_s));
+    json_t *out = json_pack(
+        "{s:s, s:i, s:i, s:i, s:i, s:i, s:f, s:I, s:f}", "workload", "floor", "inflight",
+        (int)o->inflight, "steps", (int)o->steps, "entries_per_step", (int)o->entries, "cfs",
+        (int)o->cfs, "value_bytes", (int)o->value_bytes, "duration_s", o->duration_s, "runs",
+        (json_int_t)lat.n, "runs_per_s", zf_bench_round3((double)lat.n / o->duration_s));
     json_object_set_new(out, "p50_ms", zf_bench_pct_ms(&lat, 50));
     json_object_set_new(out, "p90_ms", zf_bench_pct_ms(&lat, 90));
     json_object_set_new(out, "p99_ms", zf_bench_pct_ms(&lat, 99));
@@ -332,9 +340,19 @@ s_open(s_floor_t *fl)
 {
     rocksdb_options_t *opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(opts, 1);
+    rocksdb_options_set_create_missing_column_families(opts, 1);
     rocksdb_options_increase_parallelism(opts, 2);
+    char names[S_MAX_CFS][16];
+    const char *name_p[S_MAX_CFS];
+    const rocksdb_options_t *cf_opts[S_MAX_CFS];
+    for (int i = 0; i < fl->opts.cfs; i++) {
+        snprintf(names[i], sizeof names[i], i ? "cf%d" : "default", i);
+        name_p[i] = names[i];
+        cf_opts[i] = opts;
+    }
     char *err = NULL;
-    rocksdb_t *db = rocksdb_open(opts, fl->dir, &err);
+    rocksdb_t *db = rocksdb_open_column_families(opts, fl->dir, (int)fl->opts.cfs, name_p, cf_opts,
+                                                 fl->cf, &err);
     rocksdb_options_destroy(opts);
     if (err) {
         fprintf(stderr, "zf-bench-floor: cannot open %s: %s\n", fl->dir, err);
@@ -353,6 +371,7 @@ main(int argc, char **argv)
                              .steps = 3,
                              .entries = 1,
                              .value_bytes = 200,
+                             .cfs = 1,
                              .parent = "/tmp"}};
     int rc = s_parse(argc, argv, &fl.opts);
     if (rc != 0) return rc > 0 ? 0 : 2;
@@ -369,6 +388,8 @@ main(int argc, char **argv)
         zactor_t *server = zactor_new(s_server, &fl);
         if (server && fl.endpoint[0]) out = s_client(&fl);
         zactor_destroy(&server);
+        for (long i = 0; i < fl.opts.cfs; i++)
+            rocksdb_column_family_handle_destroy(fl.cf[i]);
         rocksdb_close(fl.db);
     }
     char *err = NULL;
