@@ -182,16 +182,6 @@ typedef struct {
     json_t *once;    // seed-001 event workflows already started by this batch of events
 } s_fanout_t;
 
-static bool
-s_changed(const json_t *changed, const char *field)
-{
-    size_t i;
-    json_t *f;
-    json_array_foreach (changed, i, f)
-        if (strcmp(json_string_value(f), field) == 0) return true;
-    return false;
-}
-
 static json_t *
 s_trigger_ctx(const s_event_t *ev)
 {
@@ -242,7 +232,7 @@ s_fan_one(engine_t *e, s_fanout_t *f, const s_event_t *ev, const json_t *ctx, co
         json_object_set_new(f->once, wf_id, json_true());
     if (!wf || !zf_eng_wf_startable(wf) ||
         (field_trigger &&
-         !s_changed(ev->changed, zf_eng_str(json_object_get(wf, "trigger"), "field")))) {
+         !zf_run_in_list(ev->changed, zf_eng_str(json_object_get(wf, "trigger"), "field")))) {
         json_decref(wf);
         return;
     }

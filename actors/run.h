@@ -35,6 +35,7 @@
 #include <czmq.h>
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
@@ -88,5 +89,10 @@ void zf_run_actor(zsock_t *pipe, void *host);
 
 //  Is status terminal (completed, failed, cancelled)?
 int zf_run_status_terminal(const char *status);
+
+//  Whether the JSON array `list` holds the string `id` (node ids of the
+//  state, a record's changed fields). Non-string items never match; a
+//  NULL list or id holds nothing.
+bool zf_run_in_list(const json_t *list, const char *id);
 
 #endif

@@ -24,8 +24,6 @@ zf_run_st(zf_run_task_t *t, const char *k)
     return json_object_get(t->state, k);
 }
 
-//  Whether the string list holds id.
-bool zf_run_in_list(const json_t *list, const char *id);
 //  Index of the next node to execute, marking nodes skipped on the way;
 //  -1 when every node is settled.
 int zf_run_next_node(zf_run_task_t *t, const json_t *nodes);

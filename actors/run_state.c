@@ -66,10 +66,13 @@ zf_run_status_terminal(const char *s)
 bool
 zf_run_in_list(const json_t *list, const char *id)
 {
+    if (!id) return false;
     size_t i;
     json_t *x;
-    json_array_foreach (list, i, x)
-        if (strcmp(json_string_value(x), id) == 0) return true;
+    json_array_foreach (list, i, x) {
+        const char *s = json_string_value(x);
+        if (s && strcmp(s, id) == 0) return true;
+    }
     return false;
 }
 
