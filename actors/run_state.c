@@ -169,6 +169,44 @@ s_pack_str(msgpack_packer *pk, const char *v)
     msgpack_pack_str_body(pk, v, n);
 }
 
+//  The first S_LOG_OUTPUT_MAX bytes of a value's compact JSON text.
+typedef struct {
+    char text[S_LOG_OUTPUT_MAX + 2];  // the text so far (one byte past the cap), NUL-terminated
+    size_t len;                       // bytes in text
+} s_capped_t;
+
+//  json_dump_callback sink: keeps what fits, then stops the dump (-1), so
+//  a large output (an HTTP body of megabytes) is not encoded whole only to
+//  keep its first 500 bytes.
+static int
+s_capped_write(const char *buf, size_t size, void *data)
+{
+    s_capped_t *c = data;
+    size_t room = sizeof c->text - 1 - c->len;
+    size_t n = size < room ? size : room;
+    memcpy(c->text + c->len, buf, n);
+    c->len += n;
+    c->text[c->len] = '\0';
+    return n < size ? -1 : 0;
+}
+
+//  Compact JSON text of output cut to S_LOG_OUTPUT_MAX bytes on a UTF-8
+//  boundary (so the entry stays valid text) into c; false if it cannot be
+//  encoded.
+static bool
+s_log_output(const json_t *output, s_capped_t *c)
+{
+    c->len = 0;
+    c->text[0] = '\0';
+    int rc = json_dump_callback(output, s_capped_write, c, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (c->len <= S_LOG_OUTPUT_MAX) return rc == 0;  // whole, or a real failure
+    size_t n = S_LOG_OUTPUT_MAX;
+    while (n > 0 && (c->text[n] & 0xC0) == 0x80)
+        n--;
+    c->text[n] = '\0';
+    return true;
+}
+
 //  Packed straight to msgpack: the entry is only ever stored, and building
 //  it as a JSON tree first (then encoding and freeing it) was a tenth of a
 //  shared host's time at W1.
@@ -177,17 +215,8 @@ zf_run_log_encode(zf_run_task_t *t, const json_t *node, const char *status, int 
                   int64_t started, int64_t finished, const json_t *output, const char *error,
                   size_t *len)
 {
-    char *text = NULL;
-    if (output) {
-        text = json_dumps(output, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text && strlen(text) > S_LOG_OUTPUT_MAX) {
-            //  Cut on a UTF-8 boundary so the entry stays valid text.
-            size_t n = S_LOG_OUTPUT_MAX;
-            while (n > 0 && (text[n] & 0xC0) == 0x80)
-                n--;
-            text[n] = '\0';
-        }
-    }
+    s_capped_t capped;
+    const char *text = output && s_log_output(output, &capped) ? capped.text : NULL;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
@@ -218,7 +247,6 @@ zf_run_log_encode(zf_run_task_t *t, const json_t *node, const char *status, int 
         else
             s_pack_str(&pk, f[i].str);
     }
-    free(text);
     *len = sb.size;
     return sb.data;  // malloc'd by msgpack_sbuffer: free() releases it
 }
