@@ -256,12 +256,35 @@ zf_eng_wf_stage(engine_t *e, zf_batch_t *b, cont_t *c, const char *tenant, json_
 
 //  Gives the task to the least loaded shared host, or queues it when
 //  max_active runs are in hosts already.
+//  Counts a task of tenant into (delta 1) or out of (-1) the queue.
+static void
+s_queued_count(engine_t *e, const char *tenant, int delta)
+{
+    uintptr_t n = (uintptr_t)zhashx_lookup(e->queued_by, tenant);
+    assert(delta > 0 || n > 0);
+    n = delta > 0 ? n + 1 : n - 1;
+    if (n)
+        zhashx_update(e->queued_by, tenant, (void *)n);
+    else
+        zhashx_delete(e->queued_by, tenant);
+}
+
+void
+zf_eng_queue_drop(engine_t *e, zf_run_task_t *t)
+{
+    void *handle = zlistx_find(e->queue, t);
+    if (!handle) return;
+    zlistx_delete(e->queue, handle);
+    s_queued_count(e, t->tenant, -1);
+}
+
 static void
 s_dispatch(engine_t *e, zf_run_task_t *t)
 {
     if (e->nrunning >= e->max_active) {
         t->slot = -1;
         zlistx_add_end(e->queue, t);
+        s_queued_count(e, t->tenant, 1);
         return;
     }
     int slot = 0;
@@ -302,8 +325,10 @@ s_release_slot(engine_t *e, zf_run_task_t *t)
     t->slot = -1;
     e->nrunning--;
     zf_run_task_t *next;
-    while (e->nrunning < e->max_active && (next = zlistx_detach(e->queue, NULL)))
+    while (e->nrunning < e->max_active && (next = zlistx_detach(e->queue, NULL))) {
+        s_queued_count(e, next->tenant, -1);
         s_dispatch(e, next);
+    }
 }
 
 //  Takes ownership of a task whose run record is durable.
@@ -569,6 +594,7 @@ s_self_destroy(engine_t **e_p)
         if (t) zhashx_delete(e->active, t->run_id);  // destroys the task
     }
     zlistx_destroy(&e->queue);  // queued tasks are owned by `active`
+    zhashx_destroy(&e->queued_by);
     zhashx_destroy(&e->active);
     cont_t *c;
     for (c = zhashx_first(e->conts); c; c = zhashx_next(e->conts))
@@ -642,6 +668,11 @@ s_self_new(zsock_t *pipe, s_args_t *args)
     e->max_queued = conf->max_queued             ? conf->max_queued
                     : e->max_active * 50 > 10000 ? (size_t)e->max_active * 50
                                                  : 10000;
+    size_t half = e->max_queued / 2 ? e->max_queued / 2 : 1;
+    e->max_queued_tenant = !conf->max_queued_tenant                  ? half
+                           : conf->max_queued_tenant > e->max_queued ? e->max_queued
+                                                                     : conf->max_queued_tenant;
+    e->queued_by = zhashx_new();
     e->breakers = zf_breakers_new(NULL);
     snprintf(e->done_endpoint, sizeof e->done_endpoint, "inproc://zf-engine-done-%d",
              atomic_fetch_add(&s_instance, 1));

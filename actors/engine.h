@@ -27,6 +27,8 @@ typedef struct {
     const char *writer_endpoint;    // group-commit writer
     int max_active;                 // runs active at once, at most (>= 1)
     size_t max_queued;              // queued runs before clients are refused (0 = default)
+    size_t max_queued_tenant;       // queued runs of one tenant before its clients are refused
+                                    // (0 = max_queued / 2, at least 1; at most max_queued)
     int shared_hosts;               // threads multiplexing cpu-only steps (0 = cores / 2, >= 1)
     const zf_egress_t *egress;      // outbound policy for http_request (borrowed)
     const char *version;            // reported in replies where useful

@@ -57,6 +57,8 @@ struct engine_t {
     int nidle;                  // entries on the stack
     int max_active;             // cap on runs in hosts; the rest queue
     size_t max_queued;          // queued runs beyond which clients' new runs are refused
+    size_t max_queued_tenant;   // the same bound for the queued runs of one tenant
+    zhashx_t *queued_by;        // tenant -> its runs in queue (uintptr_t), absent when none
     int nrunning;               // runs in hosts now
     zf_run_host_t host_shared;  // args of shared hosts
     zf_run_host_t host_single;  // args of dedicated hosts
@@ -135,11 +137,15 @@ int zf_eng_run_cancel(engine_t *e, zf_msg_t *req);
 zf_run_task_t *zf_eng_run_new(engine_t *e, zf_batch_t *b, const char *tenant, const json_t *wf,
                               const json_t *inputs, json_t *trigger, const char *user);
 //  Refuses (answers "unavailable, retry") and returns true when a client's
-//  request would add runs to a queue already max_queued long: runs started
+//  request would add runs to a queue already max_queued long, or when the
+//  caller's tenant has max_queued_tenant runs in it already: runs started
 //  by events or run.start must not pile up without bound faster than they
-//  execute. Callers exempt what must not fail this way (child runs;
-//  schedules and retries never ask).
+//  execute, and one tenant's flood must leave room for the others. Callers
+//  exempt what must not fail this way (child runs; schedules and retries
+//  never ask).
 bool zf_eng_overloaded(engine_t *e, zf_msg_t *req);
+//  Takes a queued task out of the queue (it stays in e->active).
+void zf_eng_queue_drop(engine_t *e, zf_run_task_t *t);
 //  Continuation that starts c->task and c->tasks and publishes c->events.
 void zf_eng_runs_started(engine_t *e, cont_t *c, int rc);
 //  Cancels a stored run that no host holds (req kept: returns 1, or

@@ -200,8 +200,16 @@ bool
 zf_eng_overloaded(engine_t *e, zf_msg_t *req)
 {
     size_t queued = zlistx_size(e->queue);
-    if (queued < e->max_queued) return false;
-    zf_eng_fail(e, req, ZF_EUNAVAIL, "%zu runs are queued; retry in a moment", queued);
+    size_t mine = (uintptr_t)zhashx_lookup(e->queued_by, req->tenant);
+    if (queued >= e->max_queued)
+        zf_eng_fail(e, req, ZF_EUNAVAIL, "%zu runs are queued; retry in a moment", queued);
+    else if (mine >= e->max_queued_tenant)
+        zf_eng_fail(e, req, ZF_EUNAVAIL,
+                    "%zu runs of this tenant are queued, its share of the run queue; retry in a "
+                    "moment",
+                    mine);
+    else
+        return false;
     return true;
 }
 
@@ -378,7 +386,7 @@ s_cancel_passive(engine_t *e, zf_msg_t *req, zf_run_task_t *queued)
     zf_rec_run_put(b, req->tenant, copy);
     if (wake > 0) zf_rec_timer_del(b, wake, req->tenant, id);
     if (queued)
-        zlistx_delete(e->queue, zlistx_find(e->queue, queued));
+        zf_eng_queue_drop(e, queued);
     else  //  guard: a due timer must not wake the run while the cancel commits
         zhashx_insert(e->active, id,
                       zf_run_task_new(req->tenant, json_null(), json_incref(copy), NULL));

@@ -431,6 +431,46 @@ def test_queue_bound_refuses_new_runs():
         assert srv.running(), srv.stderr()[-2000:]
 
 
+def test_queue_bound_per_tenant_leaves_room_for_others():
+    """--max-queued-per-tenant (default: half of --max-queued): a tenant
+    that floods the run queue is refused at its share while another tenant
+    still queues runs; the whole queue's bound still holds; the flooding
+    tenant is accepted again once its own runs leave the queue."""
+    with zh.Sink() as sink, zh.Server(["--rate-limit", "0", "--max-active", "1",
+                                       "--max-queued", "4",
+                                       "--egress-allow", "127.0.0.1/32"]) as srv:
+        ka, kb = zh.create_key(srv.data, "qa", "admin"), zh.create_key(srv.data, "qb", "admin")
+        a, b = zh.Client(srv.api, ka), zh.Client(srv.api, kb)
+        try:
+            slow = {"definition": {"nodes": [{"id": "h", "type": "http_request", "config": {
+                "method": "GET", "url": sink.url("/slow?ms=700")}}]}}
+            wa = zh.expect_ok(a, "wf.create", {"workflow": dict(slow, name="flood")})["workflow"]
+            wb = zh.expect_ok(b, "wf.create", {"workflow": dict(slow, name="other")})["workflow"]
+            zh.expect_ok(a, "run.start", {"workflow_id": wa["id"]})
+            zh.wait_for(lambda: sink.concurrency()["current"] == 1, 10, what="A's run in its step")
+            for _ in range(2):  # A's share: 4 / 2
+                zh.expect_ok(a, "run.start", {"workflow_id": wa["id"]})
+            err = zh.expect_error(a, "run.start", {"workflow_id": wa["id"]}, "unavailable")
+            assert "2 runs of this tenant are queued" in err["message"], err
+            for _ in range(2):  # B still gets in: the queue holds 4
+                zh.expect_ok(b, "run.start", {"workflow_id": wb["id"]})
+            err = zh.expect_error(b, "run.start", {"workflow_id": wb["id"]}, "unavailable")
+            assert "4 runs are queued" in err["message"], err
+            assert len(zh.expect_ok(a, "run.list", {"workflow_id": wa["id"]})["runs"]) == 3
+            assert len(zh.expect_ok(b, "run.list", {"workflow_id": wb["id"]})["runs"]) == 2
+            # A's first run ends after 0.7 s; its next leaves the queue: A has room.
+            zh.wait_for(lambda: a.call("run.start", {"workflow_id": wa["id"]})[0], 15,
+                        interval=0.1, what="A accepted again")
+            for c, wf, n in ((a, wa, 4), (b, wb, 2)):
+                zh.wait_for(lambda: zh.expect_ok(c, "run.list", {
+                    "workflow_id": wf["id"], "status": "completed"})["total"] == n, 30,
+                    interval=0.2, what=f"{n} runs of {wf['name']} completed")
+        finally:
+            a.close()
+            b.close()
+        assert srv.running(), srv.stderr()[-2000:]
+
+
 # ---------------------------------------------------------------- notifications
 
 

@@ -37,6 +37,7 @@ typedef struct {
     int max_active;                              // --max-active N
     int compute_threads;                         // --compute-threads N (0 = cores / 2)
     long max_queued;                             // --max-queued N (0 = the default)
+    long max_queued_tenant;                      // --max-queued-per-tenant N (0 = the default)
     const char *egress;                          // --egress-allow CIDR,...
     const char *smtp_url;                        // --smtp-url URL
     const char *smtp_from;                       // --smtp-from ADDRESS
@@ -68,6 +69,8 @@ s_usage(FILE *out)
             "  --max-queued N          runs waiting for a slot at most; beyond it new runs\n"
             "                          from clients are refused with 503 / unavailable\n"
             "                          (default max(10000, 50 x --max-active))\n"
+            "  --max-queued-per-tenant N  the same bound for one tenant's runs, so a flood\n"
+            "                          leaves room for others (default --max-queued / 2)\n"
             "  --egress-allow CIDRS    let http_request reach these private/loopback ranges\n"
             "  --mount NAME=PREFIX     serve an HTTP dialect at PREFIX (repeatable; defaults:\n"
             "                          v2=/api/v2/workflows data=/api/v2\n"
@@ -135,27 +138,29 @@ s_parse_http_opt(int c, const char *arg, s_serve_opts_t *o)
 static int
 s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
 {
-    static const struct option longopts[] = {{"http", required_argument, NULL, 'h'},
-                                             {"data", required_argument, NULL, 'd'},
-                                             {"api", required_argument, NULL, 'a'},
-                                             {"tap", required_argument, NULL, 't'},
-                                             {"durability", required_argument, NULL, 'D'},
-                                             {"max-active", required_argument, NULL, 'm'},
-                                             {"max-queued", required_argument, NULL, 'Q'},
-                                             {"compute-threads", required_argument, NULL, 'T'},
-                                             {"egress-allow", required_argument, NULL, 'e'},
-                                             {"mount", required_argument, NULL, 'M'},
-                                             {"jwt-secret", required_argument, NULL, 'j'},
-                                             {"rate-limit", required_argument, NULL, 'r'},
-                                             {"max-body", required_argument, NULL, 'b'},
-                                             {"smtp-url", required_argument, NULL, 'S'},
-                                             {"smtp-from", required_argument, NULL, 'F'},
-                                             {"test-clock", required_argument, NULL, 'C'},
-                                             {"public-url", required_argument, NULL, 'P'},
-                                             {"ai-url", required_argument, NULL, 'A'},
-                                             {"ai-model", required_argument, NULL, 'I'},
-                                             {"help", no_argument, NULL, 'H'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"http", required_argument, NULL, 'h'},
+        {"data", required_argument, NULL, 'd'},
+        {"api", required_argument, NULL, 'a'},
+        {"tap", required_argument, NULL, 't'},
+        {"durability", required_argument, NULL, 'D'},
+        {"max-active", required_argument, NULL, 'm'},
+        {"max-queued", required_argument, NULL, 'Q'},
+        {"max-queued-per-tenant", required_argument, NULL, 'q'},
+        {"compute-threads", required_argument, NULL, 'T'},
+        {"egress-allow", required_argument, NULL, 'e'},
+        {"mount", required_argument, NULL, 'M'},
+        {"jwt-secret", required_argument, NULL, 'j'},
+        {"rate-limit", required_argument, NULL, 'r'},
+        {"max-body", required_argument, NULL, 'b'},
+        {"smtp-url", required_argument, NULL, 'S'},
+        {"smtp-from", required_argument, NULL, 'F'},
+        {"test-clock", required_argument, NULL, 'C'},
+        {"public-url", required_argument, NULL, 'P'},
+        {"ai-url", required_argument, NULL, 'A'},
+        {"ai-model", required_argument, NULL, 'I'},
+        {"help", no_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0}};
     *o = (s_serve_opts_t){.http = "127.0.0.1:8080",
                           .rate_limit = 100,
                           .max_body = 1048576,
@@ -237,6 +242,10 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
         case 'Q':
             if (s_int_arg("max-queued", optarg, 1, 100000000, &v)) return -1;
             o->max_queued = (long)v;
+            break;
+        case 'q':
+            if (s_int_arg("max-queued-per-tenant", optarg, 1, 100000000, &v)) return -1;
+            o->max_queued_tenant = (long)v;
             break;
         case 'T':
             if (s_int_arg("compute-threads", optarg, 1, 64, &v)) return -1;
@@ -335,6 +344,7 @@ s_serve(int argc, char **argv)
                            .max_active = o.max_active,
                            .shared_hosts = o.compute_threads,
                            .max_queued = (size_t)o.max_queued,
+                           .max_queued_tenant = (size_t)o.max_queued_tenant,
                            .egress = egress,
                            .version = ZF_VERSION,
                            .internal_endpoint = bc.internal_endpoint,
