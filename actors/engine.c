@@ -254,8 +254,6 @@ zf_eng_wf_stage(engine_t *e, zf_batch_t *b, cont_t *c, const char *tenant, json_
 
 /* ---- supervisor ---------------------------------------------------------------- */
 
-//  Gives the task to the least loaded shared host, or queues it when
-//  max_active runs are in hosts already.
 //  Counts a task of tenant into (delta 1) or out of (-1) the queue.
 static void
 s_queued_count(engine_t *e, const char *tenant, int delta)
@@ -278,6 +276,8 @@ zf_eng_queue_drop(engine_t *e, zf_run_task_t *t)
     s_queued_count(e, t->tenant, -1);
 }
 
+//  Gives the task to the least loaded shared host, or queues it when
+//  max_active runs are in hosts already.
 static void
 s_dispatch(engine_t *e, zf_run_task_t *t)
 {
