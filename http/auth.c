@@ -160,6 +160,16 @@ s_header_is_hs256(const char *token)
     return ok;
 }
 
+//  No control characters: a tenant or user name with one could never come
+//  from an API key, and zflow joins names with \x1f in its in-memory keys.
+static bool
+s_printable(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || *v == 0x7f) return false;
+    return true;
+}
+
 //  Checks exp/nbf (numbers when present) and copies the identity claims.
 static int
 s_check_claims(const json_t *claims, int64_t now_s, zf_http_identity_t *out, const char **why)
@@ -178,6 +188,8 @@ s_check_claims(const json_t *claims, int64_t now_s, zf_http_identity_t *out, con
     if (!tenant || !*tenant || strlen(tenant) >= sizeof out->tenant || !sub || !*sub ||
         strlen(sub) >= sizeof out->user)
         return ZF_EUNAUTH;
+    *why = "token's customer_id or sub claim has control characters";
+    if (!s_printable(tenant) || !s_printable(sub)) return ZF_EUNAUTH;
     snprintf(out->tenant, sizeof out->tenant, "%s", tenant);
     snprintf(out->user, sizeof out->user, "%s", sub);
     snprintf(out->role, sizeof out->role, "%s", zf_http_role_level(role) ? role : "admin");

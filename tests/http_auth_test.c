@@ -171,9 +171,14 @@ static void
 test_required_claims(void **state)
 {
     (void)state;
-    const char *bad[] = {
-        "{\"sub\":\"u\"}", "{\"customer_id\":\"t\"}", "{\"sub\":\"u\",\"customer_id\":\"\"}",
-        "{\"sub\":\"u\",\"customer_id\":42}", "{\"sub\":[],\"customer_id\":\"t\"}"};
+    const char *bad[] = {"{\"sub\":\"u\"}",
+                         "{\"customer_id\":\"t\"}",
+                         "{\"sub\":\"u\",\"customer_id\":\"\"}",
+                         "{\"sub\":\"u\",\"customer_id\":42}",
+                         "{\"sub\":[],\"customer_id\":\"t\"}",
+                         "{\"sub\":\"u\",\"customer_id\":\"a\\u001fb\"}",
+                         "{\"sub\":\"u\\nv\",\"customer_id\":\"t\"}",
+                         "{\"sub\":\"u\",\"customer_id\":\"t\\u007f\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *tok = s_mint(JWT_ALG_HS256, SECRET, bad[i]);
         zf_http_identity_t who;
