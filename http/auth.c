@@ -8,6 +8,8 @@
 #include <jwt.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define S_KEY_MAX 128  // longest API key sent to the engine
 
@@ -209,12 +211,22 @@ zf_http_jwt_verify(const char *secret, const char *token, int64_t now_s, zf_http
         jwt_free(jwt);
         return ZF_EUNAUTH;
     }
-    char *text = jwt_get_grants_json(jwt, NULL);
-    json_t *claims = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    jwt_free(jwt);
+    //  The claims are read from the signed payload itself, strictly: libjwt
+    //  keeps the last of duplicate claim names, and re-serialised its
+    //  grants without them, so {"sub":"a", ..., "sub":"b"} passed as "b".
+    //  A JWT with a duplicate claim name is refused, as duplicate keys are
+    //  everywhere else (RFC 7519 4: reject, or keep the last).
+    const char *payload = strchr(token, '.') + 1;
+    size_t plen = strcspn(payload, ".");
+    unsigned char *text = malloc(plen ? plen : 1);
+    if (!text) abort();
+    long n = s_b64url_decode(payload, plen, text, plen);
+    json_t *claims =
+        n > 0 ? json_loadb((const char *)text, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    free(text);
     int rc = json_is_object(claims) ? s_check_claims(claims, now_s, out, why) : ZF_EUNAUTH;
     json_decref(claims);
-    free(text);
-    jwt_free(jwt);
     return rc;
 }
 

@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -188,6 +190,63 @@ test_required_claims(void **state)
     }
 }
 
+//  base64url without padding of in[0..len) into out; returns its length.
+static size_t
+s_b64url(const unsigned char *in, size_t len, char *out)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0) |
+                     (i + 2 < len ? in[i + 2] : 0);
+        out[n++] = a[v >> 18 & 63];
+        out[n++] = a[v >> 12 & 63];
+        if (i + 1 < len) out[n++] = a[v >> 6 & 63];
+        if (i + 2 < len) out[n++] = a[v & 63];
+    }
+    out[n] = '\0';
+    return n;
+}
+
+//  An HS256 token over the claims text as given (libjwt's own encoder
+//  refuses duplicate claim names, so it cannot make these).
+static char *
+s_mint_raw(const char *claims)
+{
+    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    char *tok = calloc(1, 1024);
+    assert_non_null(tok);
+    size_t n = s_b64url((const unsigned char *)header, strlen(header), tok);
+    tok[n++] = '.';
+    n += s_b64url((const unsigned char *)claims, strlen(claims), tok + n);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mlen = 0;
+    HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)tok, n, mac, &mlen);
+    tok[n++] = '.';
+    s_b64url(mac, mlen, tok + n);
+    return tok;
+}
+
+//  Duplicate claim names are refused (libjwt would keep the last one).
+static void
+test_duplicate_claims_rejected(void **state)
+{
+    (void)state;
+    zf_http_identity_t who;
+    const char *why;
+    char *ok = s_mint_raw("{\"sub\":\"u\",\"customer_id\":\"t\"}");
+    assert_int_equal(s_verify(ok, &who, &why), 0);  // the helper makes valid tokens
+    assert_string_equal(who.tenant, "t");
+    free(ok);
+    const char *dup[] = {"{\"sub\":\"u\",\"customer_id\":\"t\",\"sub\":\"v\"}",
+                         "{\"sub\":\"u\",\"customer_id\":\"evil\",\"customer_id\":\"t\"}"};
+    for (size_t i = 0; i < sizeof dup / sizeof dup[0]; i++) {
+        char *tok = s_mint_raw(dup[i]);
+        assert_int_equal(s_verify(tok, &who, &why), ZF_EUNAUTH);
+        free(tok);
+    }
+}
+
 static void
 test_jwt_form_and_bearer(void **state)
 {
@@ -242,6 +301,7 @@ main(void)
         cmocka_unit_test(test_other_hmac_algs_rejected),
         cmocka_unit_test(test_expired_and_not_yet_valid),
         cmocka_unit_test(test_required_claims),
+        cmocka_unit_test(test_duplicate_claims_rejected),
         cmocka_unit_test(test_jwt_form_and_bearer),
         cmocka_unit_test(test_no_secret_no_jwt),
     };
