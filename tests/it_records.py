@@ -17,6 +17,7 @@ applied) and per-user notifications. One server for the file (--rate-limit 0).
 """
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -468,6 +469,30 @@ def test_queue_bound_per_tenant_leaves_room_for_others():
         finally:
             a.close()
             b.close()
+        assert srv.running(), srv.stderr()[-2000:]
+
+
+def test_deleting_a_workflow_drops_its_queued_runs():
+    """wf.delete while runs of it wait in the queue: they never execute and
+    leave nothing behind (nor does the active one, stopped at its step
+    boundary)."""
+    with zh.Sink() as sink, zh.Server(["--rate-limit", "0", "--max-active", "1",
+                                       "--egress-allow", "127.0.0.1/32"]) as srv:
+        key = zh.create_key(srv.data, "dq", "admin")
+        with zh.Client(srv.api, key) as c:
+            wf = zh.expect_ok(c, "wf.create", {"workflow": {"name": "doomed", "definition": {
+                "nodes": [{"id": "h", "type": "http_request", "config": {
+                    "method": "GET", "url": sink.url("/slow?ms=800")}},
+                    {"id": "s", "type": "set", "config": {"values": {"x": 1}}}]}}})["workflow"]
+            ids = [zh.expect_ok(c, "run.start", {"workflow_id": wf["id"]})["run"]["id"]
+                   for _ in range(3)]
+            zh.wait_for(lambda: sink.concurrency()["current"] == 1, 10, what="run 1 in its step")
+            zh.expect_ok(c, "wf.delete", {"id": wf["id"]})
+            zh.wait_for(lambda: sink.concurrency()["current"] == 0, 10, what="the step ended")
+            time.sleep(1.0)  # room for a wrongly dispatched queued run to reach the sink
+            assert sink.concurrency()["total"] == 1, sink.concurrency()
+            for rid in ids:
+                zh.expect_error(c, "run.get", {"id": rid}, "not_found")
         assert srv.running(), srv.stderr()[-2000:]
 
 
