@@ -8,14 +8,13 @@
 #include <cmocka.h>
 
 #include <jwt.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "broker/errors.h"
 #include "http/auth.h"
+#include "tests/jwt_fixture.h"
 
 #define SECRET "test-secret-0123456789"
 
@@ -190,40 +189,13 @@ test_required_claims(void **state)
     }
 }
 
-//  base64url without padding of in[0..len) into out; returns its length.
-static size_t
-s_b64url(const unsigned char *in, size_t len, char *out)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t n = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0) |
-                     (i + 2 < len ? in[i + 2] : 0);
-        out[n++] = a[v >> 18 & 63];
-        out[n++] = a[v >> 12 & 63];
-        if (i + 1 < len) out[n++] = a[v >> 6 & 63];
-        if (i + 2 < len) out[n++] = a[v & 63];
-    }
-    out[n] = '\0';
-    return n;
-}
-
 //  An HS256 token over the claims text as given (libjwt's own encoder
 //  refuses duplicate claim names, so it cannot make these).
 static char *
 s_mint_raw(const char *claims)
 {
-    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-    char *tok = calloc(1, 1024);
+    char *tok = zf_fx_jwt_hs256(SECRET, (const unsigned char *)claims, strlen(claims));
     assert_non_null(tok);
-    size_t n = s_b64url((const unsigned char *)header, strlen(header), tok);
-    tok[n++] = '.';
-    n += s_b64url((const unsigned char *)claims, strlen(claims), tok + n);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mlen = 0;
-    HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)tok, n, mac, &mlen);
-    tok[n++] = '.';
-    s_b64url(mac, mlen, tok + n);
     return tok;
 }
 

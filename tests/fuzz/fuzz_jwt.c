@@ -10,10 +10,9 @@
 */
 #include "broker/errors.h"
 #include "http/auth.h"
+#include "tests/jwt_fixture.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,41 +21,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define S_SECRET "fuzz-secret-0123456789"
 #define S_NOW    1773943200  // a fixed "now" (Unix s)
-
-static size_t
-s_b64url(const unsigned char *in, size_t len, char *out)
-{
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t n = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0) |
-                     (i + 2 < len ? in[i + 2] : 0);
-        out[n++] = a[v >> 18 & 63];
-        out[n++] = a[v >> 12 & 63];
-        if (i + 1 < len) out[n++] = a[v >> 6 & 63];
-        if (i + 2 < len) out[n++] = a[v & 63];
-    }
-    out[n] = '\0';
-    return n;
-}
-
-//  header.claims.signature, signed with S_SECRET (malloc'd).
-static char *
-s_signed(const uint8_t *claims, size_t size)
-{
-    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-    char *tok = malloc(4 * (sizeof header + size + 32) / 3 + 16);
-    if (!tok) abort();
-    size_t n = s_b64url((const unsigned char *)header, sizeof header - 1, tok);
-    tok[n++] = '.';
-    n += s_b64url(claims, size, tok + n);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mlen = 0;
-    HMAC(EVP_sha256(), S_SECRET, (int)strlen(S_SECRET), (const unsigned char *)tok, n, mac, &mlen);
-    tok[n++] = '.';
-    s_b64url(mac, mlen, tok + n);
-    return tok;
-}
 
 static bool
 s_printable(const char *v)
@@ -80,7 +44,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!why) abort();
     free(raw);
 
-    char *tok = s_signed(data, size);
+    char *tok = zf_fx_jwt_hs256(S_SECRET, data, size);
+    if (!tok) abort();
     memset(&who, 0, sizeof who);
     int rc = zf_http_jwt_verify(S_SECRET, tok, S_NOW, &who, &why);
     free(tok);
