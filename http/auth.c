@@ -145,19 +145,35 @@ s_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap)
     return len % 4 == 1 ? -1 : (long)n;
 }
 
+//  The JSON object in the base64url segment that starts at seg (up to the
+//  next '.' or the end), parsed strictly: duplicate names are refused here
+//  as everywhere else. NULL if it is not one.
+static json_t *
+s_segment_object(const char *seg)
+{
+    size_t len = strcspn(seg, ".");
+    unsigned char *buf = malloc(len ? len : 1);
+    if (!buf) abort();
+    long n = s_b64url_decode(seg, len, buf, len);
+    json_t *v =
+        n > 0 ? json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    free(buf);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
 //  The JOSE header must say alg "HS256" before any verification runs, so
 //  no other algorithm (none, HS512, RS256 with the secret as a "public
 //  key") is ever tried.
 static bool
 s_header_is_hs256(const char *token)
 {
-    size_t len = strcspn(token, ".");
-    unsigned char buf[1024];
-    long n = s_b64url_decode(token, len, buf, sizeof buf);
-    if (n <= 0) return false;
-    json_t *h = json_loadb((const char *)buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
+    json_t *h = s_segment_object(token);
     const char *alg = json_string_value(json_object_get(h, "alg"));
-    bool ok = json_is_object(h) && alg && strcmp(alg, "HS256") == 0;
+    bool ok = alg && strcmp(alg, "HS256") == 0;
     json_decref(h);
     return ok;
 }
@@ -215,17 +231,10 @@ zf_http_jwt_verify(const char *secret, const char *token, int64_t now_s, zf_http
     //  The claims are read from the signed payload itself, strictly: libjwt
     //  keeps the last of duplicate claim names, and re-serialised its
     //  grants without them, so {"sub":"a", ..., "sub":"b"} passed as "b".
-    //  A JWT with a duplicate claim name is refused, as duplicate keys are
-    //  everywhere else (RFC 7519 4: reject, or keep the last).
-    const char *payload = strchr(token, '.') + 1;
-    size_t plen = strcspn(payload, ".");
-    unsigned char *text = malloc(plen ? plen : 1);
-    if (!text) abort();
-    long n = s_b64url_decode(payload, plen, text, plen);
-    json_t *claims =
-        n > 0 ? json_loadb((const char *)text, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    free(text);
-    int rc = json_is_object(claims) ? s_check_claims(claims, now_s, out, why) : ZF_EUNAUTH;
+    //  A JWT with a duplicate claim name is refused (RFC 7519 4: reject, or
+    //  keep the last).
+    json_t *claims = s_segment_object(strchr(token, '.') + 1);
+    int rc = claims ? s_check_claims(claims, now_s, out, why) : ZF_EUNAUTH;
     json_decref(claims);
     return rc;
 }
