@@ -34,8 +34,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_DRAIN 4096  // requests in one group commit
-#define S_MAX_CFS   16    // --cfs at most
+#define S_MAX_DRAIN 4096   // requests in one group commit
+#define S_MAX_CFS   16     // --cfs at most
+#define S_MAX_VALUE 65536  // --value-bytes at most
 
 typedef struct {
     long inflight;       // runs kept in flight
@@ -97,7 +98,7 @@ s_parse(int argc, char **argv, s_opts_t *o)
         case 'e':
         case 'c':
         case 'b': {
-            double max = c == 'n' ? 100000 : c == 'b' ? 65536 : c == 'c' ? S_MAX_CFS : 1000;
+            double max = c == 'n' ? 100000 : c == 'b' ? S_MAX_VALUE : c == 'c' ? S_MAX_CFS : 1000;
             if (zf_bench_parse_number(optarg, c == 'b' ? 0 : 1, max, &v) != 0 || v != (long)v) {
                 fprintf(stderr, "zf-bench-floor: bad number '%s'\n", optarg);
                 return -1;
@@ -176,6 +177,9 @@ s_step_decode(zframe_t *f, uint64_t *run, uint32_t *step)
 
 /* ---- the server: drain, one WriteBatch + fsync, then ack ------------------- */
 
+//  Padding bytes of entry values.
+static char s_filler[S_MAX_VALUE];
+
 //  The stored value of one entry: msgpack {run, step, entry, pad}, padded
 //  to value_bytes like a small run snapshot.
 static void
@@ -193,9 +197,7 @@ s_entry(msgpack_sbuffer *buf, uint64_t run, uint32_t step, long entry, long byte
     msgpack_pack_long(&pk, entry);
     msgpack_pack_str_with_body(&pk, "pad", 3);
     size_t pad = bytes > (long)buf->size + 8 ? (size_t)bytes - buf->size - 8 : 0;
-    char filler[65536];
-    memset(filler, 'x', pad);
-    msgpack_pack_str_with_body(&pk, filler, pad);
+    msgpack_pack_str_with_body(&pk, s_filler, pad);
 }
 
 static void
@@ -262,7 +264,6 @@ s_server(zsock_t *pipe, void *arg)
 
 typedef struct {
     int64_t started_us;  // the run's first send
-    uint32_t step;       // the step in flight
 } s_run_t;
 
 static json_t *
@@ -272,7 +273,10 @@ s_client(s_floor_t *fl)
     zsock_t *dealer = zsock_new(ZMQ_DEALER);
     zsock_set_sndhwm(dealer, 0);
     zsock_set_rcvhwm(dealer, 0);
-    if (zsock_connect(dealer, "%s", fl->endpoint) != 0) return NULL;
+    if (zsock_connect(dealer, "%s", fl->endpoint) != 0) {
+        zsock_destroy(&dealer);
+        return NULL;
+    }
     s_run_t *runs = calloc((size_t)o->inflight, sizeof *runs);
     if (!runs) abort();
     zf_bench_samples_t lat = {0};
@@ -303,8 +307,7 @@ s_client(s_floor_t *fl)
         s_run_t *r = &runs[run % (uint64_t)o->inflight];
         now = zf_bench_mono_us();
         if (step + 1 < (uint32_t)o->steps) {  // the run's next step
-            r->step = step + 1;
-            f = s_step_frame(run, r->step);
+            f = s_step_frame(run, step + 1);
             zframe_send(&f, dealer, 0);
             continue;
         }
@@ -376,6 +379,7 @@ main(int argc, char **argv)
     int rc = s_parse(argc, argv, &fl.opts);
     if (rc != 0) return rc > 0 ? 0 : 2;
     zsys_init();
+    memset(s_filler, 'x', sizeof s_filler);
     zsys_set_sndhwm(0);
     snprintf(fl.dir, sizeof fl.dir, "%s/zf-floor-XXXXXX", fl.opts.parent);
     if (!mkdtemp(fl.dir)) {
