@@ -16,6 +16,7 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <strings.h>
 
 /* ---- request id, mount, route ---------------------------------------------- */
 
@@ -165,6 +166,33 @@ s_read_body(zf_http_req_t *req)
         return false;
     }
     return true;
+}
+
+//  After an answer that closes the connection, reads and drops what is
+//  left of the request body, at most S_DRAIN_MAX bytes for S_DRAIN_MS.
+//  Closing a socket with unread bytes makes the kernel send a reset, and
+//  a client still sending its body (curl without Expect: 100-continue)
+//  can then lose our answer (a 413, a 401) and see "broken pipe". A
+//  client that asked for 100-continue and got none yet has sent nothing:
+//  reading would invite the body, so it is not drained.
+#define S_DRAIN_MAX (8u << 20)
+#define S_DRAIN_MS  2000
+static void
+s_drain(zf_http_req_t *req)
+{
+    const char *expect = mg_get_header(req->conn, "Expect");
+    if (!req->raw && expect && strcasecmp(expect, "100-continue") == 0) return;
+    long long cl = req->ri->content_length;
+    if (cl <= 0 && !mg_get_header(req->conn, "Transfer-Encoding")) return;
+    if (req->raw && cl >= 0 && req->raw_len < (size_t)cl) return;  // the read already failed
+    char buf[16384];
+    size_t total = 0;
+    int64_t until = zclock_mono() + S_DRAIN_MS;
+    while (total < S_DRAIN_MAX && zclock_mono() < until) {
+        int n = mg_read(req->conn, buf, sizeof buf);
+        if (n <= 0) break;
+        total += (size_t)n;
+    }
 }
 
 static bool
@@ -451,6 +479,7 @@ zf_http_pipeline(struct mg_connection *conn, void *cbdata)
     if (!req.body_read && (req.ri->content_length > 0 || mg_get_header(conn, "Transfer-Encoding")))
         req.close = true;  // an unread body would be taken for the next request
     s_write(&req);
+    if (req.close) s_drain(&req);
     s_in_pipeline = false;
     int status = req.status;
     json_decref(req.body);
