@@ -128,8 +128,8 @@ s_mount_label(zf_http_t *srv, const struct mg_request_info *ri, char *out, size_
 /* ---- body ------------------------------------------------------------------ */
 
 //  Reads the body, refusing it from Content-Length before reading a byte,
-//  and while reading when it is chunked. A refused body is left unread
-//  and the connection is closed after the answer.
+//  and while reading when it is chunked. A refused body is not parsed;
+//  the connection is closed after the answer (and s_drain'ed first).
 static bool
 s_read_body(zf_http_req_t *req)
 {
@@ -174,7 +174,9 @@ s_read_body(zf_http_req_t *req)
 //  a client still sending its body (curl without Expect: 100-continue)
 //  can then lose our answer (a 413, a 401) and see "broken pipe". A
 //  client that asked for 100-continue and got none yet has sent nothing:
-//  reading would invite the body, so it is not drained.
+//  reading would invite the body, so it is not drained. The deadline is
+//  checked between reads; one read of a client that stalls waits for
+//  civetweb's request_timeout_ms, as a stalled request head does.
 #define S_DRAIN_MAX (8u << 20)
 #define S_DRAIN_MS  2000
 static void
