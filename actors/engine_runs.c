@@ -274,14 +274,25 @@ zf_eng_run_start(engine_t *e, zf_msg_t *req)
     return rc;
 }
 
+//  A run's state as callers see it: whole, without the store's bookkeeping
+//  of which outputs are stored apart (JSON null if there is none).
+static json_t *
+s_state_view(engine_t *e, const char *tenant, const char *run_id)
+{
+    json_t *state = zf_rec_state_get(e->store, tenant, run_id);
+    if (!state) return json_null();
+    json_object_del(state, "outputsApart");
+    return state;
+}
+
 json_t *
 zf_eng_run_view(engine_t *e, const char *tenant, const char *run_id)
 {
     json_t *run = zf_rec_run_get(e->store, tenant, run_id);
     if (!run) return NULL;
-    json_t *state = zf_rec_state_get(e->store, tenant, run_id);
+    json_t *state = s_state_view(e, tenant, run_id);
     json_t *logs = zf_rec_logs_get(e->store, tenant, run_id);
-    return json_pack("{s:o, s:o, s:o}", "run", run, "state", state ? state : json_null(), "logs",
+    return json_pack("{s:o, s:o, s:o}", "run", run, "state", state, "logs",
                      logs ? logs : json_array());
 }
 
@@ -337,8 +348,7 @@ zf_eng_run_list(engine_t *e, zf_msg_t *req)
         json_object_set_new(run, "logs", l ? l : json_array());
     }
     json_array_foreach (json_is_true(with_state) ? runs : NULL, i, run) {
-        json_t *state = zf_rec_state_get(e->store, req->tenant, zf_eng_str(run, "id"));
-        json_object_set_new(run, "state", state ? state : json_null());
+        json_object_set_new(run, "state", s_state_view(e, req->tenant, zf_eng_str(run, "id")));
     }
     zf_eng_reply(
         e, req,

@@ -11,6 +11,8 @@
 #include "storage/rec_int.h"
 #include "broker/codec.h"
 
+#include <msgpack.h>
+
 #include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -71,11 +73,17 @@ s_collect_suffix(const void *key, size_t klen, const void *val, size_t vlen, voi
     return 0;
 }
 
+typedef struct {
+    zf_batch_t *b;  // where the deletions go
+    zf_cf_t cf;     // of the scanned family
+} s_del_t;
+
 static int
 s_del_key(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
     (void)val, (void)vlen;
-    zf_batch_del(arg, ZF_CF_RUN_LOGS, key, klen);
+    s_del_t *d = arg;
+    zf_batch_del(d->b, d->cf, key, klen);
     return 0;
 }
 
@@ -88,9 +96,12 @@ zf_rec_run_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char *wf_
     json_t *wake = json_object_get(run, "wake_at");
     if (json_is_integer(wake)) zf_rec_timer_del(b, json_integer_value(wake), tenant, run_id);
     json_decref(run);
-    zf_rkey_t logs = zf_rkey(tenant, run_id, "");
-    zf_store_scan(s, ZF_CF_RUN_LOGS, logs.p, logs.len, false, s_del_key, b);
-    free(logs.p);
+    zf_rkey_t under = zf_rkey(tenant, run_id, "");  // log entries; outputs stored apart
+    zf_store_scan(s, ZF_CF_RUN_LOGS, under.p, under.len, false, s_del_key,
+                  &(s_del_t){b, ZF_CF_RUN_LOGS});
+    zf_store_scan(s, ZF_CF_RUN_STATE, under.p, under.len, false, s_del_key,
+                  &(s_del_t){b, ZF_CF_RUN_STATE});
+    free(under.p);
     zf_rk_del(b, ZF_CF_RUNS, zf_rkey(tenant, run_id, NULL));
     zf_rk_del(b, ZF_CF_RUN_STATE, zf_rkey(tenant, run_id, NULL));
     zf_rk_del(b, ZF_CF_ACTIVE, zf_rkey(tenant, run_id, NULL));
@@ -169,19 +180,110 @@ zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id)
     return zf_rk_get(s, ZF_CF_RUNS, zf_rkey(tenant, run_id, NULL), JSON_OBJECT);
 }
 
+/* ---- run state: large step outputs stored apart (ZF_REC_OUTPUT_APART) ------ */
+
+//  True if stepOutputs[node] of this state is stored apart.
+static bool
+s_apart(const json_t *apart, const char *node)
+{
+    return apart && json_object_get(apart, node) != NULL;
+}
+
+//  Packs the state with the outputs stored apart left out of stepOutputs.
+static int
+s_pack_state(msgpack_packer *pk, void *arg)
+{
+    const json_t *state = arg;
+    const json_t *apart = json_object_get(state, "outputsApart");
+    const char *key, *node;
+    size_t klen, nlen;
+    json_t *v, *out;
+    int rc = msgpack_pack_map(pk, json_object_size(state));
+    json_object_keylen_foreach((json_t *)state, key, klen, v)
+    {
+        rc |= msgpack_pack_str_with_body(pk, key, klen);
+        if (!apart || !json_is_object(v) || strcmp(key, "stepOutputs") != 0) {
+            rc |= zf_codec_pack(pk, v);
+            continue;
+        }
+        size_t inline_n = 0;
+        json_object_foreach (v, node, out)
+            inline_n += !s_apart(apart, node);
+        rc |= msgpack_pack_map(pk, inline_n);
+        json_object_keylen_foreach(v, node, nlen, out)
+        {
+            if (s_apart(apart, node)) continue;
+            rc |= msgpack_pack_str_with_body(pk, node, nlen);
+            rc |= zf_codec_pack(pk, out);
+        }
+    }
+    return rc;
+}
+
+//  Stages the state snapshot under k (freed here): first each large step
+//  output not yet stored apart, in its own entry, then the state without
+//  the outputs stored apart.
+static void
+s_state_stage(zf_batch_t *b, zf_rkey_t k, const char *tenant, const char *run_id, json_t *state)
+{
+    json_t *outs = json_object_get(state, "stepOutputs");
+    json_t *apart = json_object_get(state, "outputsApart");
+    const char *node;
+    json_t *out;
+    json_object_foreach (json_is_object(outs) ? outs : NULL, node, out) {
+        if (s_apart(apart, node)) continue;
+        size_t bytes = zf_codec_size(out);
+        if (bytes < ZF_REC_OUTPUT_APART) continue;
+        if (!json_is_object(apart)) {
+            apart = json_object();
+            json_object_set_new(state, "outputsApart", apart);
+        }
+        zf_rk_put_json(b, ZF_CF_RUN_STATE, zf_rkey(tenant, run_id, node), out);
+        json_object_set_new(apart, node, json_integer((json_int_t)bytes));
+    }
+    zf_batch_put_packed(b, ZF_CF_RUN_STATE, k.p, k.len, s_pack_state, state);
+    free(k.p);
+}
+
 void
-zf_rec_state_put(zf_batch_t *b, const char *tenant, const char *run_id, const json_t *state)
+zf_rec_state_put(zf_batch_t *b, const char *tenant, const char *run_id, json_t *state)
 {
     assert(b && tenant && run_id && state);
-    zf_rkey_t k = zf_rkey(tenant, run_id, NULL);
-    zf_batch_put_json(b, ZF_CF_RUN_STATE, k.p, k.len, state);
-    free(k.p);
+    s_state_stage(b, zf_rkey(tenant, run_id, NULL), tenant, run_id, state);
+}
+
+void
+zf_rec_output_changed(json_t *state, const char *node_id)
+{
+    json_t *apart = json_object_get(state, "outputsApart");
+    if (json_is_object(apart)) json_object_del(apart, node_id);
 }
 
 json_t *
 zf_rec_state_get(zf_store_t *s, const char *tenant, const char *run_id)
 {
-    return zf_rk_get(s, ZF_CF_RUN_STATE, zf_rkey(tenant, run_id, NULL), JSON_OBJECT);
+    json_t *state = zf_rk_get(s, ZF_CF_RUN_STATE, zf_rkey(tenant, run_id, NULL), JSON_OBJECT);
+    json_t *apart = json_object_get(state, "outputsApart");
+    if (!json_is_object(apart) || json_object_size(apart) == 0) return state;
+    json_t *outs = json_object_get(state, "stepOutputs");
+    if (!json_is_object(outs)) {
+        outs = json_object();
+        json_object_set_new(state, "stepOutputs", outs);
+    }
+    const char *node;
+    json_t *bytes;
+    json_object_foreach (apart, node, bytes) {
+        size_t vlen = 0;
+        zf_rkey_t k = zf_rkey(tenant, run_id, node);
+        void *val = zf_store_get(s, ZF_CF_RUN_STATE, k.p, k.len, &vlen);
+        free(k.p);
+        const char *why = "missing";
+        json_t *out = val ? zf_codec_decode(val, vlen, NULL, &why) : NULL;
+        free(val);
+        if (!out) zf_rk_corrupt(ZF_CF_RUN_STATE, why);  // the output reads as null
+        json_object_set_new(outs, node, out ? out : json_null());
+    }
+    return state;
 }
 
 void
@@ -199,14 +301,14 @@ void
 zf_rec_snapshot_put(zf_batch_t *b, const zf_rec_snapshot_t *snap)
 {
     assert(b && snap && snap->tenant && snap->run_id && snap->state);
-    zf_rkey_t k = zf_rkey(snap->tenant, snap->run_id, NULL);
-    zf_batch_put_json(b, ZF_CF_RUN_STATE, k.p, k.len, snap->state);
+    s_state_stage(b, zf_rkey(snap->tenant, snap->run_id, NULL), snap->tenant, snap->run_id,
+                  snap->state);
     if (snap->rec) {
+        zf_rkey_t k = zf_rkey(snap->tenant, snap->run_id, NULL);
         zf_batch_put_json(b, ZF_CF_RUNS, k.p, k.len, snap->rec);
         s_run_indexes(b, k, snap->tenant, snap->run_id, snap->wf_id, snap->status,
                       snap->prev_status);
-    } else
-        free(k.p);
+    }
     if (snap->log)
         zf_rec_log_put_raw(b, snap->tenant, snap->run_id, snap->log_seq, snap->log, snap->log_len);
     if (snap->timer_clear > 0) zf_rec_timer_del(b, snap->timer_clear, snap->tenant, snap->run_id);

@@ -440,20 +440,34 @@ s_batch_write(void *data, const char *buf, size_t len)
 }
 
 void
-zf_batch_put_json(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen, const json_t *val)
+zf_batch_put_packed(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen,
+                    zf_batch_pack_fn *pack, void *arg)
 {
-    assert(self && cf < ZF_CF_COUNT && key && val);
+    assert(self && cf < ZF_CF_COUNT && key && pack);
     s_reserve(self, 1, klen);
     size_t off = self->len;
     memcpy(self->data + off, key, klen);
     self->len += klen;
     msgpack_packer pk;
     msgpack_packer_init(&pk, self, s_batch_write);
-    int rc = zf_codec_pack(&pk, val);
+    int rc = pack(&pk, arg);
     assert(rc == 0);
     (void)rc;
     self->ops[self->nops++] =
         (s_op_t){.off = off, .klen = klen, .vlen = self->len - off - klen, .cf = cf};
+}
+
+static int
+s_pack_json(msgpack_packer *pk, void *arg)
+{
+    return zf_codec_pack(pk, arg);
+}
+
+void
+zf_batch_put_json(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen, const json_t *val)
+{
+    assert(val);
+    zf_batch_put_packed(self, cf, key, klen, s_pack_json, (void *)val);
 }
 
 void

@@ -18,6 +18,8 @@
       wf_names    tenant\0name                     -> wf_id (uniqueness per tenant)
       runs        tenant\0run_id                   -> run record (no state)
       run_state   tenant\0run_id                   -> state snapshot
+                  tenant\0run_id\0node_id          -> a large step output, stored once
+                                                       (state.outputsApart names them)
       run_logs    tenant\0run_id\0seq(u32 BE)      -> log entry
       run_index   tenant\0wf_id\0run_id            -> status (runs of a workflow,
                                                        by time since UUIDv7)
@@ -101,6 +103,12 @@ void zf_batch_put(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen, co
 //  Put whose value is v encoded as msgpack straight into the batch (one
 //  pass, no intermediate buffer).
 void zf_batch_put_json(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen, const json_t *v);
+//  Put whose value pack(pk, arg) writes as msgpack straight into the batch
+//  (pack returns 0; the value is whatever it packed).
+struct msgpack_packer;
+typedef int(zf_batch_pack_fn)(struct msgpack_packer *pk, void *arg);
+void zf_batch_put_packed(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen,
+                         zf_batch_pack_fn *pack, void *arg);
 void zf_batch_del(zf_batch_t *self, zf_cf_t cf, const void *key, size_t klen);
 //  Moves all ops of *src to the end of self; destroys *src.
 void zf_batch_append(zf_batch_t *self, zf_batch_t **src_p);
@@ -136,8 +144,20 @@ json_t *zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id);
 //  entry and its timer (found through the stored record's wake_at).
 void zf_rec_run_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char *wf_id,
                     const char *run_id);
-void zf_rec_state_put(zf_batch_t *b, const char *tenant, const char *run_id, const json_t *state);
+//  Step outputs of this many encoded bytes or more are stored apart, once:
+//  a snapshot stages such an output in its own entry the first time and
+//  names it in the state's "outputsApart" {node: bytes}; later snapshots
+//  of the run leave it out, so a run's steps do not each re-write every
+//  earlier large output. Whoever replaces stepOutputs[node] drops node
+//  from outputsApart (zf_rec_output_changed) so the next snapshot stores
+//  the new value. Smaller outputs stay inline (one entry less per step).
+#define ZF_REC_OUTPUT_APART 2048
+//  Stages the state; may add nodes to state.outputsApart (see above).
+void zf_rec_state_put(zf_batch_t *b, const char *tenant, const char *run_id, json_t *state);
+//  The state with its outputs stored apart back in stepOutputs.
 json_t *zf_rec_state_get(zf_store_t *s, const char *tenant, const char *run_id);
+//  Marks stepOutputs[node] of a state as replaced (see ZF_REC_OUTPUT_APART).
+void zf_rec_output_changed(json_t *state, const char *node_id);
 void zf_rec_log_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, uint32_t seq,
                         const void *entry, size_t len);
 //  What a run host commits after one step: record (unless kept), state,
@@ -151,7 +171,7 @@ typedef struct {
     const char *status;       // status the record holds
     const char *prev_status;  // status on disk (NULL = not stored yet)
     const json_t *rec;        // run record (NULL = the stored one stays)
-    const json_t *state;      // state (required)
+    json_t *state;            // state (required; outputsApart may grow)
     const void *log;          // msgpack log entry (NULL = none)
     size_t log_len;           // its length
     uint32_t log_seq;         // the entry's sequence number

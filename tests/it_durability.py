@@ -7,7 +7,8 @@ queued runs (--max-active 1) survive a SIGTERM and all complete exactly
 once; workflows, runs and keys persist; --durability relaxed persists
 across a clean restart; kill -9 in the middle of a 3-step run resumes it
 without repeating completed steps (only the step in flight may repeat,
-with the same Idempotency-Key).
+with the same Idempotency-Key); a large step output, stored once apart
+from the snapshots, is read whole after a kill -9.
 
 Each test runs its own `zflow serve` on fresh ports and a private data
 dir; one http_sink.py serves them all. Exit status 0 = all passed.
@@ -223,6 +224,34 @@ def test_kill9_mid_run_resumes_without_repeating_completed_steps():
         # Every kill hit steps in flight (300 ms each, all runs busy).
         assert total_repeats >= 1, "no step was in flight at any kill: the test proved nothing"
         print(f"  kill -9 mid-run: {total_repeats} repeated step(s) over 6 runs, 2 kills")
+
+
+def test_large_output_stored_once_survives_kill9():
+    """A step output over the store's threshold (storage/store.h,
+    ZF_REC_OUTPUT_APART) is kept in its own entry, not in every later
+    snapshot: after kill -9 while the run waits, the resumed run still
+    reads it whole, and run.get shows it whole, without bookkeeping."""
+    big = 100_000
+    code = ("var s = 'x'; while (s.length < %d) s += s;"
+            " return {blob: s.substring(0, %d), tag: 'T'};" % (big, big))
+    with Env() as env:
+        wf = mk_wf(env.c, [
+            {"id": "c1", "type": "code", "config": {"code": code}},
+            {"id": "small", "type": "set", "config": {"values": {"n": 1}}},
+            delay_node("d", 1500),
+            {"id": "c2", "type": "code", "input_from": "c1",
+             "config": {"code": "return {len: input.blob.length, tag: input.tag};"}},
+        ])
+        run = start(env.c, wf["id"], wait=True)
+        assert run["status"] == "waiting", run
+        env.crash_restart()
+        view = wait_status(env.c, run["id"], "completed", timeout=15)
+        outs = view["state"]["stepOutputs"]
+        assert outs["c2"] == {"len": big, "tag": "T"}, outs["c2"]
+        assert outs["c1"]["blob"] == "x" * big and outs["c1"]["tag"] == "T"
+        assert outs["small"] == {"n": 1}, outs["small"]
+        assert "outputsApart" not in view["state"], list(view["state"])
+        assert completed_nodes_in_logs(view) == ["c1", "small", "d", "c2"], view["logs"]
 
 
 def main():

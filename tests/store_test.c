@@ -619,6 +619,161 @@ s_continue_visit(const void *key, size_t klen, const void *val, size_t vlen, voi
     return 0;
 }
 
+//  A string output of n bytes of c.
+static json_t *
+s_blob(size_t n, char c)
+{
+    char *buf = malloc(n);
+    assert_non_null(buf);
+    memset(buf, c, n);
+    json_t *v = json_stringn(buf, n);
+    free(buf);
+    return v;
+}
+
+//  Bytes of the stored state value itself (outputs stored apart excluded).
+static size_t
+s_state_bytes(zf_store_t *s, const char *tenant, const char *run_id)
+{
+    char key[128];
+    int n = snprintf(key, sizeof key, "%s%c%s", tenant, '\0', run_id);
+    size_t len = 0;
+    void *v = zf_store_get(s, ZF_CF_RUN_STATE, key, (size_t)n, &len);
+    assert_non_null(v);
+    free(v);
+    return len;
+}
+
+static size_t
+s_outputs_apart_stored(zf_store_t *s, const char *tenant, const char *run_id)
+{
+    char prefix[128];
+    int n = snprintf(prefix, sizeof prefix, "%s%c%s%c", tenant, '\0', run_id, '\0');
+    return zf_store_scan(s, ZF_CF_RUN_STATE, prefix, (size_t)n, false, s_continue_visit, NULL);
+}
+
+//  A large step output is written once, in its own entry, and left out of
+//  every later snapshot of the run; reads see the whole state again. A
+//  replaced output is stored anew (inline when small); deleting the run
+//  deletes its outputs too, and a run whose id extends this one's keeps
+//  its own.
+static void
+test_large_outputs_stored_apart_once(void **state)
+{
+    fixture_t *f = *state;
+    json_t *wf = s_wf("outs");
+    json_t *run = s_run(s_id(wf), "running"), *other = s_run(s_id(wf), "running");
+    const char *rid = s_id(run);
+    char rid2[64];
+    snprintf(rid2, sizeof rid2, "%s2", rid);  // rid is a prefix of rid2
+    json_t *big = s_blob(ZF_REC_OUTPUT_APART, 'b');
+    json_t *st = json_pack("{s:{}, s:{s:{s:i}, s:O}}", "variables", "stepOutputs", "small", "a", 1,
+                           "big", big);
+    json_t *st2 = json_deep_copy(st);
+
+    zf_batch_t *b = zf_batch_new();
+    zf_rec_run_put(b, "t", run);
+    size_t before = zf_batch_count(b);
+    zf_rec_state_put(b, "t", rid, st);
+    assert_int_equal(zf_batch_count(b) - before, 2);  // the big output + the state
+    zf_rec_state_put(b, "t", rid2, st2);
+    s_commit(f->store, &b);
+    json_t *apart = json_object_get(st, "outputsApart");
+    assert_true(json_is_object(apart) && json_object_size(apart) == 1);
+    assert_true(json_integer_value(json_object_get(apart, "big")) >= ZF_REC_OUTPUT_APART);
+    assert_true(s_state_bytes(f->store, "t", rid) < 200);
+    assert_int_equal(s_outputs_apart_stored(f->store, "t", rid), 1);
+
+    json_t *got = zf_rec_state_get(f->store, "t", rid);
+    assert_true(
+        json_equal(json_object_get(got, "stepOutputs"), json_object_get(st, "stepOutputs")));
+    json_decref(got);
+
+    //  The next step's snapshot does not write the big output again.
+    json_object_set_new(json_object_get(st, "stepOutputs"), "next", json_integer(7));
+    b = zf_batch_new();
+    zf_rec_snapshot_put(b, &(zf_rec_snapshot_t){.tenant = "t",
+                                                .run_id = rid,
+                                                .wf_id = s_id(wf),
+                                                .status = "running",
+                                                .prev_status = "running",
+                                                .state = st});
+    assert_int_equal(zf_batch_count(b), 1);
+    assert_true(zf_batch_bytes(b) < 200);
+    s_commit(f->store, &b);
+    got = zf_rec_state_get(f->store, "t", rid);
+    assert_true(
+        json_equal(json_object_get(got, "stepOutputs"), json_object_get(st, "stepOutputs")));
+    json_decref(got);
+
+    //  Replaced by a small value: stored inline, the old entry no longer read.
+    json_object_set_new(json_object_get(st, "stepOutputs"), "big", json_string("now small"));
+    zf_rec_output_changed(st, "big");
+    b = zf_batch_new();
+    zf_rec_state_put(b, "t", rid, st);
+    assert_int_equal(zf_batch_count(b), 1);
+    s_commit(f->store, &b);
+    got = zf_rec_state_get(f->store, "t", rid);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(got, "stepOutputs"), "big")),
+        "now small");
+    assert_null(json_object_get(json_object_get(got, "outputsApart"), "big"));
+    json_decref(got);
+
+    //  Replaced by another large value: stored apart again, the new one read.
+    json_object_set_new(json_object_get(st, "stepOutputs"), "big",
+                        s_blob(3 * ZF_REC_OUTPUT_APART, 'c'));
+    zf_rec_output_changed(st, "big");
+    b = zf_batch_new();
+    zf_rec_state_put(b, "t", rid, st);
+    assert_int_equal(zf_batch_count(b), 2);
+    s_commit(f->store, &b);
+    got = zf_rec_state_get(f->store, "t", rid);
+    const json_t *g = json_object_get(json_object_get(got, "stepOutputs"), "big");
+    assert_int_equal(json_string_length(g), 3 * ZF_REC_OUTPUT_APART);
+    assert_int_equal(json_string_value(g)[0], 'c');
+    json_decref(got);
+
+    //  Just under the threshold stays inline.
+    json_t *st3 =
+        json_pack("{s:{s:o}}", "stepOutputs", "edge", s_blob(ZF_REC_OUTPUT_APART - 8, 'e'));
+    b = zf_batch_new();
+    zf_rec_state_put(b, "t", s_id(other), st3);
+    assert_int_equal(zf_batch_count(b), 1);
+    assert_null(json_object_get(st3, "outputsApart"));
+    s_commit(f->store, &b);
+
+    //  A lost entry reads as null (reported), never as a crash.
+    char key[128];
+    int kl = snprintf(key, sizeof key, "t%c%s2%cbig", '\0', rid, '\0');
+    b = zf_batch_new();
+    zf_batch_del(b, ZF_CF_RUN_STATE, key, (size_t)kl);
+    s_commit(f->store, &b);
+    got = zf_rec_state_get(f->store, "t", rid2);
+    assert_true(json_is_null(json_object_get(json_object_get(got, "stepOutputs"), "big")));
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(got, "stepOutputs"), "small"), "a")),
+                     1);
+    json_decref(got);
+
+    //  Deleting the run deletes its outputs; the run with the longer id keeps its own.
+    b = zf_batch_new();
+    zf_rec_output_changed(st2, "big");    // else st2 says it is stored already
+    zf_rec_state_put(b, "t", rid2, st2);  // restores rid2's entry
+    s_commit(f->store, &b);
+    b = zf_batch_new();
+    zf_rec_run_del(f->store, b, "t", s_id(wf), rid);
+    s_commit(f->store, &b);
+    assert_null(zf_rec_state_get(f->store, "t", rid));
+    assert_int_equal(s_outputs_apart_stored(f->store, "t", rid), 0);
+    assert_int_equal(s_outputs_apart_stored(f->store, "t", rid2), 1);
+    got = zf_rec_state_get(f->store, "t", rid2);
+    assert_true(json_equal(json_object_get(json_object_get(got, "stepOutputs"), "big"), big));
+    json_decref(got);
+    json_decref(st), json_decref(st2), json_decref(st3), json_decref(big);
+    json_decref(wf), json_decref(run), json_decref(other);
+}
+
 //  Entries of a tenant in the indexes CF.
 static size_t
 s_index_entries(zf_store_t *s, const char *tenant)
@@ -811,6 +966,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_runs_list_filter_page_total, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_active_follows_status, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_state_and_logs, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_large_outputs_stored_apart_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_created_keys_go_with_their_record, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_timers_due_order_and_next, s_setup, s_teardown),
