@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """it_bench — the benchmark drivers work: zf-bench against a real server,
-zf-bench-floor on its own.
+zf-bench-floor on its own, tools/bench/outputs.sh with its own server.
 
 Short runs only: this checks that the drivers measure what they say (runs
 complete, counts agree, percentiles are ordered, bad arguments are refused),
@@ -101,6 +101,20 @@ def test_floor_one_step_runs_and_bad_arguments():
         assert res.returncode == 2, (argv, res.returncode, res.stderr)
     res, _ = floor("--help", timeout=10)
     assert res.returncode == 0 and "usage: zf-bench-floor" in res.stdout, res
+
+
+def test_outputs_script_runs_its_workflow():
+    """tools/bench/outputs.sh (large step outputs) on a tiny setting."""
+    build = os.path.dirname(os.path.abspath(zh.zflow_bin()))
+    assert os.path.dirname(os.path.abspath(zh.bench_bin())) == build, "zflow and zf-bench apart"
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "bench",
+                          "outputs.sh")
+    res = subprocess.run([script, build, "4", "2", "1"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    s = json.loads(res.stdout.strip().splitlines()[-1])
+    assert s["output_kb"] == 4 and s["set_steps"] == 2, s
+    assert s["runs_per_s"] > 0 and s["errors"] == 0 and s["server_cpu_ms_per_run"] > 0, s
 
 
 def main():
