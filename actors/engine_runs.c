@@ -281,7 +281,7 @@ s_state_view(engine_t *e, const char *tenant, const char *run_id)
 {
     json_t *state = zf_rec_state_get(e->store, tenant, run_id);
     if (!state) return json_null();
-    json_object_del(state, "outputsApart");
+    zf_rec_state_view(state);
     return state;
 }
 

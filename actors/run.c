@@ -223,6 +223,39 @@ s_render_config(const zf_step_ctx_t *ctx, const json_t *cfg, char *err, size_t e
     return out;
 }
 
+//  A variable stored apart (storage/store.h) that a step replaces must be
+//  stored again: before the step each one is held (so no new value can
+//  take its address), after it any that is no longer the same value is
+//  marked changed (s_apart_vars_check).
+static json_t *
+s_apart_vars_hold(zf_run_task_t *t)
+{
+    json_t *apart = json_object_get(t->state, "variablesApart");
+    if (!json_is_object(apart) || json_object_size(apart) == 0) return NULL;
+    json_t *vars = zf_run_st(t, "variables"), *held = json_object(), *x;
+    const char *name;
+    void *tmp;
+    json_object_foreach_safe (apart, tmp, name, x) {
+        json_t *v = json_object_get(vars, name);
+        if (v)
+            json_object_set(held, name, v);
+        else
+            zf_rec_state_changed(t->state, "variables", name);  // gone: forget it
+    }
+    return held;
+}
+
+static void
+s_apart_vars_check(zf_run_task_t *t, json_t *held)
+{
+    const char *name;
+    json_t *v, *vars = zf_run_st(t, "variables");
+    json_object_foreach (held, name, v) {
+        if (json_object_get(vars, name) != v) zf_rec_state_changed(t->state, "variables", name);
+    }
+    json_decref(held);
+}
+
 //  Fills the context for one node and executes its kind.
 static void
 s_exec_node(self_t *self, zf_run_task_t *t, zf_run_step_t *st, zf_step_result_t *res)
@@ -286,8 +319,11 @@ s_exec_node(self_t *self, zf_run_task_t *t, zf_run_step_t *st, zf_step_result_t 
         zf_step_fail(res, ZF_STEP_FAIL_FINAL, "unknown step type");
     else if (!rendered)
         zf_step_fail(res, ZF_STEP_FAIL_FINAL, "template: %s", err);
-    else
+    else {
+        json_t *held = s_apart_vars_hold(t);
         kind->exec(&ctx, rendered, res);
+        s_apart_vars_check(t, held);
+    }
     json_decref(rendered);
 }
 

@@ -258,7 +258,7 @@ zf_run_on_success(zf_run_task_t *t, const json_t *nodes, zf_run_step_t *st, zf_s
 {
     json_t *out = res->output ? json_incref(res->output) : json_null();
     json_object_set_new(zf_run_st(t, "stepOutputs"), st->id, out);
-    zf_rec_output_changed(t->state, st->id);
+    zf_rec_state_changed(t->state, "stepOutputs", st->id);
     json_array_append_new(zf_run_st(t, "completedNodeIds"), json_string(st->id));
     s_list_remove(zf_run_st(t, "pendingNodeIds"), st->id);
     json_object_set_new(t->state, "wait", json_null());
@@ -318,7 +318,7 @@ zf_run_on_suspend(zf_run_task_t *t, zf_run_step_t *st, zf_step_result_t *res, in
 {
     const char *status = res->suspend_status ? res->suspend_status : "paused";
     json_object_set(zf_run_st(t, "stepOutputs"), st->id, res->output ? res->output : json_null());
-    zf_rec_output_changed(t->state, st->id);
+    zf_rec_state_changed(t->state, "stepOutputs", st->id);
     json_t *wait =
         json_pack("{s:s, s:s, s:s}", "node_id", st->id, "kind", "suspend", "status", status);
     if (res->wake_at_ms > 0) {

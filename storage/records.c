@@ -180,66 +180,111 @@ zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id)
     return zf_rk_get(s, ZF_CF_RUNS, zf_rkey(tenant, run_id, NULL), JSON_OBJECT);
 }
 
-/* ---- run state: large step outputs stored apart (ZF_REC_OUTPUT_APART) ------ */
+/* ---- run state: large values stored apart (ZF_REC_APART_BYTES) ------------- */
 
-//  True if stepOutputs[node] of this state is stored apart.
-static bool
-s_apart(const json_t *apart, const char *node)
+//  The maps of a state whose large values are stored apart: the map, the
+//  state field naming what is apart, and the key suffix's prefix (node ids
+//  are [A-Za-z0-9_-], so "$" + a variable name never meets one).
+typedef struct {
+    const char *map;    // "stepOutputs"
+    const char *apart;  // "outputsApart"
+    const char *tag;    // "" or "$"
+} s_kind_t;
+
+static const s_kind_t s_kinds[] = {{"stepOutputs", "outputsApart", ""},
+                                   {"variables", "variablesApart", "$"}};
+#define S_KINDS (sizeof s_kinds / sizeof s_kinds[0])
+
+static const s_kind_t *
+s_kind_of_map(const char *map)
 {
-    return apart && json_object_get(apart, node) != NULL;
+    for (size_t i = 0; i < S_KINDS; i++)
+        if (strcmp(s_kinds[i].map, map) == 0) return &s_kinds[i];
+    return NULL;
 }
 
-//  Packs the state with the outputs stored apart left out of stepOutputs.
-static int
-s_pack_state(msgpack_packer *pk, void *arg)
+//  Key of one value stored apart: tenant\0run_id\0<tag><name>.
+static zf_rkey_t
+s_apart_key(const char *tenant, const char *run_id, const s_kind_t *kind, const char *name)
 {
-    const json_t *state = arg;
-    const json_t *apart = json_object_get(state, "outputsApart");
-    const char *key, *node;
-    size_t klen, nlen;
-    json_t *v, *out;
-    int rc = msgpack_pack_map(pk, json_object_size(state));
-    json_object_keylen_foreach((json_t *)state, key, klen, v)
+    if (!*kind->tag) return zf_rkey(tenant, run_id, name);
+    size_t n = strlen(kind->tag) + strlen(name) + 1;
+    char *suffix = malloc(n);
+    if (!suffix) abort();
+    snprintf(suffix, n, "%s%s", kind->tag, name);
+    zf_rkey_t k = zf_rkey(tenant, run_id, suffix);
+    free(suffix);
+    return k;
+}
+
+//  True if map[name] of this state is stored apart.
+static bool
+s_apart(const json_t *apart, const char *name)
+{
+    return apart && json_object_get(apart, name) != NULL;
+}
+
+//  Packs a map without the values stored apart.
+static int
+s_pack_map_inline(msgpack_packer *pk, const json_t *map, const json_t *apart)
+{
+    const char *name;
+    size_t nlen, inline_n = 0;
+    json_t *v;
+    json_object_foreach ((json_t *)map, name, v)
+        inline_n += !s_apart(apart, name);
+    int rc = msgpack_pack_map(pk, inline_n);
+    json_object_keylen_foreach((json_t *)map, name, nlen, v)
     {
-        rc |= msgpack_pack_str_with_body(pk, key, klen);
-        if (!apart || !json_is_object(v) || strcmp(key, "stepOutputs") != 0) {
-            rc |= zf_codec_pack(pk, v);
-            continue;
-        }
-        size_t inline_n = 0;
-        json_object_foreach (v, node, out)
-            inline_n += !s_apart(apart, node);
-        rc |= msgpack_pack_map(pk, inline_n);
-        json_object_keylen_foreach(v, node, nlen, out)
-        {
-            if (s_apart(apart, node)) continue;
-            rc |= msgpack_pack_str_with_body(pk, node, nlen);
-            rc |= zf_codec_pack(pk, out);
-        }
+        if (s_apart(apart, name)) continue;
+        rc |= msgpack_pack_str_with_body(pk, name, nlen);
+        rc |= zf_codec_pack(pk, v);
     }
     return rc;
 }
 
-//  Stages the state snapshot under k (freed here): first each large step
-//  output not yet stored apart, in its own entry, then the state without
-//  the outputs stored apart.
+//  Packs the state with the values stored apart left out of their maps.
+static int
+s_pack_state(msgpack_packer *pk, void *arg)
+{
+    const json_t *state = arg;
+    const char *key;
+    size_t klen;
+    json_t *v;
+    int rc = msgpack_pack_map(pk, json_object_size(state));
+    json_object_keylen_foreach((json_t *)state, key, klen, v)
+    {
+        rc |= msgpack_pack_str_with_body(pk, key, klen);
+        const s_kind_t *kind = json_is_object(v) ? s_kind_of_map(key) : NULL;
+        const json_t *apart = kind ? json_object_get(state, kind->apart) : NULL;
+        rc |= apart ? s_pack_map_inline(pk, v, apart) : zf_codec_pack(pk, v);
+    }
+    return rc;
+}
+
+//  Stages the state snapshot under k (freed here): first each large value
+//  not yet stored apart, in its own entry, then the state without the
+//  values stored apart.
 static void
 s_state_stage(zf_batch_t *b, zf_rkey_t k, const char *tenant, const char *run_id, json_t *state)
 {
-    json_t *outs = json_object_get(state, "stepOutputs");
-    json_t *apart = json_object_get(state, "outputsApart");
-    const char *node;
-    json_t *out;
-    json_object_foreach (json_is_object(outs) ? outs : NULL, node, out) {
-        if (s_apart(apart, node)) continue;
-        size_t bytes = zf_codec_size(out);
-        if (bytes < ZF_REC_OUTPUT_APART) continue;
-        if (!json_is_object(apart)) {
-            apart = json_object();
-            json_object_set_new(state, "outputsApart", apart);
+    for (size_t i = 0; i < S_KINDS; i++) {
+        const s_kind_t *kind = &s_kinds[i];
+        json_t *map = json_object_get(state, kind->map);
+        json_t *apart = json_object_get(state, kind->apart);
+        const char *name;
+        json_t *v;
+        json_object_foreach (json_is_object(map) ? map : NULL, name, v) {
+            if (s_apart(apart, name)) continue;
+            size_t bytes = zf_codec_size(v);
+            if (bytes < ZF_REC_APART_BYTES) continue;
+            if (!json_is_object(apart)) {
+                apart = json_object();
+                json_object_set_new(state, kind->apart, apart);
+            }
+            zf_rk_put_json(b, ZF_CF_RUN_STATE, s_apart_key(tenant, run_id, kind, name), v);
+            json_object_set_new(apart, name, json_integer((json_int_t)bytes));
         }
-        zf_rk_put_json(b, ZF_CF_RUN_STATE, zf_rkey(tenant, run_id, node), out);
-        json_object_set_new(apart, node, json_integer((json_int_t)bytes));
     }
     zf_batch_put_packed(b, ZF_CF_RUN_STATE, k.p, k.len, s_pack_state, state);
     free(k.p);
@@ -253,35 +298,47 @@ zf_rec_state_put(zf_batch_t *b, const char *tenant, const char *run_id, json_t *
 }
 
 void
-zf_rec_output_changed(json_t *state, const char *node_id)
+zf_rec_state_changed(json_t *state, const char *map, const char *name)
 {
-    json_t *apart = json_object_get(state, "outputsApart");
-    if (json_is_object(apart)) json_object_del(apart, node_id);
+    const s_kind_t *kind = s_kind_of_map(map);
+    assert(kind);
+    json_t *apart = json_object_get(state, kind->apart);
+    if (json_is_object(apart)) json_object_del(apart, name);
+}
+
+void
+zf_rec_state_view(json_t *state)
+{
+    for (size_t i = 0; i < S_KINDS; i++)
+        json_object_del(state, s_kinds[i].apart);
 }
 
 json_t *
 zf_rec_state_get(zf_store_t *s, const char *tenant, const char *run_id)
 {
     json_t *state = zf_rk_get(s, ZF_CF_RUN_STATE, zf_rkey(tenant, run_id, NULL), JSON_OBJECT);
-    json_t *apart = json_object_get(state, "outputsApart");
-    if (!json_is_object(apart) || json_object_size(apart) == 0) return state;
-    json_t *outs = json_object_get(state, "stepOutputs");
-    if (!json_is_object(outs)) {
-        outs = json_object();
-        json_object_set_new(state, "stepOutputs", outs);
-    }
-    const char *node;
-    json_t *bytes;
-    json_object_foreach (apart, node, bytes) {
-        size_t vlen = 0;
-        zf_rkey_t k = zf_rkey(tenant, run_id, node);
-        void *val = zf_store_get(s, ZF_CF_RUN_STATE, k.p, k.len, &vlen);
-        free(k.p);
-        const char *why = "missing";
-        json_t *out = val ? zf_codec_decode(val, vlen, NULL, &why) : NULL;
-        free(val);
-        if (!out) zf_rk_corrupt(ZF_CF_RUN_STATE, why);  // the output reads as null
-        json_object_set_new(outs, node, out ? out : json_null());
+    for (size_t i = 0; state && i < S_KINDS; i++) {
+        const s_kind_t *kind = &s_kinds[i];
+        json_t *apart = json_object_get(state, kind->apart);
+        if (!json_is_object(apart) || json_object_size(apart) == 0) continue;
+        json_t *map = json_object_get(state, kind->map);
+        if (!json_is_object(map)) {
+            map = json_object();
+            json_object_set_new(state, kind->map, map);
+        }
+        const char *name;
+        json_t *bytes;
+        json_object_foreach (apart, name, bytes) {
+            size_t vlen = 0;
+            zf_rkey_t k = s_apart_key(tenant, run_id, kind, name);
+            void *val = zf_store_get(s, ZF_CF_RUN_STATE, k.p, k.len, &vlen);
+            free(k.p);
+            const char *why = "missing";
+            json_t *v = val ? zf_codec_decode(val, vlen, NULL, &why) : NULL;
+            free(val);
+            if (!v) zf_rk_corrupt(ZF_CF_RUN_STATE, why);  // the value reads as null
+            json_object_set_new(map, name, v ? v : json_null());
+        }
     }
     return state;
 }

@@ -19,7 +19,9 @@
       runs        tenant\0run_id                   -> run record (no state)
       run_state   tenant\0run_id                   -> state snapshot
                   tenant\0run_id\0node_id          -> a large step output, stored once
-                                                       (state.outputsApart names them)
+                  tenant\0run_id\0$name            -> a large variable, stored once
+                                                       (state.outputsApart /
+                                                       variablesApart name them)
       run_logs    tenant\0run_id\0seq(u32 BE)      -> log entry
       run_index   tenant\0wf_id\0run_id            -> status (runs of a workflow,
                                                        by time since UUIDv7)
@@ -144,20 +146,23 @@ json_t *zf_rec_run_get(zf_store_t *s, const char *tenant, const char *run_id);
 //  entry and its timer (found through the stored record's wake_at).
 void zf_rec_run_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char *wf_id,
                     const char *run_id);
-//  Step outputs of this many encoded bytes or more are stored apart, once:
-//  a snapshot stages such an output in its own entry the first time and
-//  names it in the state's "outputsApart" {node: bytes}; later snapshots
-//  of the run leave it out, so a run's steps do not each re-write every
-//  earlier large output. Whoever replaces stepOutputs[node] drops node
-//  from outputsApart (zf_rec_output_changed) so the next snapshot stores
-//  the new value. Smaller outputs stay inline (one entry less per step).
-#define ZF_REC_OUTPUT_APART 2048
-//  Stages the state; may add nodes to state.outputsApart (see above).
+//  Step outputs and variables of this many encoded bytes or more are
+//  stored apart, once: a snapshot stages such a value in its own entry the
+//  first time and names it in the state's "outputsApart" / "variablesApart"
+//  {name: bytes}; later snapshots of the run leave it out, so a run's steps
+//  do not each re-write every earlier large value. Whoever replaces
+//  stepOutputs[node] or variables[name] calls zf_rec_state_changed so the
+//  next snapshot stores the new value. Smaller values stay inline (one
+//  entry less per step).
+#define ZF_REC_APART_BYTES 2048
+//  Stages the state; may add names to its *Apart maps (see above).
 void zf_rec_state_put(zf_batch_t *b, const char *tenant, const char *run_id, json_t *state);
-//  The state with its outputs stored apart back in stepOutputs.
+//  The state with its values stored apart back in their maps.
 json_t *zf_rec_state_get(zf_store_t *s, const char *tenant, const char *run_id);
-//  Marks stepOutputs[node] of a state as replaced (see ZF_REC_OUTPUT_APART).
-void zf_rec_output_changed(json_t *state, const char *node_id);
+//  Marks state[map][name] as replaced; map is "stepOutputs" or "variables".
+void zf_rec_state_changed(json_t *state, const char *map, const char *name);
+//  Drops the bookkeeping of values stored apart (a state shown to callers).
+void zf_rec_state_view(json_t *state);
 void zf_rec_log_put_raw(zf_batch_t *b, const char *tenant, const char *run_id, uint32_t seq,
                         const void *entry, size_t len);
 //  What a run host commits after one step: record (unless kept), state,
@@ -171,7 +176,7 @@ typedef struct {
     const char *status;       // status the record holds
     const char *prev_status;  // status on disk (NULL = not stored yet)
     const json_t *rec;        // run record (NULL = the stored one stays)
-    json_t *state;            // state (required; outputsApart may grow)
+    json_t *state;            // state (required; its *Apart maps may grow)
     const void *log;          // msgpack log entry (NULL = none)
     size_t log_len;           // its length
     uint32_t log_seq;         // the entry's sequence number

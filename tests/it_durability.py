@@ -7,8 +7,9 @@ queued runs (--max-active 1) survive a SIGTERM and all complete exactly
 once; workflows, runs and keys persist; --durability relaxed persists
 across a clean restart; kill -9 in the middle of a 3-step run resumes it
 without repeating completed steps (only the step in flight may repeat,
-with the same Idempotency-Key); a large step output, stored once apart
-from the snapshots, is read whole after a kill -9.
+with the same Idempotency-Key); a large step output or variable, stored
+once apart from the snapshots, is read whole (and as last replaced)
+after a kill -9.
 
 Each test runs its own `zflow serve` on fresh ports and a private data
 dir; one http_sink.py serves them all. Exit status 0 = all passed.
@@ -228,7 +229,7 @@ def test_kill9_mid_run_resumes_without_repeating_completed_steps():
 
 def test_large_output_stored_once_survives_kill9():
     """A step output over the store's threshold (storage/store.h,
-    ZF_REC_OUTPUT_APART) is kept in its own entry, not in every later
+    ZF_REC_APART_BYTES) is kept in its own entry, not in every later
     snapshot: after kill -9 while the run waits, the resumed run still
     reads it whole, and run.get shows it whole, without bookkeeping."""
     big = 100_000
@@ -252,6 +253,32 @@ def test_large_output_stored_once_survives_kill9():
         assert outs["small"] == {"n": 1}, outs["small"]
         assert "outputsApart" not in view["state"], list(view["state"])
         assert completed_nodes_in_logs(view) == ["c1", "small", "d", "c2"], view["logs"]
+
+
+def test_large_variable_replaced_before_a_kill9_reads_as_replaced():
+    """A large variable is stored apart too; a later step that replaces it
+    (with another large value) has it stored again, so after kill -9 the
+    resumed run reads the replacement, not the first value."""
+    big = 50_000
+    code = ("var a = 'a', b = 'b'; while (a.length < %d) { a += a; b += b; }"
+            " return {first: a.substring(0, %d), second: b.substring(0, %d)};" % (big, big, big))
+    with Env() as env:
+        wf = mk_wf(env.c, [
+            {"id": "c1", "type": "code", "config": {"code": code}},
+            {"id": "s1", "type": "set", "config": {"values": {"big": "$steps.c1.first"}}},
+            {"id": "s2", "type": "set", "config": {"values": {"big": "$steps.c1.second"}}},
+            delay_node("d", 1500),
+            {"id": "c2", "type": "code",
+             "config": {"code": "return {head: vars.big.substring(0, 1), len: vars.big.length};"}},
+        ])
+        run = start(env.c, wf["id"], wait=True)
+        assert run["status"] == "waiting", run
+        env.crash_restart()
+        view = wait_status(env.c, run["id"], "completed", timeout=15)
+        state = view["state"]
+        assert state["stepOutputs"]["c2"] == {"head": "b", "len": big}, state["stepOutputs"]["c2"]
+        assert state["variables"]["big"] == "b" * big
+        assert not any(k.endswith("Apart") for k in state), list(state)
 
 
 def main():

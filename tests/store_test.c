@@ -666,7 +666,7 @@ test_large_outputs_stored_apart_once(void **state)
     const char *rid = s_id(run);
     char rid2[64];
     snprintf(rid2, sizeof rid2, "%s2", rid);  // rid is a prefix of rid2
-    json_t *big = s_blob(ZF_REC_OUTPUT_APART, 'b');
+    json_t *big = s_blob(ZF_REC_APART_BYTES, 'b');
     json_t *st = json_pack("{s:{}, s:{s:{s:i}, s:O}}", "variables", "stepOutputs", "small", "a", 1,
                            "big", big);
     json_t *st2 = json_deep_copy(st);
@@ -680,7 +680,7 @@ test_large_outputs_stored_apart_once(void **state)
     s_commit(f->store, &b);
     json_t *apart = json_object_get(st, "outputsApart");
     assert_true(json_is_object(apart) && json_object_size(apart) == 1);
-    assert_true(json_integer_value(json_object_get(apart, "big")) >= ZF_REC_OUTPUT_APART);
+    assert_true(json_integer_value(json_object_get(apart, "big")) >= ZF_REC_APART_BYTES);
     assert_true(s_state_bytes(f->store, "t", rid) < 200);
     assert_int_equal(s_outputs_apart_stored(f->store, "t", rid), 1);
 
@@ -708,7 +708,7 @@ test_large_outputs_stored_apart_once(void **state)
 
     //  Replaced by a small value: stored inline, the old entry no longer read.
     json_object_set_new(json_object_get(st, "stepOutputs"), "big", json_string("now small"));
-    zf_rec_output_changed(st, "big");
+    zf_rec_state_changed(st, "stepOutputs", "big");
     b = zf_batch_new();
     zf_rec_state_put(b, "t", rid, st);
     assert_int_equal(zf_batch_count(b), 1);
@@ -722,21 +722,21 @@ test_large_outputs_stored_apart_once(void **state)
 
     //  Replaced by another large value: stored apart again, the new one read.
     json_object_set_new(json_object_get(st, "stepOutputs"), "big",
-                        s_blob(3 * ZF_REC_OUTPUT_APART, 'c'));
-    zf_rec_output_changed(st, "big");
+                        s_blob(3 * ZF_REC_APART_BYTES, 'c'));
+    zf_rec_state_changed(st, "stepOutputs", "big");
     b = zf_batch_new();
     zf_rec_state_put(b, "t", rid, st);
     assert_int_equal(zf_batch_count(b), 2);
     s_commit(f->store, &b);
     got = zf_rec_state_get(f->store, "t", rid);
     const json_t *g = json_object_get(json_object_get(got, "stepOutputs"), "big");
-    assert_int_equal(json_string_length(g), 3 * ZF_REC_OUTPUT_APART);
+    assert_int_equal(json_string_length(g), 3 * ZF_REC_APART_BYTES);
     assert_int_equal(json_string_value(g)[0], 'c');
     json_decref(got);
 
     //  Just under the threshold stays inline.
     json_t *st3 =
-        json_pack("{s:{s:o}}", "stepOutputs", "edge", s_blob(ZF_REC_OUTPUT_APART - 8, 'e'));
+        json_pack("{s:{s:o}}", "stepOutputs", "edge", s_blob(ZF_REC_APART_BYTES - 8, 'e'));
     b = zf_batch_new();
     zf_rec_state_put(b, "t", s_id(other), st3);
     assert_int_equal(zf_batch_count(b), 1);
@@ -758,8 +758,8 @@ test_large_outputs_stored_apart_once(void **state)
 
     //  Deleting the run deletes its outputs; the run with the longer id keeps its own.
     b = zf_batch_new();
-    zf_rec_output_changed(st2, "big");    // else st2 says it is stored already
-    zf_rec_state_put(b, "t", rid2, st2);  // restores rid2's entry
+    zf_rec_state_changed(st2, "stepOutputs", "big");  // else st2 says it is stored already
+    zf_rec_state_put(b, "t", rid2, st2);              // restores rid2's entry
     s_commit(f->store, &b);
     b = zf_batch_new();
     zf_rec_run_del(f->store, b, "t", s_id(wf), rid);
@@ -772,6 +772,53 @@ test_large_outputs_stored_apart_once(void **state)
     json_decref(got);
     json_decref(st), json_decref(st2), json_decref(st3), json_decref(big);
     json_decref(wf), json_decref(run), json_decref(other);
+}
+
+//  Large variables are stored apart the same way, under their own names
+//  ("$" + name): a variable and a step output of the same name are two
+//  entries, each read back as itself; the view drops the bookkeeping.
+static void
+test_large_variables_stored_apart_once(void **state)
+{
+    fixture_t *f = *state;
+    json_t *out = s_blob(ZF_REC_APART_BYTES * 2, 'o'), *var = s_blob(ZF_REC_APART_BYTES * 3, 'v');
+    json_t *st = json_pack("{s:{s:O, s:i}, s:{s:O}}", "variables", "x", var, "n", 1, "stepOutputs",
+                           "x", out);
+    zf_batch_t *b = zf_batch_new();
+    zf_rec_state_put(b, "t", "r", st);
+    assert_int_equal(zf_batch_count(b), 3);  // output x, variable x, the state
+    s_commit(f->store, &b);
+    assert_true(s_state_bytes(f->store, "t", "r") < 200);
+    assert_int_equal(s_outputs_apart_stored(f->store, "t", "r"), 2);
+    assert_non_null(json_object_get(json_object_get(st, "variablesApart"), "x"));
+
+    json_t *got = zf_rec_state_get(f->store, "t", "r");
+    assert_true(json_equal(json_object_get(json_object_get(got, "variables"), "x"), var));
+    assert_true(json_equal(json_object_get(json_object_get(got, "stepOutputs"), "x"), out));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(got, "variables"), "n")),
+                     1);
+    zf_rec_state_view(got);
+    assert_null(json_object_get(got, "variablesApart"));
+    assert_null(json_object_get(got, "outputsApart"));
+    json_decref(got);
+
+    //  Unchanged: not written again. Replaced (small): inline, read as such.
+    b = zf_batch_new();
+    zf_rec_state_put(b, "t", "r", st);
+    assert_int_equal(zf_batch_count(b), 1);
+    zf_batch_destroy(&b);
+    json_object_set_new(json_object_get(st, "variables"), "x", json_integer(5));
+    zf_rec_state_changed(st, "variables", "x");
+    b = zf_batch_new();
+    zf_rec_state_put(b, "t", "r", st);
+    assert_int_equal(zf_batch_count(b), 1);
+    s_commit(f->store, &b);
+    got = zf_rec_state_get(f->store, "t", "r");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(got, "variables"), "x")),
+                     5);
+    assert_true(json_equal(json_object_get(json_object_get(got, "stepOutputs"), "x"), out));
+    json_decref(got);
+    json_decref(st), json_decref(out), json_decref(var);
 }
 
 //  Entries of a tenant in the indexes CF.
@@ -967,6 +1014,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_active_follows_status, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_state_and_logs, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_large_outputs_stored_apart_once, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_large_variables_stored_apart_once, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_created_keys_go_with_their_record, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_timers_due_order_and_next, s_setup, s_teardown),

@@ -5,7 +5,7 @@
 # run and the data directory's size afterwards. Starts its own server on
 # loopback with a temporary data dir.
 #
-#   tools/bench/outputs.sh [BUILD_DIR] [KB] [SETS] [DURATION_S]
+#   [VAR=1] tools/bench/outputs.sh [BUILD_DIR] [KB] [SETS] [DURATION_S]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
@@ -21,12 +21,14 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do grep -q '^zflow ready' "$data/serve.log" && break; sleep 0.05; done
 key=$("$build/zflow" keys create --data "$data" --tenant bench --role admin)
-def=$(/usr/bin/python3 - "$kb" "$sets" <<'PY'
+def=$(/usr/bin/python3 - "$kb" "$sets" "${VAR:-0}" <<'PY'
 import json, sys
-kb, sets = int(sys.argv[1]), int(sys.argv[2])
+kb, sets, var = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 code = "var s = 'x'; while (s.length < %d) s += s; return s.substring(0, %d);" % (kb * 1024, kb * 1024)
 nodes = [{"id": "c1", "type": "code", "config": {"code": code}}]
 nodes += [{"id": "s%d" % i, "type": "set", "config": {"values": {"v%d" % i: i}}} for i in range(sets)]
+if var and sets:
+    nodes[1]["config"]["values"] = {"big": "$steps.c1"}
 print(json.dumps({"name": "outputs", "definition": {"nodes": nodes}}))
 PY
 )
@@ -38,13 +40,14 @@ out=$("$build/zf-bench" --key "$key" --connect "tcp://127.0.0.1:$((port + 1))" -
     --duration "$dur" --warmup 1 --workflow-id "$wf" | tail -1)
 t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
 mb=$(du -sm "$data" | cut -f1)
-/usr/bin/python3 - "$out" "$t0" "$t1" "$mb" "$dur" "$kb" "$sets" <<'PY'
+/usr/bin/python3 - "$out" "$t0" "$t1" "$mb" "$dur" "$kb" "$sets" "${VAR:-0}" <<'PY'
 import json, os, sys
 o = json.loads(sys.argv[1])
 ticks = int(sys.argv[3]) - int(sys.argv[2])
 runs = o.get("runs_per_s", 0) * (float(sys.argv[5]) + 1)  # measured + warm-up, roughly
 cpu_ms = ticks / os.sysconf("SC_CLK_TCK") * 1e3 / max(runs, 1)
 print(json.dumps({"output_kb": int(sys.argv[6]), "set_steps": int(sys.argv[7]),
+                  "copied_to_variable": sys.argv[8] == "1",
                   "runs_per_s": o.get("runs_per_s"), "p50_ms": o.get("p50_ms"),
                   "errors": o.get("errors"), "server_cpu_ms_per_run": round(cpu_ms, 2),
                   "data_mb": int(sys.argv[4])}))
