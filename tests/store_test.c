@@ -652,6 +652,20 @@ s_outputs_apart_stored(zf_store_t *s, const char *tenant, const char *run_id)
     return zf_store_scan(s, ZF_CF_RUN_STATE, prefix, (size_t)n, false, s_continue_visit, NULL);
 }
 
+//  Replaces stepOutputs[node] of run rid (tenant "t") with v (taken) as
+//  the run host does, and commits the state: ops entries staged.
+static void
+s_replace_output(zf_store_t *s, const char *rid, json_t *st, const char *node, json_t *v,
+                 size_t ops)
+{
+    json_object_set_new(json_object_get(st, "stepOutputs"), node, v);
+    zf_rec_state_changed(st, "stepOutputs", node);
+    zf_batch_t *b = zf_batch_new();
+    zf_rec_state_put(b, "t", rid, st);
+    assert_int_equal(zf_batch_count(b), ops);
+    s_commit(s, &b);
+}
+
 //  A large step output is written once, in its own entry, and left out of
 //  every later snapshot of the run; reads see the whole state again. A
 //  replaced output is stored anew (inline when small); deleting the run
@@ -707,12 +721,7 @@ test_large_outputs_stored_apart_once(void **state)
     json_decref(got);
 
     //  Replaced by a small value: stored inline, the old entry no longer read.
-    json_object_set_new(json_object_get(st, "stepOutputs"), "big", json_string("now small"));
-    zf_rec_state_changed(st, "stepOutputs", "big");
-    b = zf_batch_new();
-    zf_rec_state_put(b, "t", rid, st);
-    assert_int_equal(zf_batch_count(b), 1);
-    s_commit(f->store, &b);
+    s_replace_output(f->store, rid, st, "big", json_string("now small"), 1);
     got = zf_rec_state_get(f->store, "t", rid);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(got, "stepOutputs"), "big")),
@@ -721,13 +730,7 @@ test_large_outputs_stored_apart_once(void **state)
     json_decref(got);
 
     //  Replaced by another large value: stored apart again, the new one read.
-    json_object_set_new(json_object_get(st, "stepOutputs"), "big",
-                        s_blob(3 * ZF_REC_APART_BYTES, 'c'));
-    zf_rec_state_changed(st, "stepOutputs", "big");
-    b = zf_batch_new();
-    zf_rec_state_put(b, "t", rid, st);
-    assert_int_equal(zf_batch_count(b), 2);
-    s_commit(f->store, &b);
+    s_replace_output(f->store, rid, st, "big", s_blob(3 * ZF_REC_APART_BYTES, 'c'), 2);
     got = zf_rec_state_get(f->store, "t", rid);
     const json_t *g = json_object_get(json_object_get(got, "stepOutputs"), "big");
     assert_int_equal(json_string_length(g), 3 * ZF_REC_APART_BYTES);
