@@ -217,11 +217,12 @@ s_apart_key(const char *tenant, const char *run_id, const s_kind_t *kind, const 
     return k;
 }
 
-//  True if map[name] of this state is stored apart.
+//  True if map[name] of this state is stored apart and unchanged since
+//  (a changed one is marked 0 until the next snapshot stores or drops it).
 static bool
 s_apart(const json_t *apart, const char *name)
 {
-    return apart && json_object_get(apart, name) != NULL;
+    return apart && json_integer_value(json_object_get(apart, name)) > 0;
 }
 
 //  Packs a map without the values stored apart.
@@ -285,6 +286,13 @@ s_state_stage(zf_batch_t *b, zf_rkey_t k, const char *tenant, const char *run_id
             zf_rk_put_json(b, ZF_CF_RUN_STATE, s_apart_key(tenant, run_id, kind, name), v);
             json_object_set_new(apart, name, json_integer((json_int_t)bytes));
         }
+        //  Changed values now inline (or gone): their old entries go.
+        void *tmp;
+        json_object_foreach_safe (json_is_object(apart) ? apart : NULL, tmp, name, v) {
+            if (json_integer_value(v) > 0) continue;
+            zf_rk_del(b, ZF_CF_RUN_STATE, s_apart_key(tenant, run_id, kind, name));
+            json_object_del(apart, name);
+        }
     }
     zf_batch_put_packed(b, ZF_CF_RUN_STATE, k.p, k.len, s_pack_state, state);
     free(k.p);
@@ -303,7 +311,7 @@ zf_rec_state_changed(json_t *state, const char *map, const char *name)
     const s_kind_t *kind = s_kind_of_map(map);
     assert(kind);
     json_t *apart = json_object_get(state, kind->apart);
-    if (json_is_object(apart)) json_object_del(apart, name);
+    if (json_object_get(apart, name)) json_object_set_new(apart, name, json_integer(0));
 }
 
 void
@@ -329,6 +337,7 @@ zf_rec_state_get(zf_store_t *s, const char *tenant, const char *run_id)
         const char *name;
         json_t *bytes;
         json_object_foreach (apart, name, bytes) {
+            if (json_integer_value(bytes) <= 0) continue;  // never stored so
             size_t vlen = 0;
             zf_rkey_t k = s_apart_key(tenant, run_id, kind, name);
             void *val = zf_store_get(s, ZF_CF_RUN_STATE, k.p, k.len, &vlen);

@@ -152,8 +152,9 @@ void zf_rec_run_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const char
 //  {name: bytes}; later snapshots of the run leave it out, so a run's steps
 //  do not each re-write every earlier large value. Whoever replaces
 //  stepOutputs[node] or variables[name] calls zf_rec_state_changed so the
-//  next snapshot stores the new value. Smaller values stay inline (one
-//  entry less per step).
+//  next snapshot stores the new value (and deletes the old entry when the
+//  new value is inline). Smaller values stay inline (one entry less per
+//  step).
 #define ZF_REC_APART_BYTES 2048
 //  Stages the state; may add names to its *Apart maps (see above).
 void zf_rec_state_put(zf_batch_t *b, const char *tenant, const char *run_id, json_t *state);

@@ -668,7 +668,8 @@ s_replace_output(zf_store_t *s, const char *rid, json_t *st, const char *node, j
 
 //  A large step output is written once, in its own entry, and left out of
 //  every later snapshot of the run; reads see the whole state again. A
-//  replaced output is stored anew (inline when small); deleting the run
+//  replaced output is stored anew (inline when small, and the old entry
+//  goes); deleting the run
 //  deletes its outputs too, and a run whose id extends this one's keeps
 //  its own.
 static void
@@ -721,7 +722,9 @@ test_large_outputs_stored_apart_once(void **state)
     json_decref(got);
 
     //  Replaced by a small value: stored inline, the old entry no longer read.
-    s_replace_output(f->store, rid, st, "big", json_string("now small"), 1);
+    s_replace_output(f->store, rid, st, "big", json_string("now small"),
+                     2);  // + the old's deletion
+    assert_int_equal(s_outputs_apart_stored(f->store, "t", rid), 0);
     got = zf_rec_state_get(f->store, "t", rid);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(got, "stepOutputs"), "big")),
@@ -814,8 +817,9 @@ test_large_variables_stored_apart_once(void **state)
     zf_rec_state_changed(st, "variables", "x");
     b = zf_batch_new();
     zf_rec_state_put(b, "t", "r", st);
-    assert_int_equal(zf_batch_count(b), 1);
+    assert_int_equal(zf_batch_count(b), 2);  // the state + the old entry's deletion
     s_commit(f->store, &b);
+    assert_int_equal(s_outputs_apart_stored(f->store, "t", "r"), 1);  // output x only
     got = zf_rec_state_get(f->store, "t", "r");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(got, "variables"), "x")),
                      5);

@@ -13,13 +13,32 @@ kb=${2:-64}
 sets=${3:-8}
 dur=${4:-5}
 data=$(mktemp -d /tmp/zf-outputs-XXXXXX)
-port=$(( 20000 + RANDOM % 20000 ))
+# three consecutive free loopback ports: HTTP, zmq API, tap
+port=$(/usr/bin/python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 60000)
+    try:
+        for q in (p, p + 1, p + 2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", q))
+    except OSError:
+        continue
+    print(p)
+    break
+PY
+)
 "$build/zflow" serve --data "$data" --http "127.0.0.1:$port" \
     --api "tcp://127.0.0.1:$((port + 1))" --tap "tcp://127.0.0.1:$((port + 2))" \
     --rate-limit 0 > "$data/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 100); do grep -q '^zflow ready' "$data/serve.log" && break; sleep 0.05; done
+for _ in $(seq 400); do grep -q '^zflow ready' "$data/serve.log" && break; sleep 0.05; done
+if ! grep -q '^zflow ready' "$data/serve.log"; then
+    echo "outputs.sh: the server did not start:" >&2
+    cat "$data/serve.log" >&2
+    exit 1
+fi
 key=$("$build/zflow" keys create --data "$data" --tenant bench --role admin)
 def=$(/usr/bin/python3 - "$kb" "$sets" "${VAR:-0}" <<'PY'
 import json, sys
@@ -32,7 +51,7 @@ if var and sets:
 print(json.dumps({"name": "outputs", "definition": {"nodes": nodes}}))
 PY
 )
-wf=$(curl -sf -X POST "http://127.0.0.1:$port/api/v2/workflows" -H "Authorization: Bearer $key" \
+wf=$(curl -sS --fail-with-body -X POST "http://127.0.0.1:$port/api/v2/workflows" -H "Authorization: Bearer $key" \
     -H 'Content-Type: application/json' -d "$def" |
     /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["workflow"]["id"])')
 t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
