@@ -240,7 +240,7 @@ s_apart_vars_hold(zf_run_task_t *t)
         if (v)
             json_object_set(held, name, v);
         else
-            zf_rec_state_changed(t->state, "variables", name);  // gone: forget it
+            zf_rec_state_changed(t->state, "variables", name);  // gone: its entry goes too
     }
     return held;
 }

@@ -263,7 +263,7 @@ s_pack_state(msgpack_packer *pk, void *arg)
     return rc;
 }
 
-//  Stages the state snapshot under k (freed here): first each large value
+//  Stages the state snapshot under k (borrowed): first each large value
 //  not yet stored apart, in its own entry, then the state without the
 //  values stored apart.
 static void
@@ -295,14 +295,15 @@ s_state_stage(zf_batch_t *b, zf_rkey_t k, const char *tenant, const char *run_id
         }
     }
     zf_batch_put_packed(b, ZF_CF_RUN_STATE, k.p, k.len, s_pack_state, state);
-    free(k.p);
 }
 
 void
 zf_rec_state_put(zf_batch_t *b, const char *tenant, const char *run_id, json_t *state)
 {
     assert(b && tenant && run_id && state);
-    s_state_stage(b, zf_rkey(tenant, run_id, NULL), tenant, run_id, state);
+    zf_rkey_t k = zf_rkey(tenant, run_id, NULL);
+    s_state_stage(b, k, tenant, run_id, state);
+    free(k.p);
 }
 
 void
@@ -367,14 +368,14 @@ void
 zf_rec_snapshot_put(zf_batch_t *b, const zf_rec_snapshot_t *snap)
 {
     assert(b && snap && snap->tenant && snap->run_id && snap->state);
-    s_state_stage(b, zf_rkey(snap->tenant, snap->run_id, NULL), snap->tenant, snap->run_id,
-                  snap->state);
+    zf_rkey_t k = zf_rkey(snap->tenant, snap->run_id, NULL);
+    s_state_stage(b, k, snap->tenant, snap->run_id, snap->state);
     if (snap->rec) {
-        zf_rkey_t k = zf_rkey(snap->tenant, snap->run_id, NULL);
         zf_batch_put_json(b, ZF_CF_RUNS, k.p, k.len, snap->rec);
         s_run_indexes(b, k, snap->tenant, snap->run_id, snap->wf_id, snap->status,
                       snap->prev_status);
-    }
+    } else
+        free(k.p);
     if (snap->log)
         zf_rec_log_put_raw(b, snap->tenant, snap->run_id, snap->log_seq, snap->log, snap->log_len);
     if (snap->timer_clear > 0) zf_rec_timer_del(b, snap->timer_clear, snap->tenant, snap->run_id);
