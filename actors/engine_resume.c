@@ -416,6 +416,13 @@ zf_eng_children(engine_t *e, const char *tenant, const char *run_id)
 
 /* ---- wf.stats ------------------------------------------------------------------ */
 
+static bool
+s_held(const char *run_id, void *arg)
+{
+    engine_t *e = arg;
+    return zhashx_lookup(e->active, run_id) != NULL;
+}
+
 int
 zf_eng_wf_stats_all(engine_t *e, zf_msg_t *req)
 {
@@ -443,12 +450,29 @@ zf_eng_wf_stats_all(engine_t *e, zf_msg_t *req)
     json_object_set_new(r, "failed", json_integer(done[1]));
     json_object_set_new(r, "cancelled", json_integer(done[2]));
     total = done[0] + done[1] + done[2];
-    json_t *live = zf_rec_active_counts(e->store, req->tenant, S_STATS_SCAN);
+    //  Runs the engine holds (queued, at a host, being resumed) are counted
+    //  by their record alone: a host may commit a run's end while this
+    //  reads, and the counters above take the end only when the host's
+    //  report reaches the engine (then the run leaves e->active). Reading
+    //  the active entries as well could see such a run twice or not at
+    //  all. The other unfinished runs are passivated: only the engine
+    //  changes them, so the active scan reads them steadily.
+    json_t *live = zf_rec_active_counts(e->store, req->tenant, S_STATS_SCAN, s_held, e);
+    for (zf_run_task_t *t = zhashx_first(e->active); t; t = zhashx_next(e->active)) {
+        if (strcmp(t->tenant, req->tenant) != 0) continue;
+        json_t *run = zf_rec_run_get(e->store, t->tenant, t->run_id);
+        const char *st = zf_eng_str(run, "status");  // no record yet: not stored, not counted
+        if (st)
+            json_object_set_new(live, st,
+                                json_integer(json_integer_value(json_object_get(live, st)) + 1));
+        json_decref(run);
+    }
     const char *k;
     json_t *n;
-    json_object_foreach (live, k, n) {
-        if (!json_object_get(r, k) || zf_run_status_terminal(k)) continue;
-        json_object_set_new(r, k, json_integer(json_integer_value(n)));
+    json_object_foreach (live, k, n) {  // terminal ones: ended, not yet in the counters
+        if (!json_object_get(r, k)) continue;
+        json_object_set_new(
+            r, k, json_integer(json_integer_value(json_object_get(r, k)) + json_integer_value(n)));
         total += json_integer_value(n);
     }
     json_decref(live);

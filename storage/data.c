@@ -339,9 +339,11 @@ zf_rec_children_list(zf_store_t *s, const char *tenant, const char *parent)
 
 //  Counts the tenant's unfinished runs by status, reading at most max.
 typedef struct {
-    zf_store_t *s;   // store
-    json_t *counts;  // status -> count
-    size_t left;     // runs still to read
+    zf_store_t *s;         // store
+    json_t *counts;        // status -> count
+    size_t left;           // runs still to read
+    zf_rec_skip_fn *skip;  // runs left out (NULL = none)
+    void *arg;             // its argument
 } s_active_count_t;
 
 static int
@@ -351,6 +353,14 @@ s_active_count_visit(const void *key, size_t klen, const void *val, size_t vlen,
     s_active_count_t *a = arg;
     if (a->left == 0) return 1;
     a->left--;
+    const char *sep = memchr(key, '\0', klen);
+    char run_id[64];
+    if (a->skip && sep && klen - (size_t)(sep + 1 - (const char *)key) < sizeof run_id) {
+        size_t n = klen - (size_t)(sep + 1 - (const char *)key);
+        memcpy(run_id, sep + 1, n);
+        run_id[n] = '\0';
+        if (a->skip(run_id, a->arg)) return 0;
+    }
     void *rec = zf_store_get(a->s, ZF_CF_RUNS, key, klen, &vlen);
     json_t *run = rec ? zf_rk_decode(ZF_CF_RUNS, rec, vlen, JSON_OBJECT) : NULL;
     free(rec);
@@ -364,9 +374,9 @@ s_active_count_visit(const void *key, size_t klen, const void *val, size_t vlen,
 }
 
 json_t *
-zf_rec_active_counts(zf_store_t *s, const char *tenant, size_t max)
+zf_rec_active_counts(zf_store_t *s, const char *tenant, size_t max, zf_rec_skip_fn *skip, void *arg)
 {
-    s_active_count_t a = {.s = s, .counts = json_object(), .left = max};
+    s_active_count_t a = {.s = s, .counts = json_object(), .left = max, .skip = skip, .arg = arg};
     zf_rkey_t prefix = zf_rkey(tenant, "", NULL);
     zf_store_scan(s, ZF_CF_ACTIVE, prefix.p, prefix.len, false, s_active_count_visit, &a);
     free(prefix.p);

@@ -277,8 +277,11 @@ void zf_rec_created_del(zf_store_t *s, zf_batch_t *b, const char *tenant, const 
 json_t *zf_rec_children_list(zf_store_t *s, const char *tenant, const char *parent);
 
 //  The tenant's unfinished runs counted by status {status: n} (reads at
-//  most max runs).
-json_t *zf_rec_active_counts(zf_store_t *s, const char *tenant, size_t max);
+//  most max runs), leaving out those skip(run_id, arg) names (skip may be
+//  NULL).
+typedef bool(zf_rec_skip_fn)(const char *run_id, void *arg);
+json_t *zf_rec_active_counts(zf_store_t *s, const char *tenant, size_t max, zf_rec_skip_fn *skip,
+                             void *arg);
 
 void zf_rec_meta_put(zf_batch_t *b, const char *name, const json_t *v);
 json_t *zf_rec_meta_get(zf_store_t *s, const char *name);

@@ -394,6 +394,41 @@ def test_max_active_bounds_concurrency():
         assert conc["max"] == 2, f"runs did not use both actors: {conc}"
 
 
+def test_stats_total_never_dips_while_runs_end():
+    """wf.stats counts ended runs from counters the engine updates when a
+    host reports the end, and unfinished ones from storage; a host may
+    commit a run's end in between. Polled while 300 runs start and end,
+    the total must never go down (it did, by one, now and then: CI's
+    it_automations001 test_stats), and it ends at 300."""
+    import threading
+    n = 300
+    with Env() as env:
+        wf = mk_wf(env.c, [{"id": "s", "type": "set", "config": {"values": {"x": 1}}}])
+        done = threading.Event()
+
+        def starter():
+            with h.Client(env.srv.api, env.key) as c2:
+                for _ in range(n):
+                    h.expect_ok(c2, "run.start", {"workflow_id": wf["id"]})
+            done.set()
+
+        th = threading.Thread(target=starter)
+        th.start()
+        seen, polls, last = 0, 0, None
+        try:
+            while True:
+                r = h.expect_ok(env.c, "wf.stats", {})["runs"]
+                polls += 1
+                assert r["total"] >= seen, f"total went {seen} -> {r['total']}: {last} then {r}"
+                seen, last = r["total"], r
+                if done.is_set() and r["total"] == n and r["completed"] == n:
+                    break
+                assert polls < 100000, r
+        finally:
+            th.join()
+        print(f"  wf.stats polled {polls} times while {n} runs ended: no dip")
+
+
 def main():
     return h.run_tests_with_sink(globals())
 
