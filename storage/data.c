@@ -353,12 +353,12 @@ s_active_count_visit(const void *key, size_t klen, const void *val, size_t vlen,
     s_active_count_t *a = arg;
     if (a->left == 0) return 1;
     a->left--;
-    const char *sep = memchr(key, '\0', klen);
+    const char *sep = a->skip ? memchr(key, '\0', klen) : NULL;  // tenant\0run_id
+    size_t idlen = sep ? klen - (size_t)(sep + 1 - (const char *)key) : 0;
     char run_id[64];
-    if (a->skip && sep && klen - (size_t)(sep + 1 - (const char *)key) < sizeof run_id) {
-        size_t n = klen - (size_t)(sep + 1 - (const char *)key);
-        memcpy(run_id, sep + 1, n);
-        run_id[n] = '\0';
+    if (sep && idlen < sizeof run_id) {
+        memcpy(run_id, sep + 1, idlen);
+        run_id[idlen] = '\0';
         if (a->skip(run_id, a->arg)) return 0;
     }
     void *rec = zf_store_get(a->s, ZF_CF_RUNS, key, klen, &vlen);
