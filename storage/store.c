@@ -133,6 +133,44 @@ s_cf_list(zf_store_t *self, const char *path, size_t *n)
     return names;
 }
 
+//  The data directory's format (meta "format", a msgpack integer): what a
+//  binary must understand to read it. A directory without the stamp was
+//  written before it existed (formats 1 and 2 both read as 2). A newer
+//  format than ours is refused before anything is read or written: an
+//  older binary would otherwise misread what it does not know (format 2
+//  stores large values apart; format 1 readers would see them as null).
+static const char s_format_key[] = "format";
+
+static int
+s_format_check(zf_store_t *self, char **err)
+{
+    size_t len = 0;
+    unsigned char *v = zf_store_get(self, ZF_CF_META, s_format_key, sizeof s_format_key - 1, &len);
+    long found = -1;
+    if (v && len == 1 && v[0] <= 0x7f) found = v[0];  // positive fixint
+    free(v);
+    char msg[200] = "";
+    if (v && found < 0)
+        snprintf(msg, sizeof msg, "data directory format stamp is corrupt (meta \"format\")");
+    else if (found > ZF_STORE_FORMAT)
+        snprintf(msg, sizeof msg,
+                 "data directory format %ld is newer than this zflow reads (%d): "
+                 "run the zflow that wrote it, or a newer one",
+                 found, ZF_STORE_FORMAT);
+    if (msg[0]) {
+        if (err) *err = s_strdup(msg);
+        return -1;
+    }
+    if (found == ZF_STORE_FORMAT) return 0;
+    unsigned char stamp = ZF_STORE_FORMAT;
+    zf_batch_t *b = zf_batch_new();
+    zf_batch_put(b, ZF_CF_META, s_format_key, sizeof s_format_key - 1, &stamp, 1);
+    int rc = zf_store_write(self, b);
+    zf_batch_destroy(&b);
+    if (rc && err) *err = s_strdup("cannot write the data directory format stamp");
+    return rc ? -1 : 0;
+}
+
 //  Opens the database with every column family; reopening lists the
 //  existing families first so nothing is missing.
 zf_store_t *
@@ -172,7 +210,8 @@ zf_store_open(const char *dir, bool sync, char **err)
     free(names);
     free(cfopts);
     free(path);
-    if (!self->db) zf_store_destroy(&self);
+    if (self->db && s_format_check(self, err) != 0) zf_store_destroy(&self);
+    if (self && !self->db) zf_store_destroy(&self);
     return self;
 }
 

@@ -29,7 +29,7 @@
       timers      due_ms(u64 BE)tenant\0run_id     -> {kind}
       keys        sha256(key)(32 bytes)            -> {id, tenant, role, created_at, revoked,
                                                       revoked_at?}
-      meta        name                             -> value
+      meta        name                             -> value ("format": ZF_STORE_FORMAT)
       records     tenant\0module\0id                 -> module record (storage/data.c)
                   tenant\0\x01n\0user\0id            -> in-app notification
       schedules   tenant\0sched_id                 -> schedule
@@ -69,9 +69,16 @@ typedef struct zf_batch_t zf_batch_t;
 
 /* ---- store ---------------------------------------------------------------- */
 
+//  The data directory format this build reads and writes (meta "format").
+//  Raise it with any change an older binary would misread, and add a row
+//  to README.md "Data directory format".
+#define ZF_STORE_FORMAT 2
+
 //  Opens (creating if needed) the database in dir/db. sync: fsync the WAL on
-//  every commit (default durability) or not (relaxed). On failure returns
-//  NULL and, if err != NULL, a malloc'd message in *err.
+//  every commit (default durability) or not (relaxed). A directory of a
+//  newer format than ZF_STORE_FORMAT is refused; an older one is stamped
+//  with ours. On failure returns NULL and, if err != NULL, a malloc'd
+//  message in *err.
 zf_store_t *zf_store_open(const char *dir, bool sync, char **err);
 void zf_store_destroy(zf_store_t **self_p);
 //  Column family name ("default" for META) — for logs and tools.

@@ -120,6 +120,79 @@ test_open_failure_reports(void **state)
 }
 
 static void
+s_put_format(zf_store_t *s, const void *stamp, size_t len)
+{
+    zf_batch_t *b = zf_batch_new();
+    zf_batch_put(b, ZF_CF_META, "format", 6, stamp, len);
+    s_commit(s, &b);
+}
+
+//  A new directory is stamped with ZF_STORE_FORMAT; a directory without the
+//  stamp (written before it existed) or of an older format opens and is
+//  stamped; a newer or unreadable stamp is refused, and the refusal
+//  changes nothing.
+static void
+test_format_stamp(void **state)
+{
+    fixture_t *f = *state;
+    json_t *got = zf_rec_meta_get(f->store, "format");
+    assert_true(json_is_integer(got));
+    assert_int_equal(json_integer_value(got), ZF_STORE_FORMAT);
+    json_decref(got);
+
+    zf_batch_t *b = zf_batch_new();
+    zf_batch_del(b, ZF_CF_META, "format", 6);
+    zf_batch_put(b, ZF_CF_RECORDS, "k", 1, "kept", 4);
+    s_commit(f->store, &b);
+    zf_store_destroy(&f->store);
+    char *err = NULL;
+    f->store = zf_store_open(f->dir, true, &err);
+    assert_non_null(f->store);
+    assert_null(err);
+    assert_true(s_has(f->store, ZF_CF_RECORDS, "k", 1));
+    got = zf_rec_meta_get(f->store, "format");
+    assert_int_equal(json_integer_value(got), ZF_STORE_FORMAT);
+    json_decref(got);
+
+    unsigned char older = 1;
+    s_put_format(f->store, &older, 1);
+    zf_store_destroy(&f->store);
+    f->store = zf_store_open(f->dir, true, &err);
+    assert_non_null(f->store);
+    got = zf_rec_meta_get(f->store, "format");
+    assert_int_equal(json_integer_value(got), ZF_STORE_FORMAT);
+    json_decref(got);
+
+    const struct {
+        unsigned char v[3];
+        size_t len;
+        const char *says;
+    } refused[] = {
+        {{ZF_STORE_FORMAT + 1}, 1, "format 3 is newer than this zflow reads (2)"},
+        {{0x7f}, 1, "format 127 is newer"},
+        {{0xcd, 0x01, 0x00}, 3, "format stamp is corrupt"},  // uint16 256
+        {{0xa1, '2'}, 2, "format stamp is corrupt"},         // the string "2"
+        {{0}, 0, "format stamp is corrupt"},
+    };
+    //  Each case twice: a refused open leaves the stamp as it found it.
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        s_put_format(f->store, refused[i].v, refused[i].len);
+        zf_store_destroy(&f->store);
+        for (int again = 0; again < 2; again++) {
+            err = NULL;
+            assert_null(zf_store_open(f->dir, true, &err));
+            assert_non_null(err);
+            if (!strstr(err, refused[i].says)) fail_msg("case %zu: %s", i, err);
+            free(err);
+        }
+        s_rm_tree(f->dir);
+        assert_int_equal(mkdir(f->dir, 0700), 0);
+        f->store = zf_store_open(f->dir, true, &err);
+        assert_non_null(f->store);
+    }
+}
+
+static void
 test_batch_put_get_del(void **state)
 {
     fixture_t *f = *state;
@@ -1010,6 +1083,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_close_reopen, s_setup, s_teardown),
         cmocka_unit_test(test_open_failure_reports),
+        cmocka_unit_test_setup_teardown(test_format_stamp, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_put_get_del, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_append_and_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_is_atomic_across_cfs, s_setup, s_teardown),
