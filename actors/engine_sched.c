@@ -35,8 +35,8 @@ static int64_t
 s_next(const json_t *sched, int64_t after)
 {
     zf_cron_t c;
-    const char *tzname = zf_eng_str(sched, "timezone");
-    const zf_tz_t *tz = tzname ? zf_tz_get(tzname, NULL, 0) : zf_tz_utc();
+    const char *zone = zf_eng_str(sched, "timezone");
+    const zf_tz_t *tz = zone ? zf_tz_get(zone, NULL, 0) : zf_tz_utc();
     if (!tz || zf_cron_parse(zf_eng_str(sched, "cron_expression"), &c, NULL, 0)) return -1;
     return zf_cron_next(&c, tz, after);
 }

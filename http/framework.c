@@ -216,7 +216,7 @@ s_sanitize(char *s)
     }
 }
 
-static void
+__attribute__((format(printf, 4, 0))) static void
 s_vfail(zf_http_req_t *req, int status, const char *code, const char *fmt, va_list ap)
 {
     char msg[512];

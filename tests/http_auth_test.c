@@ -35,7 +35,7 @@ s_mint(jwt_alg_t alg, const char *key, const char *claims)
     return tok;
 }
 
-static char *
+__attribute__((format(printf, 1, 2))) static char *
 s_claims(const char *fmt, ...)
 {
     static char buf[512];
