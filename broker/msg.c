@@ -88,14 +88,20 @@ zf_msg_reply(zf_msg_t *req, json_t *body)
     return self;
 }
 
-zf_msg_t *
-zf_msg_error(zf_msg_t *req, int err, const char *message, json_t *detail)
+static json_t *
+s_error_body(int err, const char *message, json_t *detail)
 {
     json_t *body = json_object();
     json_object_set_new(body, "code", json_string(zf_err_name(err)));
     json_object_set_new(body, "message", json_string(message ? message : zf_err_name(err)));
     if (detail) json_object_set_new(body, "detail", detail);
-    zf_msg_t *self = zf_msg_reply(req, body);
+    return body;
+}
+
+zf_msg_t *
+zf_msg_error(zf_msg_t *req, int err, const char *message, json_t *detail)
+{
+    zf_msg_t *self = zf_msg_reply(req, s_error_body(err, message, detail));
     self->kind = ZF_MSG_REPLY_ERR;
     return self;
 }
@@ -236,6 +242,23 @@ s_send_frames(zmsg_t *m, void *sock, int fflags, bool more_after)
     return 0;
 }
 
+//  A reply whose body is over ZF_MAX_FRAME would be refused unread by the
+//  receiver (which then waits for its timeout): it becomes a too_large
+//  error that says so.
+static void
+s_reply_too_large(zf_msg_t *self, zframe_t **body_p)
+{
+    char text[200];
+    snprintf(text, sizeof text,
+             "the answer would be %zu MiB, over the %u MiB one reply may carry: "
+             "ask for fewer items (a smaller limit or page size)",
+             (zframe_size(*body_p) + (1u << 20) - 1) >> 20, ZF_MAX_FRAME >> 20);
+    zframe_destroy(body_p);
+    zf_msg_set_body(self, s_error_body(ZF_ELIMIT, text, NULL));
+    self->kind = ZF_MSG_REPLY_ERR;
+    *body_p = s_body_frame(self);
+}
+
 //  Frames are sent one by one with zframe_send (it takes ZFRAME_DONTWAIT,
 //  zmsg_send takes no flags); route and extra frames are moved, not copied.
 int
@@ -249,9 +272,11 @@ zf_msg_send(zf_msg_t **self_p, void *sock, int flags)
     }
     int fflags = (flags & ZMQ_DONTWAIT) ? ZFRAME_DONTWAIT : 0;
     bool has_extra = self->extra && zmsg_size(self->extra) > 0;
-    zframe_t *header = s_header_frame(self);
     zframe_t *body = self->raw_body ? self->raw_body : s_body_frame(self);
     self->raw_body = NULL;
+    if (self->kind != ZF_MSG_REQUEST && zframe_size(body) > ZF_MAX_FRAME)
+        s_reply_too_large(self, &body);
+    zframe_t *header = s_header_frame(self);
     int rc = s_send_frames(self->route, sock, fflags, true);
     if (rc == 0) rc = s_send_frame(&header, sock, fflags, true);
     if (rc == 0) rc = s_send_frame(&body, sock, fflags, has_extra);
