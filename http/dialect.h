@@ -84,17 +84,23 @@ typedef struct {
 
 //  Path parameter (":id") of the matched route, borrowed; NULL if none.
 const char *zf_http_param(const zf_http_req_t *req, const char *name);
-//  Query parameter, URL-decoded into out. Returns its length, or -1 if
-//  absent (or longer than outlen - 1).
+//  Query parameter, URL-decoded into out. Returns its length, -1 if
+//  absent, or ZF_HTTP_QUERY_BAD (out = "") if present but longer than
+//  outlen - 1 or holding a NUL (%00): a value no parameter accepts, which
+//  the caller answers as invalid, never as absent.
+#define ZF_HTTP_QUERY_BAD (-2)
 int zf_http_query(const zf_http_req_t *req, const char *name, char *out, size_t outlen);
 //  Integer query parameter in [min, max] (default def when absent).
-//  Returns 0, or ZF_EINVAL if present but not such an integer.
+//  Returns 0, or ZF_EINVAL if present but not such an integer (empty,
+//  signs or spaces around it, %00 in it, out of range).
 int zf_http_query_int(const zf_http_req_t *req, const char *name, int64_t def, int64_t min,
                       int64_t max, int64_t *out);
 //  The query string as an object of URL-decoded names and string values
-//  (new reference; the first of repeated names wins; at most 64 names,
-//  names up to 256 and values up to 4096 bytes, non-UTF-8 values dropped).
-json_t *zf_http_query_map(const zf_http_req_t *req);
+//  (new reference; the first of repeated names wins; empty names are
+//  skipped). NULL and *why (static text) when it has over 64 parameters,
+//  a name over 256 bytes or a value over 4096, or one that is not UTF-8
+//  text without NUL: the caller answers 400 with why.
+json_t *zf_http_query_map(const zf_http_req_t *req, const char **why);
 //  Parsed JSON body (borrowed): always an object; {} when the request had none.
 json_t *zf_http_body(const zf_http_req_t *req);
 //  A request header's value (borrowed, case-insensitive name), NULL if absent.

@@ -22,7 +22,12 @@ zf_http_query(const zf_http_req_t *req, const char *name, char *out, size_t outl
     const char *qs = req->ri ? req->ri->query_string : NULL;
     if (!qs) return -1;
     int n = mg_get_var(qs, strlen(qs), name, out, outlen);
-    return n >= 0 ? n : -1;
+    if (n == -1) return -1;
+    if (n < 0 || memchr(out, '\0', (size_t)n)) {  // too long for out, or a %00 in it
+        if (outlen) out[0] = '\0';
+        return ZF_HTTP_QUERY_BAD;
+    }
+    return n;
 }
 
 int
@@ -32,39 +37,48 @@ zf_http_query_int(const zf_http_req_t *req, const char *name, int64_t def, int64
     char buf[32], *end = NULL;
     *out = def;
     int n = zf_http_query(req, name, buf, sizeof buf);
-    if (n < 0) {
-        //  present but too long for buf is still an error, not "absent"
-        const char *qs = req->ri ? req->ri->query_string : NULL;
-        char probe[2];
-        return qs && mg_get_var(qs, strlen(qs), name, probe, sizeof probe) == -2 ? ZF_EINVAL : 0;
-    }
+    if (n == -1) return 0;
+    const char *digits = buf + (buf[0] == '-');
+    if (n <= 0 || *digits < '0' || *digits > '9') return ZF_EINVAL;  // no "", " 1", "+1"
     errno = 0;
     long long v = strtoll(buf, &end, 10);
-    if (n == 0 || errno || *end || v < min || v > max) return ZF_EINVAL;
+    if (errno || *end || v < min || v > max) return ZF_EINVAL;
     *out = v;
     return 0;
 }
 
 json_t *
-zf_http_query_map(const zf_http_req_t *req)
+zf_http_query_map(const zf_http_req_t *req, const char **why)
 {
     json_t *out = json_object();
     const char *qs = req->ri ? req->ri->query_string : NULL;
     char name[257], value[4097];
-    for (int n = 0; qs && *qs && n < 64; n++) {
+    *why = NULL;
+    for (int n = 0; qs && *qs && !*why; n++) {
         const char *amp = strchr(qs, '&'), *end = amp ? amp : qs + strlen(qs);
         const char *eq = memchr(qs, '=', (size_t)(end - qs));
         const char *vbeg = eq ? eq + 1 : end;
         int nl = mg_url_decode(qs, (int)((eq ? eq : end) - qs), name, sizeof name, 1);
         int vl = mg_url_decode(vbeg, (int)(end - vbeg), value, sizeof value, 1);
-        json_t *v = vl >= 0 ? json_stringn(value, (size_t)vl) : NULL;  // NULL: not UTF-8
-        if (nl > 0 && v && !json_object_get(out, name))
-            json_object_set_new(out, name, v);
-        else
-            json_decref(v);
+        //  json_stringn refuses what is not UTF-8 and accepts NUL: refuse that too.
+        json_t *v =
+            vl >= 0 && !memchr(value, '\0', (size_t)vl) ? json_stringn(value, (size_t)vl) : NULL;
+        json_t *k =
+            nl >= 0 && !memchr(name, '\0', (size_t)nl) ? json_stringn(name, (size_t)nl) : NULL;
+        if (n == 64)
+            *why = "query: at most 64 parameters";
+        else if (nl < 0 || vl < 0)
+            *why = "query: a parameter name is over 256 bytes or a value over 4096";
+        else if (!k || !v)
+            *why = "query: names and values must be UTF-8 text without NUL";
+        else if (nl > 0 && !json_object_get(out, name))  // the first of repeated names wins
+            json_object_set(out, name, v);
+        json_decref(k);
+        json_decref(v);
         qs = amp ? amp + 1 : end;
     }
-    return out;
+    if (*why) json_decref(out);
+    return *why ? NULL : out;
 }
 
 json_t *

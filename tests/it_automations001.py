@@ -377,7 +377,8 @@ def test_list_status_filter():
     assert sorted(x["id"] for x in got) == sorted(x["id"] for x in made.values()), got
     for s, a in made.items():
         assert [x["id"] for x in expect(t.get(f"{A}?status={s}"), 200)] == [a["id"]], s
-    expect(t.get(f"{A}?status=live"), 400, "VALIDATION_ERROR")
+    for bad in ("live", "X" * 16, "X" * 300, "active%00"):
+        expect(t.get(f"{A}?status={bad}"), 400, "VALIDATION_ERROR")
 
 
 # ---------------------------------------------------------------- roles, tenants, pipeline
@@ -678,6 +679,9 @@ def test_export_500_runs_streamed():
     assert e["runCount"] == 0 and e["runs"] == [], e
     expect(t.get(f"{A}/{wid}/runs/export?runId=nope"), 404, "NOT_FOUND")
     expect(t.get(f"{A}/{wid}/runs/export?runId={fake_id()}"), 404, "NOT_FOUND")
+    # a runId the query could not hold whole is refused, never read as "all runs"
+    for q in ("runId=" + "x" * 5000, "runId=%00", "x" * 300 + "=1"):
+        expect(t.get(f"{A}/{wid}/runs/export?{q}"), 400, "VALIDATION_ERROR")
 
 
 # ---------------------------------------------------------------- approvals

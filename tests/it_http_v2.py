@@ -224,8 +224,10 @@ def test_list_status_limit_offset_newest_first():
     assert ids("?offset=5") == []
     assert ids("?status=active&limit=1&offset=1") == [2]
     assert ids("?status=archived&limit=10") == [3, 1]
-    for q in ("?limit=abc", "?limit=-1", "?limit=501", "?offset=-1", "?offset=x", "?limit=1.5"):
-        expect(a.get(V2 + q), 400, "validation")
+    for q in ("?limit=abc", "?limit=-1", "?limit=501", "?offset=-1", "?offset=x", "?limit=1.5",
+              "?limit=%00", "?offset=%00", "?limit=1%00", "?limit=", "?limit=+1", "?limit=%201",
+              "?status=" + "X" * 40, "?status=active%00", "?limit=" + "1" * 40):
+        expect(a.get(V2 + q), 400, "validation")  # a filter is never dropped as if absent
     r = a.get(V2 + "?status=bogus")  # an unknown status is an error or matches nothing
     if r.status == 200:
         assert r.json["workflows"] == [] and r.json["count"] == 0, r
@@ -418,7 +420,8 @@ def test_runs_list_newest_first_with_filters():
     assert idx("?limit=2&offset=2") == [2, 1]
     assert idx("?offset=4") == [0]
     assert idx("?status=completed&limit=1&offset=1") == [0]
-    for q in ("?limit=abc", "?limit=-1", "?limit=501", "?offset=-3"):
+    for q in ("?limit=abc", "?limit=-1", "?limit=501", "?offset=-3", "?limit=%00",
+              "?status=" + "X" * 40, "?status=completed%00"):
         expect(api().get(path + q), 400, "validation")
     r = api().get(path + "?status=cancelled")  # the core name: an alias at most
     if r.status == 200:

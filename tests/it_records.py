@@ -107,7 +107,7 @@ def test_list_pagination_and_total():
     assert page2["count"] == 1 and page2["total"] == 5
     empty = expect(api().get(f"{R}/nothing-here"), 200)
     assert empty["records"] == [] and empty["total"] == 0
-    for q in ("limit=501", "limit=-1", "limit=x", "offset=-3"):
+    for q in ("limit=501", "limit=-1", "limit=x", "offset=-3", "limit=%00", "offset=%00"):
         expect(api().get(f"{R}/{mod}?{q}"), 400, "validation")
 
 

@@ -528,7 +528,7 @@ s_list(zf_http_req_t *req)
 {
     char st[16];
     json_t *base = json_object();
-    if (zf_http_query(req, "status", st, sizeof st) >= 0) {
+    if (zf_http_query(req, "status", st, sizeof st) != -1) {  // BAD: "" is no status
         json_t *tmp = json_object(), *f = json_pack("{s:s}", "status", st);
         char why[S_WHY];
         int bad = s_plain_fields(f, NULL, tmp, why);

@@ -325,9 +325,14 @@ s_slug(const char *name, char out[72])
 static json_t *
 s_export_ids(zf_http_req_t *req, const char *id, json_t **first)
 {
-    json_t *qmap = zf_http_query_map(req);
+    const char *qwhy = NULL;
+    json_t *qmap = zf_http_query_map(req, &qwhy);
     const char *run_id = json_string_value(json_object_get(qmap, "runId"));
     *first = NULL;
+    if (!qmap) {
+        zf_http_fail(req, ZF_EINVAL, "%s", qwhy);
+        return NULL;
+    }
     if (json_object_get(qmap, "runId")) {
         if (!run_id || !zf_uuid_valid(run_id))
             zf_http_fail(req, ZF_ENOTFOUND, "%s", zf_auto_run_404);

@@ -376,19 +376,22 @@ s_auto_list(zf_http_req_t *req)
     json_t *q =
         json_pack("{s:I, s:I}", "limit", (json_int_t)per, "offset", (json_int_t)((page - 1) * per));
     const char *why = NULL;
-    if (zf_http_query(req, "module", buf, sizeof buf) >= 0) {
+    int n = zf_http_query(req, "module", buf, sizeof buf);
+    if (n == ZF_HTTP_QUERY_BAD)
+        why = "module: must be a module name (at most 255 bytes, no NUL)";
+    else if (n >= 0) {
         if (*buf)
             json_object_set_new(q, "module", json_string(buf));
         else
             why = "module: must not be empty";
     }
-    if (!why && zf_http_query(req, "enabled", buf, sizeof buf) >= 0) {
+    if (!why && zf_http_query(req, "enabled", buf, sizeof buf) != -1) {
         if (strcmp(buf, "true") && strcmp(buf, "false"))
             why = "enabled: must be true or false";
         else
             json_object_set_new(q, "enabled", json_boolean(strcmp(buf, "true") == 0));
     }
-    if (!why && zf_http_query(req, "trigger_type", buf, sizeof buf) >= 0) {
+    if (!why && zf_http_query(req, "trigger_type", buf, sizeof buf) != -1) {
         if (!s_in(buf, s_trigger_types))
             why = "trigger_type: not a trigger type";
         else

@@ -171,10 +171,10 @@ zf_coh_logs(zf_http_req_t *req)
         why = "limit: must be an integer 1..100";
     else if (zf_http_query_int(req, "page", 1, 1, ZF_COH_MAX_PAGE, &page))
         why = "page: must be an integer >= 1";
-    else if (zf_http_query(req, "status", status, sizeof status) >= 0 &&
+    else if (zf_http_query(req, "status", status, sizeof status) != -1 &&
              !(st = s_core_statuses(status)))
         why = "status: must be one of success, failed, running, cancelled";
-    else if (zf_http_query(req, "since", when, sizeof when) >= 0 && zf_iso8601_ms(when, &since))
+    else if (zf_http_query(req, "since", when, sizeof when) != -1 && zf_iso8601_ms(when, &since))
         why = "since: must be an ISO-8601 timestamp such as 2024-01-15T00:00:00Z";
     if (why) {
         zf_http_fail(req, ZF_EINVAL, "%s", why);
@@ -269,9 +269,14 @@ zf_coh_webhook(zf_http_req_t *req)
 {
     const char *id = zf_coh_auto_id(req, "automation_id", ZF_COH_HOOK_404);
     if (!id) return;
-    const char *path = zf_http_param(req, "path");
+    const char *path = zf_http_param(req, "path"), *qwhy = NULL;
+    json_t *query = zf_http_query_map(req, &qwhy);
+    if (!query) {
+        zf_http_fail(req, ZF_EINVAL, "%s", qwhy);
+        return;
+    }
     json_t *q = json_pack("{s:s, s:s, s:O, s:o}", "id", id, "path", path ? path : "", "body",
-                          zf_http_body(req), "query", zf_http_query_map(req));
+                          zf_http_body(req), "query", query);
     json_t *rep = zf_coh_call(req, "wf.webhook", q, NULL, ZF_COH_HOOK_404);
     if (!rep) return;
     zf_coh_data(req, 202,

@@ -199,8 +199,13 @@ s_notifications(zf_http_req_t *req)
         return;
     }
     json_object_set_new(body, "limit", json_integer(limit));
-    if (zf_http_query(req, "user_id", user, sizeof user) > 0)
-        json_object_set_new(body, "user_id", json_string(user));
+    int got = zf_http_query(req, "user_id", user, sizeof user);
+    if (got == ZF_HTTP_QUERY_BAD) {
+        json_decref(body);
+        zf_http_fail(req, ZF_EINVAL, "user_id: at most %zu bytes, no NUL", sizeof user - 1);
+        return;
+    }
+    if (got > 0) json_object_set_new(body, "user_id", json_string(user));
     json_t *out = s_call(req, "notify.list", body);
     if (!out) return;
     json_t *items = json_array();

@@ -232,7 +232,7 @@ s_wf_list(zf_http_req_t *req)
         return;
     }
     json_t *q = json_pack("{s:I, s:I}", "limit", (json_int_t)limit, "offset", (json_int_t)offset);
-    if (zf_http_query(req, "status", status, sizeof status) >= 0) {
+    if (zf_http_query(req, "status", status, sizeof status) != -1) {
         if (strcmp(status, "active") && strcmp(status, "archived")) {
             json_decref(q);
             zf_http_fail(req, ZF_EINVAL, "status must be active or archived");
@@ -405,7 +405,7 @@ s_run_list(zf_http_req_t *req)
     }
     json_t *q = json_pack("{s:s, s:I, s:I}", "workflow_id", id, "limit", (json_int_t)limit,
                           "offset", (json_int_t)offset);
-    if (zf_http_query(req, "status", status, sizeof status) >= 0) {
+    if (zf_http_query(req, "status", status, sizeof status) != -1) {
         const char *core = s_core_status(status);
         if (!core) {
             json_decref(q);
