@@ -36,6 +36,10 @@ s_request_id(zf_http_req_t *req)
 
 //  The mount serving path (longest prefix wins: mounts are kept sorted),
 //  and the rest of the path after the prefix, without a trailing slash.
+//  A rest too long for restlen is S_REST_TOO_LONG, which no route matches
+//  (patterns are "" or start with "/"): the mount's dialect answers 404
+//  in its own envelope, as for any other path it has no route for.
+#define S_REST_TOO_LONG "\x01"
 static const zf_http_mount_t *
 s_find_mount(zf_http_t *srv, const char *path, char *rest, size_t restlen)
 {
@@ -46,7 +50,10 @@ s_find_mount(zf_http_t *srv, const char *path, char *rest, size_t restlen)
         if (*r != '\0' && *r != '/') continue;
         size_t len = strlen(r);
         if (len > 0 && r[len - 1] == '/') len--;
-        if (len >= restlen) return NULL;
+        if (len >= restlen) {
+            snprintf(rest, restlen, "%s", S_REST_TOO_LONG);
+            return m;
+        }
         memcpy(rest, r, len);
         rest[len] = '\0';
         return m;

@@ -360,6 +360,8 @@ def test_unknown_malformed_and_cross_tenant_ids_are_the_same_404():
 
 def test_unknown_route_and_pipeline_errors():
     expect(api().get(C + "/nothing-here"), 404, "not_found")
+    for long_path in (f"{A}/auto_{'a' * 600}", f"{A}/{'b' * 5000}/logs"):
+        expect(api().get(long_path), 404, "not_found")  # Coherence's envelope, not v2's
     big = json.dumps(body(description="x" * (1024 * 1024 + 10))).encode()
     st, _h, raw = raw_request(S["srv"].http_port, "POST", A, big, key=S["keys"][("A", "admin")])
     assert st == 413 and json.loads(raw)["error"]["code"] == "payload_too_large", (st, raw)

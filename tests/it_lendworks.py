@@ -304,7 +304,9 @@ def test_unknown_routes_and_methods_are_404_in_the_envelope():
     for m, p in (("GET", L), ("GET", L + "/nope"), ("GET", A + "/" + tmpl),
                  ("GET", f"{A}/{tmpl}/trigger"), ("DELETE", A), ("PUT", A), ("POST", A),
                  ("PATCH", f"{A}/{tmpl}"), ("POST", L + "/status"), ("GET", A + "/x/y/z"),
-                 ("POST", f"{A}/{tmpl}/pause")):
+                 ("POST", f"{A}/{tmpl}/pause"),
+                 # a path too long for any route stays in the dialect's envelope
+                 ("POST", f"{A}/tmpl_{'a' * 600}/trigger"), ("GET", L + "/" + "x" * 5000)):
         for t in (api(), anon()):
             e = err(t.request(m, p), 404, "NOT_FOUND")
             assert e["message"] == "Route not found", e
