@@ -1,5 +1,6 @@
 /*  actors/definition.c — validation of workflow definitions. */
 #include "actors/definition.h"
+#include "actors/template.h"
 #include "actors/step.h"
 #include "broker/errors.h"
 
@@ -142,6 +143,11 @@ s_validate_node(const json_t *nodes, size_t idx, char *err, size_t errlen)
     int rc = kind->validate(cfg, kerr, sizeof kerr);
     json_decref(cfg);
     if (rc) return S_NODE_FAIL("%s", kerr[0] ? kerr : "config: invalid");
+    //  Every string of the config is rendered before the node runs (a
+    //  loop's inner step and an approval's notice, later, the same way):
+    //  a template that cannot render is refused now, not at the run.
+    if (config && (rc = zf_tpl_check_value(config, kerr, sizeof kerr)))
+        return S_NODE_FAIL("config.%s", kerr);
     json_t *retry = json_object_get(node, "retry");
     if (retry && (rc = s_validate_retry(retry, idx, id, err, errlen))) return rc;
     json_t *t = json_object_get(node, "timeout_ms");

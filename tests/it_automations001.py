@@ -353,6 +353,11 @@ def test_create_validation_errors_name_the_field():
                                {"name": "r", "type": "launch_rocket", "order": 1}]}, "steps[1]"),
         ({"name": n, "trigger": {"type": "schedule", "config": {"cron": "61 * * * *"}}},
          "trigger.config.cron"),
+        # templates are checked at creation, not when a run reaches them
+        ({"name": n, "steps": [set_step(), set_step(x="{{ submission.email | nope }}")]},
+         "steps[1]"),
+        ({"name": n, "steps": [set_step(x="{{ secrets.key }}")]}, "steps[0]"),
+        ({"name": n, "steps": [set_step(x="Hi {{ submission.email")]}, "steps[0]"),
     ]
     for b, field in cases:
         e = expect(api().post(A, b), 400, "VALIDATION_ERROR")["error"]

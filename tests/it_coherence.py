@@ -291,6 +291,15 @@ def test_create_validation_errors_name_the_field():
           "error_handling": {"disable_after_failures": "five"}}, "error_handling"),
         ({"name": n, "trigger": ok_t, "actions": ok_a,
           "error_handling": {"retry_delays_s": [-1]}}, "error_handling.retry_delays_s"),
+        # templates are checked at creation (docs/templates.md)
+        ({"name": n, "trigger": ok_t, "actions": [
+            {"type": "create_record", "config": {"module": "tasks",
+                                                 "data": {"t": "{{ record.name | nope }}"}}}]},
+         "unknown filter 'nope'"),
+        ({"name": n, "trigger": ok_t, "actions": [
+            ok_a[0], {"type": "send_notification",
+                      "config": {"user_id": "u", "message": "{{ secrets.x }}"}}]},
+         "actions[1]"),
     ]
     for b, field in cases:
         e = expect(api().post(A, b), 400, "validation_error")["error"]

@@ -166,6 +166,15 @@ def test_create_validation_errors():
         b = expect(api().post(V2, body), 400, "validation")
         if "bogus_kind" in json.dumps(body):
             assert "bogus_kind" in b["error"] or "s1" in b["error"], b
+    # a template that cannot render is refused at creation, naming where
+    for tpl, says in (("{{ secrets.key }}", "unknown variable 'secrets'"),
+                      ("{{ vars.x | nope }}", "unknown filter 'nope'"),
+                      ("a {{ vars.x", "unterminated"), ("{{ }}", "offset")):
+        node = {"id": "h1", "type": "http_request",
+                "config": {"method": "POST", "url": "https://example.test/x",
+                           "body": {"deep": [tpl]}}}
+        b = expect(api().post(V2, {"name": n, "definition": {"nodes": [node]}}), 400, "validation")
+        assert "h1" in b["error"] and "config.body.deep[0]" in b["error"] and says in b["error"], b
     for body in BAD_JSON + NOT_OBJECT + [""]:
         expect(api().post(V2, body), 400, "validation")
     assert n not in list_names(api()), "a rejected create left a workflow behind"
