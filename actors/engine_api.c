@@ -127,7 +127,19 @@ s_utf8_chars(const json_t *s)
     return n;
 }
 
+//  Whether s holds a control character (C0, including NUL, or DEL).
+static bool
+s_has_control(const json_t *s)
+{
+    const unsigned char *p = (const unsigned char *)json_string_value(s);
+    for (size_t i = 0, len = json_string_length(s); i < len; i++)
+        if (p[i] < 0x20 || p[i] == 0x7f) return true;
+    return false;
+}
+
 //  Checks the settable fields of a workflow (create or patch). Sets *why.
+//  A name is a key of the name index (tenant\0name): a NUL in it would
+//  cut it short there and collide with another name.
 static int
 s_wf_check_fields(const json_t *in, char *why, size_t whylen)
 {
@@ -135,6 +147,10 @@ s_wf_check_fields(const json_t *in, char *why, size_t whylen)
     if ((v = json_object_get(in, "name")) &&
         (!json_is_string(v) || json_string_length(v) == 0 || s_utf8_chars(v) > 200)) {
         snprintf(why, whylen, "name: must be a string of 1 to 200 characters");
+        return ZF_EINVAL;
+    }
+    if (v && s_has_control(v)) {
+        snprintf(why, whylen, "name: must not contain control characters (NUL, tab, newline...)");
         return ZF_EINVAL;
     }
     if ((v = json_object_get(in, "description")) && !json_is_string(v) && !json_is_null(v)) {
