@@ -268,13 +268,14 @@ s_reject(self_t *self, int fe, zf_msg_t *req, int err, const char *why)
 
 //  A malformed request whose envelope we could still read gets an error
 //  reply with an empty corr: the client learns why instead of timing out.
+//  corr: the id of the request when its header could be read, else "".
 static void
-s_reject_malformed(self_t *self, int fe, zmsg_t **route_p, const char *why)
+s_reject_malformed(self_t *self, int fe, zmsg_t **route_p, const char *why, const char *corr)
 {
     zf_msg_t *req = zf_msg_new("malformed");
     req->route = *route_p;
     *route_p = NULL;
-    req->id[0] = '\0';
+    snprintf(req->id, sizeof req->id, "%s", corr);
     //  The codec's limit reasons: frame/value too large, nesting too deep,
     //  too many items, string too long.
     bool big = why && (strstr(why, "too large") || strstr(why, "too deep") ||
@@ -383,10 +384,12 @@ s_handle_frontend(self_t *self, int fe)
     zmsg_t *bad_route = NULL;
     const char *why = NULL;
     //  Bodies are checked but not decoded: services read them, the broker only routes.
-    zf_msg_t *msg = zf_msg_decode_raw(&raw, true, &bad_route, &why);
+    char bad_id[ZF_MSG_ID_LEN] = "";
+    zf_msg_t *msg = fe == S_FE_API ? zf_msg_decode_raw_api(&raw, true, &bad_route, &why, bad_id)
+                                   : zf_msg_decode_raw(&raw, true, &bad_route, &why);
     if (!msg) {
         if (bad_route)
-            s_reject_malformed(self, fe, &bad_route, why);
+            s_reject_malformed(self, fe, &bad_route, why, bad_id);
         else
             atomic_fetch_add(&self->owner->rejected, 1);
         zmsg_destroy(&bad_route);

@@ -140,6 +140,8 @@ s_read_text(s_reader_t *r, uint64_t len, const uint8_t **text)
     if (len > s_left(r)) return s_fail(r, ZF_EINVAL, "truncated");
     if (len > r->lim->max_str) return s_fail(r, ZF_ELIMIT, "string too long");
     if (!s_utf8_valid(r->p, (size_t)len)) return s_fail(r, ZF_EINVAL, "invalid utf-8");
+    if (r->lim->no_nul && memchr(r->p, '\0', (size_t)len))
+        return s_fail(r, ZF_EINVAL, "string contains NUL (\\u0000)");
     *text = r->p;
     r->p += len;
     return 0;

@@ -21,6 +21,7 @@
 #define ZF_CODEC_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <msgpack.h>
 #include <stddef.h>
 
@@ -29,6 +30,7 @@ typedef struct {
     size_t max_depth;  // nesting of arrays/maps (top level = 1)
     size_t max_items;  // total elements + map entries across the value
     size_t max_str;    // one string/bin
+    bool no_nul;       // strings may not hold NUL (bodies from outside: as strict JSON)
 } zf_codec_limits_t;
 
 //  16 MiB, depth 64, 1,000,000 items, 16 MiB strings.

@@ -33,6 +33,19 @@ static const zf_codec_limits_t s_body_limits = {
     .max_str = ZF_MAX_FRAME,
 };
 
+//  Bodies from the tcp API: as s_body_limits, and no NUL in a string,
+//  which HTTP's strict JSON refuses too (a NUL would cut a key built from
+//  the string short: names, idempotency keys).
+static const zf_codec_limits_t s_api_body_limits = {
+    .max_bytes = ZF_MAX_FRAME,
+    .max_depth = 64,
+    .max_items = 1000000,
+    .max_str = ZF_MAX_FRAME,
+    .no_nul = true,
+};
+
+typedef enum { S_DECODE, S_DECODE_RAW, S_DECODE_RAW_API } s_decode_mode_t;
+
 //  ---------------------------------------------------------------------
 //  Construction
 
@@ -504,12 +517,12 @@ s_has_oversize(zmsg_t *m)
 
 //  Validates a raw body frame: one bounded msgpack map.
 static const char *
-s_check_raw_body(const zframe_t *body)
+s_check_raw_body(const zframe_t *body, const zf_codec_limits_t *lim)
 {
     const byte *d = zframe_data((zframe_t *)body);
     size_t n = zframe_size((zframe_t *)body);
     const char *cwhy = NULL;
-    if (zf_codec_check(d, n, &s_body_limits, &cwhy) != 0) return cwhy ? cwhy : "bad body";
+    if (zf_codec_check(d, n, lim, &cwhy) != 0) return cwhy ? cwhy : "bad body";
     bool is_map = n > 0 && ((d[0] & 0xf0) == 0x80 || d[0] == 0xde || d[0] == 0xdf);
     return is_map ? NULL : "body is not a map";
 }
@@ -517,7 +530,7 @@ s_check_raw_body(const zframe_t *body)
 //  Decodes [header][body][extra...] from m (consumed) into self; raw keeps
 //  the body frame (checked, not decoded).
 static const char *
-s_decode_frames(zf_msg_t *self, zmsg_t *m, bool raw)
+s_decode_frames(zf_msg_t *self, zmsg_t *m, s_decode_mode_t mode, bool *header_ok)
 {
     const char *why = NULL;
     if (zmsg_size(m) < 2)
@@ -527,8 +540,10 @@ s_decode_frames(zf_msg_t *self, zmsg_t *m, bool raw)
     zframe_t *header = why ? NULL : zmsg_pop(m);
     zframe_t *body = why ? NULL : zmsg_pop(m);
     if (!why) why = s_parse_header(self, zframe_data(header), zframe_size(header));
-    if (!why && raw) {
-        why = s_check_raw_body(body);
+    *header_ok = !why;
+    if (!why && mode != S_DECODE) {
+        why =
+            s_check_raw_body(body, mode == S_DECODE_RAW_API ? &s_api_body_limits : &s_body_limits);
         if (!why) {
             self->body = json_object();
             self->raw_body = body;
@@ -552,8 +567,10 @@ s_decode_frames(zf_msg_t *self, zmsg_t *m, bool raw)
 }
 
 static zf_msg_t *
-s_decode(zmsg_t **zmsg_p, bool routed, bool raw, zmsg_t **bad_route, const char **why)
+s_decode(zmsg_t **zmsg_p, bool routed, s_decode_mode_t mode, zmsg_t **bad_route, const char **why,
+         char *bad_id)
 {
+    bool header_ok = false;
     assert(zmsg_p);
     zmsg_t *m = *zmsg_p;
     *zmsg_p = NULL;
@@ -571,7 +588,7 @@ s_decode(zmsg_t **zmsg_p, bool routed, bool raw, zmsg_t **bad_route, const char 
     if (reason)
         zmsg_destroy(&m);
     else
-        reason = s_decode_frames(self, m, raw);
+        reason = s_decode_frames(self, m, mode, &header_ok);
     if (why) *why = reason;
     if (!reason) {
         self->route = route;
@@ -581,6 +598,7 @@ s_decode(zmsg_t **zmsg_p, bool routed, bool raw, zmsg_t **bad_route, const char 
         *bad_route = route;
     else
         zmsg_destroy(&route);
+    if (bad_id) snprintf(bad_id, sizeof self->id, "%s", header_ok ? self->id : "");
     zf_msg_destroy(&self);
     return NULL;
 }
@@ -588,13 +606,20 @@ s_decode(zmsg_t **zmsg_p, bool routed, bool raw, zmsg_t **bad_route, const char 
 zf_msg_t *
 zf_msg_decode(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why)
 {
-    return s_decode(zmsg_p, routed, false, bad_route, why);
+    return s_decode(zmsg_p, routed, S_DECODE, bad_route, why, NULL);
 }
 
 zf_msg_t *
 zf_msg_decode_raw(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why)
 {
-    return s_decode(zmsg_p, routed, true, bad_route, why);
+    return s_decode(zmsg_p, routed, S_DECODE_RAW, bad_route, why, NULL);
+}
+
+zf_msg_t *
+zf_msg_decode_raw_api(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why,
+                      char bad_id[ZF_MSG_ID_LEN])
+{
+    return s_decode(zmsg_p, routed, S_DECODE_RAW_API, bad_route, why, bad_id);
 }
 
 json_t *

@@ -41,7 +41,7 @@ typedef struct {
     zmsg_t *route;       // routing frames incl. "" delimiter; NULL when none
     int v;               // protocol version
     char type[48];       // message type
-    char id[40];         // message id
+    char id[40];         // message id (ZF_MSG_ID_LEN)
     char corr[40];       // id answered (replies)
     char tenant[72];     // tenant
     char user[72];       // acting user
@@ -93,6 +93,13 @@ zf_msg_t *zf_msg_decode(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const 
 //  built) and kept as the received frame in raw_body: for routers that
 //  forward bodies they never read. zf_msg_body_decode() builds the tree on demand.
 zf_msg_t *zf_msg_decode_raw(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why);
+//  zf_msg_decode_raw for a message from the tcp API: a string of the body
+//  holding NUL is also malformed (HTTP's strict JSON refuses it too). On
+//  failure bad_id gets the message's id when its header could be read
+//  (the error reply then carries it as corr), else "".
+#define ZF_MSG_ID_LEN 40
+zf_msg_t *zf_msg_decode_raw_api(zmsg_t **zmsg_p, bool routed, zmsg_t **bad_route, const char **why,
+                                char bad_id[ZF_MSG_ID_LEN]);
 //  Decoded body of a raw message (new ref; the empty object when there is no
 //  raw body); NULL only if raw_body does not decode, which decode_raw rules out.
 json_t *zf_msg_body_decode(const zf_msg_t *self);

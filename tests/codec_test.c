@@ -428,6 +428,15 @@ test_items_str_and_size_limits(void **state)
     lim = zf_codec_default_limits;
     lim.max_bytes = 4;
     s_assert_agree(four, sizeof four, &lim, ZF_ELIMIT);
+
+    //  no_nul: a NUL anywhere in a string value, nested too, is refused;
+    //  without it a NUL is data (map keys refuse it always).
+    uint8_t nul[] = {0x81, 0xa1, 'k', 0x91, 0xa3, 'a', 0, 'b'};
+    s_assert_agree(nul, sizeof nul, NULL, 0);
+    lim = zf_codec_default_limits;
+    lim.no_nul = true;
+    s_assert_agree(nul, sizeof nul, &lim, ZF_EINVAL);
+    s_assert_agree(four, sizeof four, &lim, 0);
 }
 
 //  Maps past the pairwise size use the hash set in check mode.

@@ -56,7 +56,15 @@ def send_expect_error(frames, codes=("validation",), delimiter=True, word=None):
         rh = msgpack.unpackb(got[0], raw=False)
         rb = msgpack.unpackb(got[1], raw=False)
         assert rh.get("type") == "reply" and rh.get("ok") is False, rh
-        assert rh.get("corr", "") == "", f"corr {rh.get('corr')!r} for an unreadable request"
+        # corr: the request's id when its header could be read (the body was
+        # the trouble), so a client can match the error; else none
+        sent = [f for f in frames if f]
+        try:
+            sent_id = msgpack.unpackb(sent[0], raw=False).get("id") if sent else None
+        except Exception:
+            sent_id = None
+        corr = rh.get("corr", "")
+        assert corr == "" or corr == sent_id, f"corr {corr!r} is not the request's id {sent_id!r}"
         assert rb.get("code") in codes, f"expected {codes}, got {rb}"
         assert isinstance(rb.get("message"), str) and rb["message"], rb
         if word:
@@ -64,6 +72,24 @@ def send_expect_error(frames, codes=("validation",), delimiter=True, word=None):
         assert c.recv_raw(0.2) is None, "more than one reply"
     alive()
     return rb
+
+
+def test_body_string_with_nul_is_refused_with_corr():
+    """A NUL in a body string (HTTP's strict JSON refuses it too; it would cut
+    keys built from names short) is a validation error that carries the
+    request's id as corr, like every error about a readable request's body."""
+    h = hdr("wf.create")
+    body = msgpack.packb({"workflow": {"name": "nul\x00tail", "definition": {"nodes": []}}})
+    rb = send_expect_error([b"", pk(h), body], word="NUL")
+    with zh.Client(S["srv"].api, S["key"]) as c:
+        c.send_raw([b"", pk(h), body])
+        got = c.recv_raw(REPLY_TIMEOUT)
+    assert msgpack.unpackb(got[1], raw=False).get("corr") == h["id"], got
+    assert "NUL" in rb["message"], rb
+    # the same body without the NUL is fine: only the byte was the trouble
+    with zh.Client(S["srv"].api, S["key"]) as c:
+        ok, _ = c.call("wf.create", {"workflow": {"name": "nultail", "definition": {"nodes": []}}})
+        assert ok
 
 
 def send_expect_field_error(type_, body, field):
