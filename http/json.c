@@ -63,10 +63,19 @@ zf_http_json_parse(const char *buf, size_t len, size_t max_depth, char *msg, siz
         return NULL;
     }
     json_error_t jerr;
-    json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!v) {
         snprintf(msg, msglen, "invalid JSON body: %s at line %d, column %d",
                  s_phrase(json_error_code(&jerr)), jerr.line, jerr.column);
+    } else if (!json_is_object(v) && !json_is_array(v)) {
+        //  valid JSON, but a bare 42, "x", true or null is no request
+        snprintf(msg, msglen, "invalid JSON body: expected a JSON object, not %s",
+                 json_is_string(v)   ? "a string"
+                 : json_is_number(v) ? "a number"
+                 : json_is_null(v)   ? "null"
+                                     : "a boolean");
+        json_decref(v);
+        v = NULL;
     }
     return v;
 }

@@ -119,10 +119,19 @@ test_other_malformed_input(void **state)
     }
     //  an embedded NUL byte ends nothing: the length is what counts
     assert_null(s_parse("{\"a\": 1}\0garbage", 16, msg));
-    //  scalars and arrays parse; the pipeline then insists on an object
+    //  arrays parse (the pipeline then insists on an object); a bare
+    //  scalar is valid JSON but no request, and says so
     json_t *v = s_parse("[1]", 3, msg);
     assert_true(json_is_array(v));
     json_decref(v);
+    const char *scalars[][2] = {{"42", "not a number"},     {" -1.5e3 ", "not a number"},
+                                {"\"x\"", "not a string"},  {"true", "not a boolean"},
+                                {"false", "not a boolean"}, {"null", "not null"}};
+    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++) {
+        assert_null(s_parse(scalars[i][0], strlen(scalars[i][0]), msg));
+        assert_non_null(strstr(msg, "expected a JSON object"));
+        assert_non_null(strstr(msg, scalars[i][1]));
+    }
 }
 
 static void
