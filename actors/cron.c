@@ -123,6 +123,8 @@ s_parse_item(s_cursor_t *cur, uint64_t *bits)
         if (cur->p < cur->end && *cur->p == '-') {
             cur->p++;
             if ((rc = s_parse_value(cur, &hi)) != 0) return rc;
+            //  Sunday is 0 and 7: MON-SUN (1-0) means 1-7, as people read it.
+            if (cur->f->max == 7 && hi == 0 && lo > 0) hi = 7;
             if (hi < lo) return s_fail(cur, "range %d-%d is reversed", lo, hi);
             single = 0;
         }
@@ -135,7 +137,11 @@ s_parse_item(s_cursor_t *cur, uint64_t *bits)
             v = v < 1000000 ? v * 10 + (*cur->p++ - '0') : (cur->p++, v);
         if (cur->p == s) return s_fail(cur, "step must be a number");
         if (v < 1) return s_fail(cur, "step 0 is invalid (must be 1 or more)");
-        if (v > cur->f->max) return s_fail(cur, "step %ld is out of range 1-%d", v, cur->f->max);
+        if (v > cur->f->max) {
+            char tok[32];
+            s_quote(tok, s, (size_t)(cur->p - s));
+            return s_fail(cur, "step %s is out of range 1-%d", tok, cur->f->max);
+        }
         step = (int)v;
         if (single) hi = cur->f->max;
     }

@@ -533,6 +533,12 @@ test_parse_fields(void **state)
     assert_int_equal(c.wday, 0x55);
     c = s_cron("0 0 * * 0-7");
     assert_int_equal(c.wday, 0x7f);
+    c = s_cron("0 0 * * MON-SUN");  // Sunday as 7 at a range's end: Monday to Sunday
+    assert_int_equal(c.wday, 0x7f);
+    c = s_cron("0 0 * * FRI-SUN");
+    assert_int_equal(c.wday, 0x61);
+    c = s_cron("0 0 * * 5-0");
+    assert_int_equal(c.wday, 0x61);
     zf_cron_t a = s_cron("@weekly"), b = s_cron("0 0 * * 0");
     assert_memory_equal(&a, &b, sizeof a);
     a = s_cron("@ANNUALLY"), b = s_cron("0 0 1 1 *");
@@ -575,6 +581,7 @@ static const s_bad_t s_bad[] = {
     {"*/ * * * *", "minute: step must be a number"},
     {"*/x * * * *", "minute: step must be a number"},
     {"*/60 * * * *", "minute: step 60 is out of range 1-59"},
+    {"*/99999999999 * * * *", "minute: step 99999999999 is out of range 1-59"},
     {"10-5 * * * *", "minute: range 10-5 is reversed"},
     {"* * * * FRI-MON", "day-of-week: range 5-1 is reversed"},
     {"* * * DEC-JAN *", "month: range 12-1 is reversed"},
