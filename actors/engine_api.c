@@ -459,7 +459,7 @@ s_authorize(const s_route_t *r, zf_msg_t *req, const char **why)
 {
     bool admin = strcmp(req->origin, "admin") == 0;
     if (r->level == S_ADMIN_SOCKET) {
-        *why = "key management is only available on the local admin socket";
+        *why = "this message type is only accepted on the local admin socket (key management)";
         return admin ? 0 : ZF_EFORBIDDEN;
     }
     if (r->level == S_INTERNAL || r->level == S_PUBLIC_INTERNAL) {
@@ -467,7 +467,8 @@ s_authorize(const s_route_t *r, zf_msg_t *req, const char **why)
         return strcmp(req->origin, "internal") == 0 ? 0 : ZF_EFORBIDDEN;
     }
     if (admin || !req->tenant[0]) {
-        *why = admin ? "the admin socket accepts only key.* messages" : "no tenant";
+        *why =
+            admin ? "the admin socket accepts only administrative messages (key.*)" : "no tenant";
         return admin ? ZF_EFORBIDDEN : ZF_EUNAUTH;
     }
     *why = "your role does not allow this operation";

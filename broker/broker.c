@@ -307,11 +307,11 @@ s_check_origin(int fe, const char *type, const char **why)
     }
     bool is_key = s_has_prefix(type, "key.") || s_has_prefix(type, "clock.");
     if (fe == S_FE_ADMIN && !is_key && strcmp(type, "ping") != 0) {
-        *why = "the admin socket accepts only key.* messages";
+        *why = "the admin socket accepts only administrative messages (key.*)";
         return ZF_EFORBIDDEN;
     }
     if (fe != S_FE_ADMIN && is_key) {
-        *why = "key management is only available on the local admin socket";
+        *why = "this message type is only accepted on the local admin socket (key management)";
         return ZF_EFORBIDDEN;
     }
     if (fe == S_FE_API && s_has_prefix(type, "auth.")) {
