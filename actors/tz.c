@@ -312,6 +312,14 @@ int
 zf_tz_name_valid(const char *name)
 {
     if (!name || !*name || strlen(name) > S_NAME_MAX) return 0;
+    //  Files of the zoneinfo directory that are not IANA zones: the host's
+    //  own zone (differs per machine), tzcode's rule template, the
+    //  "Factory" placeholder, and the posix/ and right/ trees (right/
+    //  counts leap seconds, which Unix time does not).
+    static const char *const not_zones[] = {"localtime", "posixrules", "Factory", NULL};
+    for (int i = 0; not_zones[i]; i++)
+        if (strcmp(name, not_zones[i]) == 0) return 0;
+    if (strncmp(name, "posix/", 6) == 0 || strncmp(name, "right/", 6) == 0) return 0;
     const char *comp = name;
     for (const char *p = name;; p++) {
         if (*p == '/' || *p == '\0') {

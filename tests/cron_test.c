@@ -363,6 +363,11 @@ test_zone_names(void **state)
                                 "Europe/Ber\nlin",
                                 "zone.tab",
                                 "a;b",
+                                "localtime",  // the host's zone, not a zone name
+                                "posixrules",
+                                "Factory",
+                                "posix/Europe/Berlin",
+                                "right/UTC",
                                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
                                 NULL};
     char err[128];
@@ -374,6 +379,8 @@ test_zone_names(void **state)
     assert_false(zf_tz_name_valid(NULL));
     assert_true(zf_tz_name_valid("Etc/GMT+5"));
     assert_true(zf_tz_name_valid("America/Argentina/Buenos_Aires"));
+    assert_true(zf_tz_name_valid("GMT"));
+    assert_true(zf_tz_name_valid("Japan"));
     assert_null(zf_tz_get("Mars/Olympus_Mons", err, sizeof err));
     assert_string_equal(err, "unknown timezone \"Mars/Olympus_Mons\"");
     assert_null(zf_tz_get("America", err, sizeof err));  // a directory
