@@ -220,14 +220,46 @@ zf_http_error_text(const zf_http_mount_t *mount, const char *code, const char *m
     return text;
 }
 
-//  Keeps messages printable ASCII/UTF-8 for JSON: bytes that are control
-//  characters or not valid UTF-8 become '?'.
+//  Length of the valid UTF-8 sequence at p (1..4), or 0 when the bytes
+//  there are not one (stray continuation, overlong form, surrogate, past
+//  U+10FFFF, cut short by the NUL).
+static size_t
+s_utf8_seq(const unsigned char *p, uint32_t *cp)
+{
+    size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
+    if (n == 0 || p[0] > 0xf4) return 0;
+    uint32_t c = p[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        c = c << 6 | (p[i] & 0x3f);
+    }
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (c < min[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
+    *cp = c;
+    return n;
+}
+
+//  Keeps messages valid UTF-8 text for JSON (names in them keep their
+//  accents and emoji): control characters, bytes that are not valid
+//  UTF-8, and the bidirectional controls that could make a message read
+//  other than it is (U+202A..U+202E, U+2066..U+2069) become '?'.
 static void
 s_sanitize(char *s)
 {
-    for (unsigned char *p = (unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f || *p >= 0x80) *p = '?';
+    unsigned char *p = (unsigned char *)s, *out = p;
+    while (*p) {
+        uint32_t cp = 0;
+        size_t n = *p >= 0x80 ? s_utf8_seq(p, &cp) : 0;
+        bool bidi = (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+        if (n > 0 && !bidi) {
+            memmove(out, p, n);
+            out += n, p += n;
+        } else {
+            *out++ = (*p < 0x20 || *p == 0x7f || *p >= 0x80) ? '?' : *p;
+            p += n ? n : 1;
+        }
     }
+    *out = '\0';
 }
 
 __attribute__((format(printf, 4, 0))) static void

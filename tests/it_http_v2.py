@@ -199,6 +199,12 @@ def test_duplicate_name_is_409_per_tenant():
     assert list_names(api()).count(name) == 1
     wb = create(api("admin", "B"), name=name)  # another tenant may use the name
     assert wb["id"] != w["id"] and wb["customer_id"] == "B", wb
+    # the message keeps the name's accents and emoji; bidi controls and
+    # control characters in it are masked
+    fancy = uniq("Café ☕ 😀 \u202eevil")
+    create(api(), name=fancy)
+    b = expect(api().post(V2, wf_body(fancy)), 409, "conflict")
+    assert "Café ☕ 😀 ?evil" in b["error"], b
 
 
 # ---------------------------------------------------------------- list
