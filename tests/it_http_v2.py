@@ -281,6 +281,10 @@ def test_patch_updates_fields():
     # Only one field: the others stay.
     q = expect(api().patch(f"{V2}/{w['id']}", {"description": "again"}), 200)["workflow"]
     assert q["description"] == "again" and q["name"] == name and q["definition"] == new_def, q
+    # null clears it back to what a create without one gives: null, not ""
+    c = expect(api().patch(f"{V2}/{w['id']}", {"description": None}), 200)["workflow"]
+    assert c["description"] is None and create(api())["description"] is None, c
+    assert expect(api().get(f"{V2}/{w['id']}"), 200)["workflow"]["description"] is None
 
 
 def test_patch_validation_errors():

@@ -311,7 +311,7 @@ s_wf_update(zf_http_req_t *req)
     json_t *patch = json_object();
     const char *why = s_take_fields(zf_http_body(req), patch);
     if (json_is_null(json_object_get(zf_http_body(req), "description")))  // null clears it
-        json_object_set_new(patch, "description", json_string(""));
+        json_object_set_new(patch, "description", json_null());
     if (!why && json_object_size(patch) == 0)
         why = "No valid fields to update (name, description, definition, version, status, "
               "trigger, conditions, enabled, error_handling)";
