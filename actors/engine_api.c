@@ -127,6 +127,8 @@ s_utf8_chars(const json_t *s)
     return n;
 }
 
+#define ZF_WF_DESCRIPTION_MAX 10000  // characters; a listing carries every description
+
 //  Whether s holds a control character (C0, including NUL, or DEL).
 static bool
 s_has_control(const json_t *s)
@@ -155,6 +157,10 @@ s_wf_check_fields(const json_t *in, char *why, size_t whylen)
     }
     if ((v = json_object_get(in, "description")) && !json_is_string(v) && !json_is_null(v)) {
         snprintf(why, whylen, "description: must be a string");
+        return ZF_EINVAL;
+    }
+    if (v && json_is_string(v) && s_utf8_chars(v) > ZF_WF_DESCRIPTION_MAX) {
+        snprintf(why, whylen, "description: at most %d characters", ZF_WF_DESCRIPTION_MAX);
         return ZF_EINVAL;
     }
     if ((v = json_object_get(in, "version")) &&

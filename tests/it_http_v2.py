@@ -156,6 +156,8 @@ def test_create_validation_errors():
         {"name": n, "definition": {"nodes": {}}},
         {"name": n, "definition": ok_def, "description": 5},
         {"name": n, "definition": ok_def, "version": 1},
+        {"name": n, "definition": ok_def, "version": "1" * 65},
+        {"name": n, "definition": ok_def, "description": "d" * 10001},
         {"name": n, "definition": {"nodes": [{"id": "s1"}]}},
         {"name": n, "definition": {"nodes": [{"type": "set"}]}},
         {"name": n, "definition": {"nodes": [{"id": "s1", "type": "bogus_kind"}]}},

@@ -177,7 +177,8 @@ s_check_field(const char *field, const json_t *v)
             return "definition must be an object with a nodes array";
     } else if (strcmp(field, "version") == 0) {
         const char *s = json_string_value(v);
-        if (!s || !*s || strlen(s) > 64) return "version must be a non-empty string";
+        if (!s || !*s || strlen(s) > 64)
+            return "version must be a non-empty string of at most 64 characters";
     } else if (strcmp(field, "status") == 0) {
         const char *s = json_string_value(v);
         if (!s || (strcmp(s, "active") && strcmp(s, "archived")))
