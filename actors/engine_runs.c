@@ -131,8 +131,7 @@ s_child_parent(engine_t *e, zf_msg_t *req, json_t *parent)
         json_integer_value(json_object_get(json_object_get(prec, "trigger"), "depth")) + 1;
     json_decref(prec);
     if (depth > ZF_CHAIN_MAX)
-        return zf_eng_fail(e, req, ZF_ELIMIT,
-                           "run_workflow: workflows calling workflows nest at most %d deep",
+        return zf_eng_fail(e, req, ZF_ELIMIT, "workflows calling workflows nest at most %d deep",
                            ZF_CHAIN_MAX);
     json_object_set_new(parent, "depth", json_integer(depth));
     return 1;
