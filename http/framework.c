@@ -195,12 +195,47 @@ zf_http_respond_raw(zf_http_req_t *req, int status, const char *content_type, ch
     req->text_len = len;
 }
 
+//  The fewest significant digits (15..17) at which every real of v reads
+//  back as the same double: jansson writes every real with one precision,
+//  17 by default, so 0.1 came out as 0.10000000000000001. Most values a
+//  client sent round-trip at 15.
+static int
+s_real_digits(const json_t *v, int depth)
+{
+    int need = 15;
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        char buf[40];
+        for (; need < 17; need++) {
+            snprintf(buf, sizeof buf, "%.*g", need, d);
+            if (strtod(buf, NULL) == d) break;
+        }
+        return need;
+    }
+    if (depth > 64) return 17;  // bodies are depth-limited long before this
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v)) {
+        json_object_foreach ((json_t *)v, k, x) {
+            int n = s_real_digits(x, depth + 1);
+            if (n > need) need = n;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach (v, i, x) {
+            int n = s_real_digits(x, depth + 1);
+            if (n > need) need = n;
+        }
+    }
+    return need;
+}
+
 void
 zf_http_respond(zf_http_req_t *req, int status, json_t *body)
 {
     assert(req->status == 0);  // one answer per request
     req->status = status;
-    req->text = json_dumps(body, JSON_COMPACT);
+    req->text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(s_real_digits(body, 0)));
     json_decref(body);
     assert(req->text);
 }

@@ -307,6 +307,26 @@ def test_patch_validation_errors():
     expect(api().patch(f"{V2}/{fake_id()}", {"name": uniq()}), 404, "not_found")
 
 
+def test_numbers_come_back_as_sent():
+    """Reals are written with the fewest digits (15 to 17, one precision per
+    answer: jansson's) at which every real of the answer reads back exactly:
+    0.1 is 0.1 (the default wrote 0.10000000000000001); an answer holding a
+    value that needs 17 digits gets 17 for all, still exact."""
+    w = create(api())
+
+    def raw_inputs(nums):
+        run = execute(api(), w["id"], nums, wait=True)
+        text = api().get(f"{V2}/{w['id']}/runs/{run['id']}").raw.decode()
+        assert json.loads(text)["run"]["inputs"] == nums, text
+        return text
+
+    text = raw_inputs({"a": 0.1, "b": 1e-7, "c": 2.5, "e": 123456.789, "f": -0.7})
+    for shown in ('"a":0.1,', '"b":1e-7,', '"c":2.5,', '"e":123456.789,', '"f":-0.7}'):
+        assert shown in text, (shown, text)
+    text = raw_inputs({"a": 0.1, "d": 0.30000000000000004})
+    assert "0.30000000000000004" in text, text
+
+
 def test_archive_blocks_execute_and_active_restores():
     w = create(api())
     path = f"{V2}/{w['id']}"
