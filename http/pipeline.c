@@ -125,6 +125,99 @@ s_mount_label(zf_http_t *srv, const struct mg_request_info *ri, char *out, size_
         snprintf(out, len, "%.16s *", method);
 }
 
+/* ---- framing ----------------------------------------------------------------- */
+
+//  How many header fields are called name; *first gets the first value.
+static int
+s_header_count(const struct mg_request_info *ri, const char *name, const char **first)
+{
+    int n = 0;
+    for (int i = 0; i < ri->num_headers; i++) {
+        if (strcasecmp(ri->http_headers[i].name, name) != 0) continue;
+        if (n++ == 0 && first) *first = ri->http_headers[i].value;
+    }
+    return n;
+}
+
+//  The digits of a Content-Length value without leading zeros, into
+//  out; false unless it is 1*DIGIT (civetweb drops the blanks before a
+//  value, not the ones after it, and its strtoll takes "+5" and "5abc").
+static bool
+s_length_digits(const char *v, char *out, size_t outlen)
+{
+    size_t n = strspn(v, "0123456789");
+    if (n == 0 || v[n + strspn(v + n, " \t")] != '\0') return false;
+    while (n > 1 && *v == '0')
+        v++, n--;
+    if (n >= outlen) n = outlen - 1;  // past 20 digits it is over any limit anyway
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return true;
+}
+
+//  Every Content-Length field is one decimal number, and all say the
+//  same (RFC 9110 8.6). civetweb takes the first and ignores the others.
+static bool
+s_content_length_ok(const struct mg_request_info *ri)
+{
+    char first[24] = "", digits[24];
+    for (int i = 0; i < ri->num_headers; i++) {
+        if (strcasecmp(ri->http_headers[i].name, "Content-Length") != 0) continue;
+        if (!s_length_digits(ri->http_headers[i].value, digits, sizeof digits)) return false;
+        if (first[0] && strcmp(first, digits) != 0) return false;
+        memcpy(first, digits, sizeof first);
+    }
+    return true;
+}
+
+//  A framing error is answered like civetweb's own (zf_http_protocol_error):
+//  counted per client address where the dialect wants that, never
+//  refused for it, and the connection is closed: where the body ends is
+//  not known.
+static bool
+s_framing_refused(zf_http_req_t *req)
+{
+    zf_ratelimit_t *rl = req->srv->ratelimit_addr;
+    if (rl && req->mount->dialect->limit_by_address) {
+        (void)zf_ratelimit_hit(rl, req->ri->remote_addr, zf_now_ms(), &req->rl);
+        req->rl_set = true;
+    }
+    req->close = true;
+    return false;
+}
+
+//  What civetweb lets through but a request must not be (RFC 9112 6.1,
+//  6.3): Transfer-Encoding with Content-Length (civetweb reads it as
+//  chunked, a proxy in front may have used the length: the classic
+//  request smuggling pair), a Transfer-Encoding other than one
+//  "chunked", Content-Length fields that are not one number or disagree
+//  (civetweb takes the first). And a head that fills civetweb's table of
+//  MG_MAX_HEADERS (64) fields: it drops the fields after the 64th
+//  without a word, so a full table may be hiding some (an Authorization
+//  there was not seen); at most 63 are accepted, more is 431.
+static bool
+s_framing_ok(zf_http_req_t *req)
+{
+    const struct mg_request_info *ri = req->ri;
+    if (ri->num_headers >= MG_MAX_HEADERS) {
+        zf_http_fail_code(req, 431, "too_large",
+                          "Too many request header fields: at most %d are accepted",
+                          MG_MAX_HEADERS - 1);
+        return s_framing_refused(req);
+    }
+    const char *te = NULL, *why = NULL;
+    int nte = s_header_count(ri, "Transfer-Encoding", &te);
+    if (nte > 0 && s_header_count(ri, "Content-Length", NULL) > 0)
+        why = "A request must not carry both Transfer-Encoding and Content-Length";
+    else if (nte > 1 || (nte == 1 && strcasecmp(te, "chunked") != 0))
+        why = "Transfer-Encoding must be chunked, given once";
+    else if (!s_content_length_ok(ri))
+        why = "Content-Length must be one decimal number (repeated fields must agree)";
+    if (!why) return true;
+    zf_http_fail_code(req, 400, "validation", "%s", why);
+    return s_framing_refused(req);
+}
+
 /* ---- body ------------------------------------------------------------------ */
 
 //  Reads the body, refusing it from Content-Length before reading a byte,
@@ -134,10 +227,10 @@ static bool
 s_read_body(zf_http_req_t *req)
 {
     long long cl = req->ri->content_length;
-    const char *te = mg_get_header(req->conn, "Transfer-Encoding");
+    bool chunked = mg_get_header(req->conn, "Transfer-Encoding") != NULL;  // "chunked": framed
     size_t max = req->srv->max_body;
     req->body_read = true;
-    if (cl < 0 && !te) return true;  // no Content-Length, not chunked: no body (RFC 9112)
+    if (cl < 0 && !chunked) return true;  // no Content-Length, not chunked: no body (RFC 9112)
     if (cl > (long long)max) {
         req->body_read = false;
         zf_http_fail(req, ZF_ELIMIT, "Request body exceeds the limit of %zu bytes", max);
@@ -146,10 +239,11 @@ s_read_body(zf_http_req_t *req)
     size_t cap = cl >= 0 ? (size_t)cl : max + 1, len = 0, alloc = cl >= 0 ? cap + 1 : 65536;
     char *buf = malloc(alloc);
     assert(buf);
+    int n = 0;
     while (len < cap) {
         if (len == alloc - 1) buf = realloc(buf, alloc = alloc * 2 > cap + 1 ? cap + 1 : alloc * 2);
         assert(buf);
-        int n = mg_read(req->conn, buf + len, alloc - 1 - len);
+        n = mg_read(req->conn, buf + len, alloc - 1 - len);
         if (n <= 0) break;
         len += (size_t)n;
     }
@@ -163,6 +257,11 @@ s_read_body(zf_http_req_t *req)
     if (cl >= 0 && len < (size_t)cl) {
         req->close = true;
         zf_http_fail(req, ZF_EINVAL, "Request body is shorter than its Content-Length");
+        return false;
+    }
+    if (chunked && n < 0) {  // a chunk size that is not hex or overflows, a cut stream
+        req->close = true;
+        zf_http_fail(req, ZF_EINVAL, "Malformed chunked request body");
         return false;
     }
     return true;
@@ -439,9 +538,9 @@ static void
 s_process(zf_http_req_t *req)
 {
     int routed = s_route(req);
-    if (routed <= 0) {
-        if (routed == 0 && s_rate_limit_address(req))
-            zf_http_fail(req, ZF_ENOTFOUND, "Route not found");
+    if (routed < 0 || !s_framing_ok(req)) return;
+    if (routed == 0) {
+        if (s_rate_limit_address(req)) zf_http_fail(req, ZF_ENOTFOUND, "Route not found");
         return;
     }
     bool public = req->route->min_role == ZF_HTTP_PUBLIC;

@@ -204,6 +204,100 @@ def test_max_body_flag():
     alive(srv, "body over --max-body")
 
 
+# ---------------------------------------------------------------- framing
+
+
+def _framing_error(data, status, code="validation", port=None):
+    """Sends data; asserts an answer `status` in the v2 error envelope
+    that closes the connection; returns the error message."""
+    port = port or lim().http_port
+    st, hdrs, body = raw_http(port, data, timeout=10)
+    b = _check_protocol_error(data, st, hdrs, body)
+    assert st == status and set(b) == {"success", "error", "code"}, (data[:80], st, b)
+    assert b["success"] is False and b["code"] == code, b
+    check_no_leak(b["error"])
+    return b["error"]
+
+
+def _post_head(*lines):
+    return (f"POST {V2} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {S['lim_key']}\r\n" + "".join(l + "\r\n" for l in lines)
+            + "\r\n").encode()
+
+
+def test_conflicting_content_lengths_are_400():
+    """civetweb took the first of two Content-Length fields (5 then 2 read
+    5 bytes); a length that is not one plain number ("+2", "2, 2", "2x")
+    was read by strtoll. Both are 400 now, and the connection closes.
+    Repeating the same length is accepted (RFC 9110 8.6)."""
+    body = b'{"a":1}'
+    for lines in (["Content-Length: 7", "Content-Length: 2"],
+                  ["Content-Length: 2", "Content-Length: 7"],
+                  ["Content-Length: 7", "Content-Length: 07", "Content-Length: 8"],
+                  ["Content-Length: +7"], ["Content-Length: 7, 7"], ["Content-Length: 7x"]):
+        msg = _framing_error(_post_head(*lines) + body, 400)
+        assert "Content-Length" in msg, msg
+    n = uniq("samecl")
+    data = json.dumps(wf_body(n)).encode()
+    st, _, got = raw_http(lim().http_port, _post_head(f"Content-Length: {len(data)}",
+                                                      f"Content-Length: 0{len(data)}") + data)
+    assert st == 201 and json.loads(got)["workflow"]["name"] == n, (st, got[:200])
+    alive(lim(), "conflicting Content-Length")
+
+
+def test_transfer_encoding_with_content_length_is_400():
+    """Transfer-Encoding with Content-Length (either order) was read as
+    chunked: the pair a proxy and a server can disagree on. 400 now, as
+    is any Transfer-Encoding other than one "chunked"."""
+    chunked = b"7\r\n{\"a\":1}\r\n0\r\n\r\n"
+    for lines in (["Content-Length: 7", "Transfer-Encoding: chunked"],
+                  ["Transfer-Encoding: chunked", "Content-Length: 7"],
+                  ["Transfer-Encoding: chunked", "Content-Length: 0"]):
+        msg = _framing_error(_post_head(*lines) + chunked, 400)
+        assert "Transfer-Encoding" in msg and "Content-Length" in msg, msg
+    for lines in (["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"],
+                  ["Transfer-Encoding: identity"]):
+        assert "Transfer-Encoding" in _framing_error(_post_head(*lines) + chunked, 400)
+    n = uniq("chunked")
+    data = json.dumps(wf_body(n)).encode()
+    st, _, got = raw_http(lim().http_port, _post_head("Transfer-Encoding: chunked")
+                          + b"%x\r\n" % len(data) + data + b"\r\n0\r\n\r\n")
+    assert st == 201 and json.loads(got)["workflow"]["name"] == n, (st, got[:200])
+    alive(lim(), "Transfer-Encoding with Content-Length")
+
+
+def test_malformed_chunk_sizes_are_400():
+    """A chunk size that is not hex, or overflows, used to end the body
+    as if it were empty (then "name is required"): 400 now."""
+    for size in (b"zz", b"FFFFFFFFFFFFFFFF", b"1FFFFFFFFFFFFFFFF", b"-1", b"", b"5;x=1x"):
+        data = _post_head("Transfer-Encoding: chunked") + size + b"\r\n{\"a\":1}\r\n0\r\n\r\n"
+        msg = _framing_error(data, 400)
+        assert "chunked" in msg, (size, msg)
+    alive(lim(), "malformed chunk sizes")
+
+
+def test_more_than_63_header_fields_are_431():
+    """civetweb keeps 64 header fields and silently dropped the rest: an
+    Authorization placed after them gave 401. A head that fills the 64
+    slots is refused with 431 (code too_large), in the mount's shape."""
+    auth = f"Authorization: Bearer {S['lim_key']}\r\n"
+    for n in (64, 65, 100):
+        extra = "".join(f"X-Filler-{i}: {i}\r\n" for i in range(n - 2))
+        data = f"GET {V2} HTTP/1.1\r\nHost: x\r\n{extra}{auth}\r\n".encode()
+        msg = _framing_error(data, 431, "too_large")
+        assert "63" in msg, msg
+    extra = "".join(f"X-Filler-{i}: {i}\r\n" for i in range(61))  # 63 fields in all
+    st, _, body = raw_http(lim().http_port, f"GET {V2} HTTP/1.1\r\nHost: x\r\n{extra}{auth}\r\n"
+                           .encode())
+    assert st == 200 and json.loads(body)["success"] is True, (st, body[:200])
+    extra = "".join(f"X-Filler-{i}: {i}\r\n" for i in range(70))
+    st, hdrs, body = raw_http(lim().http_port, f"GET /v1/automations HTTP/1.1\r\nHost: x\r\n"
+                              f"{extra}\r\n".encode())
+    b = _check_protocol_error(b"lendworks", st, hdrs, body)
+    assert st == 431 and b["errors"][0]["code"] and hdrs["lw-api-version"], (st, b, hdrs)
+    alive(lim(), "too many header fields")
+
+
 # ---------------------------------------------------------------- strict JSON
 
 
