@@ -41,8 +41,13 @@ struct zf_http_t {
 
 //  Per worker thread (civetweb init_thread): its broker socket.
 typedef struct {
-    zsock_t *dealer;  // DEALER to the broker's internal endpoint
+    zf_http_t *srv;   // the server (for the broker endpoint)
+    zsock_t *dealer;  // DEALER to the broker, made at the first request that needs it
 } zf_http_thread_t;
+
+//  This worker's DEALER, connected on first use (idle workers that only
+//  hold a connection never make one); NULL when it cannot connect.
+zsock_t *zf_http_thread_dealer(zf_http_thread_t *t);
 
 struct zf_http_req_t {
     zf_http_t *srv;                    // the server

@@ -573,7 +573,7 @@ zf_http_pipeline(struct mg_connection *conn, void *cbdata)
                          .conn = conn,
                          .ri = mg_get_request_info(conn),
                          .mount = srv->fallback,
-                         .dealer = thr ? thr->dealer : NULL};
+                         .dealer = zf_http_thread_dealer(thr)};
     s_in_pipeline = true;
     s_request_id(&req);
     s_process(&req);

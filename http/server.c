@@ -4,8 +4,15 @@
     pipeline finds the mount and route itself, so unknown paths get a JSON
     404 in a dialect's shape rather than civetweb's HTML. civetweb is
     thread-per-connection: each worker thread gets its own DEALER to the
-    broker in init_thread and closes it in exit_thread (a socket lives and
-    dies in its thread).
+    broker, made at its first request and closed in exit_thread (a socket
+    lives and dies in its thread).
+
+    Being thread-per-connection, civetweb has a worker busy for every
+    connection it serves, idle or not. What keeps a crowd of idle or slow
+    connections from taking every worker for long: many workers (a
+    worker is a thread, an unused 16 KiB buffer and, once it has served
+    a request, a DEALER) and a short bound on the request head and on
+    the keep-alive wait.
 */
 #include "http/http_int.h"
 
@@ -18,11 +25,10 @@
 #include <pthread.h>
 #include <arpa/inet.h>
 
-#define S_DEFAULT_THREADS 128
-#define S_AUTH_CACHE_MS   1000  // API keys: revocation takes effect within this
-#define S_AUTH_CACHE_MAX  10000
-#define S_RL_MAX_USERS    100000
-#define S_RL_MAX_ADDRS    100000  // client addresses counted at once (limit_by_address)
+#define S_AUTH_CACHE_MS  1000  // API keys: revocation takes effect within this
+#define S_AUTH_CACHE_MAX 10000
+#define S_RL_MAX_USERS   100000
+#define S_RL_MAX_ADDRS   100000  // client addresses counted at once (limit_by_address)
 
 static const zf_http_dialect_t *
 s_dialect(const char *name, size_t len)
@@ -121,12 +127,21 @@ static void *
 s_init_thread(const struct mg_context *ctx, int thread_type)
 {
     if (thread_type != 1) return NULL;  // only workers serve requests
-    zf_http_t *self = mg_get_user_data(ctx);
     zf_http_thread_t *t = calloc(1, sizeof *t);
     assert(t);
-    t->dealer = zf_http_dealer_new(self->broker_endpoint);
-    if (!t->dealer) zsys_error("http: worker cannot connect to %s", self->broker_endpoint);
+    t->srv = mg_get_user_data(ctx);
     return t;
+}
+
+zsock_t *
+zf_http_thread_dealer(zf_http_thread_t *t)
+{
+    if (!t) return NULL;
+    if (!t->dealer) {
+        t->dealer = zf_http_dealer_new(t->srv->broker_endpoint);
+        if (!t->dealer) zsys_error("http: worker cannot connect to %s", t->srv->broker_endpoint);
+    }
+    return t->dealer;
 }
 
 static void
@@ -185,16 +200,30 @@ s_http_error(struct mg_connection *conn, int status, const char *msg)
 }
 
 //  Starts civetweb with our options; the reason of a failure (e.g. the
-//  port is taken) comes back in *err.
+//  port is taken) comes back in *err. What civetweb 1.15's timeouts
+//  cover (read from its source): request_timeout_ms bounds the head of a
+//  connection's first request, counted from when a worker takes the
+//  connection (a head that keeps trickling is cut at the next read after
+//  the bound), and bounds each silence in a body read and each stalled
+//  write; keep_alive_timeout_ms replaces it for the head of every later
+//  request on the connection, i.e. the idle keep-alive wait. Neither
+//  bounds a body in total.
 static int
-s_start(zf_http_t *self, const char *listen, int threads, char **err)
+s_start(zf_http_t *self, const char *listen, const zf_http_conf_t *conf, char **err)
 {
     static const struct mg_callbacks cb = {.init_thread = s_init_thread,
                                            .exit_thread = s_exit_thread,
                                            .log_message = s_log_message,
                                            .http_error = s_http_error};
-    char nthreads[16];
-    snprintf(nthreads, sizeof nthreads, "%d", threads > 0 ? threads : S_DEFAULT_THREADS);
+    char nthreads[16], head_ms[16], idle_ms[16];
+    snprintf(nthreads, sizeof nthreads, "%d",
+             conf->threads > 0 ? conf->threads : ZF_HTTP_DEFAULT_THREADS);
+    snprintf(head_ms, sizeof head_ms, "%d",
+             conf->header_timeout_ms > 0 ? conf->header_timeout_ms
+                                         : ZF_HTTP_DEFAULT_HEADER_TIMEOUT_MS);
+    snprintf(idle_ms, sizeof idle_ms, "%d",
+             conf->keepalive_timeout_ms > 0 ? conf->keepalive_timeout_ms
+                                            : ZF_HTTP_DEFAULT_KEEPALIVE_MS);
     const char *opts[] = {"listening_ports",
                           listen,
                           "num_threads",
@@ -202,11 +231,11 @@ s_start(zf_http_t *self, const char *listen, int threads, char **err)
                           "enable_keep_alive",
                           "yes",
                           "keep_alive_timeout_ms",
-                          "5000",
+                          idle_ms,
                           "tcp_nodelay",
                           "1",
                           "request_timeout_ms",
-                          "30000",
+                          head_ms,
                           "connection_queue",
                           "256",
                           "listen_backlog",
@@ -301,8 +330,7 @@ zf_http_new(const zf_http_conf_t *conf, char **err)
         self->ratelimit_addr = zf_ratelimit_new(conf->rate_limit, 60000, S_RL_MAX_ADDRS);
     }
     mg_init_library(0);
-    if (s_mounts_setup(self, conf->mounts, err) < 0 ||
-        s_start(self, listen, conf->threads, err) < 0 ||
+    if (s_mounts_setup(self, conf->mounts, err) < 0 || s_start(self, listen, conf, err) < 0 ||
         !(self->ws = zf_http_ws_new(self, conf->events_endpoint, err))) {
         zf_http_destroy(&self);
         return NULL;

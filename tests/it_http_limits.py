@@ -204,6 +204,96 @@ def test_max_body_flag():
     alive(srv, "body over --max-body")
 
 
+# ---------------------------------------------------------------- slow and idle connections
+
+
+def _wait_closed(s, within):
+    """Reads socket s until the server closes it; returns (bytes, seconds
+    taken), or fails when it is still open after `within` seconds."""
+    t0 = time.monotonic()
+    buf = b""
+    while True:
+        left = within - (time.monotonic() - t0)
+        assert left > 0, f"the server kept the connection open over {within}s: {buf[:200]!r}"
+        r, _, _ = select.select([s], [], [], left)
+        if not r:
+            continue
+        try:
+            got = s.recv(65536)
+        except ConnectionResetError:
+            got = b""
+        if not got:
+            return buf, time.monotonic() - t0
+        buf += got
+
+
+def _health_within(srv, seconds):
+    """curl GET /health; asserts a 200 within `seconds`; returns the time taken."""
+    import subprocess
+    t0 = time.monotonic()
+    res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-m",
+                          str(seconds), srv.http + V2 + "/health"],
+                         capture_output=True, text=True, timeout=seconds + 10)
+    took = time.monotonic() - t0
+    assert res.stdout == "200", f"/health not answered within {seconds}s ({took:.1f}s): {res}"
+    return took
+
+
+def _idle_crowd(port, n):
+    """n connections that hold a worker each without finishing a request:
+    a third send nothing, a third half a request head, a third a head and
+    half its body."""
+    heads = (b"", b"GET /api/v2/workflows/health HTTP/1.1\r\nHost: x\r\n",
+             b"POST /api/v2/workflows HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"na")
+    crowd = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if heads[i % 3]:
+            s.sendall(heads[i % 3])
+        crowd.append(s)
+    return crowd
+
+
+def test_idle_connections_do_not_starve_the_server():
+    """Idle and half-sent requests used to hold every one of the 128
+    worker threads for request_timeout (30 s): ~130 such connections
+    stopped every route for 30 s, again at each reconnect. Now 1024
+    workers serve connections and a request head must arrive within
+    --http-header-timeout (5 s): 300 idle connections do not delay a
+    request, and the server closes them within the bound."""
+    crowd = _idle_crowd(lim().http_port, 300)
+    try:
+        time.sleep(0.5)  # every idle connection has its worker
+        for _ in range(3):
+            assert _health_within(lim(), 5) < 4
+        t0 = time.monotonic()
+        for s in crowd:  # 5 s head/silence bound (a body may pause up to ~2x that)
+            _wait_closed(s, max(1, 30 - (time.monotonic() - t0)))
+    finally:
+        for s in crowd:
+            s.close()
+    alive(lim(), "300 idle connections")
+
+
+def test_more_idle_connections_than_workers_stall_only_briefly():
+    """With every worker held by an idle connection (and more waiting in
+    the queue), a real request waits for the header timeout to free
+    workers, not forever: --http-threads 16 --http-header-timeout 1000
+    and 40 idle connections delay /health by about 3 s at most."""
+    with zh.Server(extra_args=["--rate-limit", "0", "--http-threads", "16",
+                               "--http-header-timeout", "1000"]) as srv:
+        crowd = _idle_crowd(srv.http_port, 40)
+        try:
+            time.sleep(0.3)
+            took = _health_within(srv, 15)
+            assert took < 12, took
+            took = _health_within(srv, 15)  # the crowd has been cut
+        finally:
+            for s in crowd:
+                s.close()
+        assert took < 3, took
+
+
 # ---------------------------------------------------------------- framing
 
 
