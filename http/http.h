@@ -17,9 +17,10 @@ typedef struct zf_http_t zf_http_t;
 #define ZF_HTTP_MAX_MOUNTS 16  // --mount arguments at most
 
 //  Defaults of zf_http_conf_t (and of zflow serve's flags).
-#define ZF_HTTP_DEFAULT_THREADS           1024  // connections served at once
-#define ZF_HTTP_DEFAULT_HEADER_TIMEOUT_MS 5000  // --http-header-timeout
-#define ZF_HTTP_DEFAULT_KEEPALIVE_MS      5000  // --http-keepalive-timeout
+#define ZF_HTTP_DEFAULT_THREADS           1024   // connections served at once
+#define ZF_HTTP_DEFAULT_HEADER_TIMEOUT_MS 5000   // --http-header-timeout
+#define ZF_HTTP_DEFAULT_KEEPALIVE_MS      5000   // --http-keepalive-timeout
+#define ZF_HTTP_DEFAULT_BODY_TIMEOUT_MS   30000  // --http-body-timeout
 
 typedef struct {
     const char *listen;           // "127.0.0.1:8080" (a bare port means 127.0.0.1)
@@ -32,6 +33,7 @@ typedef struct {
     int threads;                  // civetweb worker threads; 0 = ZF_HTTP_DEFAULT_THREADS
     int header_timeout_ms;        // request head, and any silence in a body; 0 = default
     int keepalive_timeout_ms;     // idle wait for the next request; 0 = default
+    int body_timeout_ms;          // a whole request body; 0 = default
 } zf_http_conf_t;
 
 //  Starts the server. Returns NULL and a malloc'd reason in *err when the

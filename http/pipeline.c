@@ -220,9 +220,40 @@ s_framing_ok(zf_http_req_t *req)
 
 /* ---- body ------------------------------------------------------------------ */
 
+//  Whether a body read that ended early was cut by time: the body
+//  deadline passed, or the last read waited out civetweb's idle bound
+//  (request_timeout_ms, --http-header-timeout) for bytes that never came.
+static bool
+s_read_timed_out(const zf_http_req_t *req, int64_t until, int64_t read_began)
+{
+    int64_t now = zclock_mono();
+    return now >= until || now - read_began >= req->srv->read_idle_ms * 9 / 10;
+}
+
+//  The end of s_read_body when the body stopped short: 408 when it was
+//  cut by time, else 400 (a malformed chunk, a client that closed).
+static bool
+s_body_short(zf_http_req_t *req, bool timed_out, bool chunked)
+{
+    req->close = true;
+    if (timed_out)
+        zf_http_fail_code(req, 408, "timeout",
+                          "The request body was not received in time (within %d ms, and "
+                          "no pause over %d ms)",
+                          req->srv->body_timeout_ms, req->srv->read_idle_ms);
+    else if (chunked)
+        zf_http_fail(req, ZF_EINVAL, "Malformed chunked request body");
+    else
+        zf_http_fail(req, ZF_EINVAL, "Request body is shorter than its Content-Length");
+    return false;
+}
+
 //  Reads the body, refusing it from Content-Length before reading a byte,
 //  and while reading when it is chunked. A refused body is not parsed;
 //  the connection is closed after the answer (and s_drain'ed first).
+//  The whole body must arrive within --http-body-timeout: civetweb's
+//  own bound is only on silences, which a trickling client never
+//  exceeds (deadline.c).
 static bool
 s_read_body(zf_http_req_t *req)
 {
@@ -239,14 +270,18 @@ s_read_body(zf_http_req_t *req)
     size_t cap = cl >= 0 ? (size_t)cl : max + 1, len = 0, alloc = cl >= 0 ? cap + 1 : 65536;
     char *buf = malloc(alloc);
     assert(buf);
+    int64_t until = zclock_mono() + req->srv->body_timeout_ms, began = zclock_mono();
     int n = 0;
-    while (len < cap) {
+    if (cap > 0) zf_http_deadline_arm(req->thread, req->srv->body_timeout_ms);
+    while (len < cap && zclock_mono() < until) {
         if (len == alloc - 1) buf = realloc(buf, alloc = alloc * 2 > cap + 1 ? cap + 1 : alloc * 2);
         assert(buf);
+        began = zclock_mono();
         n = mg_read(req->conn, buf + len, alloc - 1 - len);
         if (n <= 0) break;
         len += (size_t)n;
     }
+    if (cap > 0) zf_http_deadline_disarm(req->thread);
     req->raw = buf;
     req->raw_len = len;
     if (len > max) {
@@ -254,16 +289,8 @@ s_read_body(zf_http_req_t *req)
         zf_http_fail(req, ZF_ELIMIT, "Request body exceeds the limit of %zu bytes", max);
         return false;
     }
-    if (cl >= 0 && len < (size_t)cl) {
-        req->close = true;
-        zf_http_fail(req, ZF_EINVAL, "Request body is shorter than its Content-Length");
-        return false;
-    }
-    if (chunked && n < 0) {  // a chunk size that is not hex or overflows, a cut stream
-        req->close = true;
-        zf_http_fail(req, ZF_EINVAL, "Malformed chunked request body");
-        return false;
-    }
+    bool complete = cl >= 0 ? len == (size_t)cl : n == 0;  // chunked: mg_read's 0 is the end
+    if (!complete) return s_body_short(req, s_read_timed_out(req, until, began), chunked);
     return true;
 }
 
@@ -273,9 +300,9 @@ s_read_body(zf_http_req_t *req)
 //  a client still sending its body (curl without Expect: 100-continue)
 //  can then lose our answer (a 413, a 401) and see "broken pipe". A
 //  client that asked for 100-continue and got none yet has sent nothing:
-//  reading would invite the body, so it is not drained. The deadline is
-//  checked between reads; one read of a client that stalls waits for
-//  civetweb's request_timeout_ms, as a stalled request head does.
+//  reading would invite the body, so it is not drained. S_DRAIN_MS is a
+//  wall-clock bound, also on a read that blocks (deadline.c): a client
+//  that never sends the body it announced holds the worker that long.
 #define S_DRAIN_MAX (8u << 20)
 #define S_DRAIN_MS  2000
 static void
@@ -289,11 +316,13 @@ s_drain(zf_http_req_t *req)
     char buf[16384];
     size_t total = 0;
     int64_t until = zclock_mono() + S_DRAIN_MS;
+    zf_http_deadline_arm(req->thread, S_DRAIN_MS);
     while (total < S_DRAIN_MAX && zclock_mono() < until) {
         int n = mg_read(req->conn, buf, sizeof buf);
         if (n <= 0) break;
         total += (size_t)n;
     }
+    zf_http_deadline_disarm(req->thread);
 }
 
 static bool
@@ -573,7 +602,8 @@ zf_http_pipeline(struct mg_connection *conn, void *cbdata)
                          .conn = conn,
                          .ri = mg_get_request_info(conn),
                          .mount = srv->fallback,
-                         .dealer = zf_http_thread_dealer(thr)};
+                         .dealer = zf_http_thread_dealer(thr),
+                         .thread = thr};
     s_in_pipeline = true;
     s_request_id(&req);
     s_process(&req);

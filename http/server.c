@@ -5,18 +5,20 @@
     404 in a dialect's shape rather than civetweb's HTML. civetweb is
     thread-per-connection: each worker thread gets its own DEALER to the
     broker, made at its first request and closed in exit_thread (a socket
-    lives and dies in its thread).
+    lives and dies in its thread), and its own read deadline timer
+    (deadline.c).
 
     Being thread-per-connection, civetweb has a worker busy for every
     connection it serves, idle or not. What keeps a crowd of idle or slow
     connections from taking every worker for long: many workers (a
     worker is a thread, an unused 16 KiB buffer and, once it has served
-    a request, a DEALER) and a short bound on the request head and on
-    the keep-alive wait.
+    a request, a DEALER), a short bound on the request head and on the
+    keep-alive wait, and a wall-clock bound on bodies (pipeline.c).
 */
 #include "http/http_int.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -130,6 +132,8 @@ s_init_thread(const struct mg_context *ctx, int thread_type)
     zf_http_thread_t *t = calloc(1, sizeof *t);
     assert(t);
     t->srv = mg_get_user_data(ctx);
+    if (zf_http_deadline_init(t) < 0)
+        zsys_warning("http: no read deadline timer on a worker (%s)", strerror(errno));
     return t;
 }
 
@@ -152,6 +156,7 @@ s_exit_thread(const struct mg_context *ctx, int thread_type, void *ptr)
     zf_http_thread_t *t = ptr;
     if (!t) return;
     zsock_destroy(&t->dealer);
+    zf_http_deadline_fini(t);
     free(t);
     zf_http_auth_thread_end();
 }
@@ -207,7 +212,7 @@ s_http_error(struct mg_connection *conn, int status, const char *msg)
 //  the bound), and bounds each silence in a body read and each stalled
 //  write; keep_alive_timeout_ms replaces it for the head of every later
 //  request on the connection, i.e. the idle keep-alive wait. Neither
-//  bounds a body in total.
+//  bounds a body in total: that is deadline.c's (--http-body-timeout).
 static int
 s_start(zf_http_t *self, const char *listen, const zf_http_conf_t *conf, char **err)
 {
@@ -218,9 +223,7 @@ s_start(zf_http_t *self, const char *listen, const zf_http_conf_t *conf, char **
     char nthreads[16], head_ms[16], idle_ms[16];
     snprintf(nthreads, sizeof nthreads, "%d",
              conf->threads > 0 ? conf->threads : ZF_HTTP_DEFAULT_THREADS);
-    snprintf(head_ms, sizeof head_ms, "%d",
-             conf->header_timeout_ms > 0 ? conf->header_timeout_ms
-                                         : ZF_HTTP_DEFAULT_HEADER_TIMEOUT_MS);
+    snprintf(head_ms, sizeof head_ms, "%d", self->read_idle_ms);
     snprintf(idle_ms, sizeof idle_ms, "%d",
              conf->keepalive_timeout_ms > 0 ? conf->keepalive_timeout_ms
                                             : ZF_HTTP_DEFAULT_KEEPALIVE_MS);
@@ -324,6 +327,10 @@ zf_http_new(const zf_http_conf_t *conf, char **err)
     assert(self);
     self->broker_endpoint = strdup(conf->broker_endpoint);
     self->max_body = conf->max_body;
+    self->body_timeout_ms =
+        conf->body_timeout_ms > 0 ? conf->body_timeout_ms : ZF_HTTP_DEFAULT_BODY_TIMEOUT_MS;
+    self->read_idle_ms =
+        conf->header_timeout_ms > 0 ? conf->header_timeout_ms : ZF_HTTP_DEFAULT_HEADER_TIMEOUT_MS;
     self->auth = zf_http_auth_new(conf->jwt_secret, S_AUTH_CACHE_MS, S_AUTH_CACHE_MAX);
     if (conf->rate_limit > 0) {
         self->ratelimit = zf_ratelimit_new(conf->rate_limit, 60000, S_RL_MAX_USERS);

@@ -294,6 +294,96 @@ def test_more_idle_connections_than_workers_stall_only_briefly():
         assert took < 3, took
 
 
+def test_413_without_the_body_closes_within_a_bound():
+    """The 413 says Connection: close; the socket used to stay open for
+    the 30 s request timeout when the client never sent the body (the
+    drain's read blocked). The drain is now bounded in wall-clock time
+    (2 s) even while one read blocks, also for a client that trickles."""
+    port = lim().http_port
+    head = (f"POST {V2} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {S['lim_key']}\r\nContent-Length: 2000000\r\n\r\n").encode()
+    for trickle in (False, True):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            s.sendall(head)
+            t0 = time.monotonic()
+            buf = b""
+            if trickle:  # a byte every 0.2 s: each read of the drain would wait for more
+                while time.monotonic() - t0 < 15:
+                    r, _, _ = select.select([s], [], [], 0.2)
+                    if r:
+                        got = s.recv(65536)
+                        if not got:
+                            break
+                        buf += got
+                    else:
+                        try:
+                            s.sendall(b"a")
+                        except (BrokenPipeError, ConnectionResetError):
+                            break
+                rest, _ = b"", 0
+            else:
+                rest, _ = _wait_closed(s, 10)
+            took = time.monotonic() - t0
+        finally:
+            s.close()
+        buf += rest
+        assert buf.startswith(b"HTTP/1.1 413") and b"Connection: close" in buf, buf[:300]
+        assert b'"too_large"' in buf, buf[:500]
+        assert took < 8, f"closed after {took:.1f}s (trickle={trickle}); the drain takes 2 s"
+    alive(lim(), "413 without a body")
+
+
+def test_body_must_arrive_within_the_body_timeout():
+    """civetweb only bounds silences in a body: a client sending a byte
+    now and then held a worker for as long as it liked. A whole body
+    must now arrive within --http-body-timeout, else 408 (code timeout)
+    and the connection closes; a body that stalls outright is cut after
+    --http-header-timeout of silence, also 408. A body sent at a normal
+    pace is untouched."""
+    with zh.Server(extra_args=["--rate-limit", "0", "--http-body-timeout", "1500",
+                               "--http-header-timeout", "1000"]) as srv:
+        key = fresh_key(srv, "BT")
+        head = (f"POST {V2} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Authorization: Bearer {key}\r\nContent-Length: 200\r\n\r\n").encode()
+        for pause in (0.2, None):  # a trickle, then a stall
+            s = socket.create_connection(("127.0.0.1", srv.http_port), timeout=10)
+            try:
+                s.sendall(head + b'{"name": "')
+                t0 = time.monotonic()
+                buf = b""
+                while time.monotonic() - t0 < 15:
+                    r, _, _ = select.select([s], [], [], pause or 15)
+                    if r:
+                        got = s.recv(65536)
+                        if not got:
+                            break
+                        buf += got
+                    elif pause:
+                        s.sendall(b"a")
+                took = time.monotonic() - t0
+            finally:
+                s.close()
+            status, hdrs, body = _parse_answer(buf)
+            assert status == 408 and hdrs.get("connection") == "close", (pause, buf[:300])
+            assert json.loads(body)["code"] == "timeout", body
+            assert took < 8, f"cut after {took:.1f}s (pause {pause})"
+        with Http(srv.http, key) as a:
+            create(a, description="x" * 50000)
+        alive(srv, "slow bodies")
+
+
+def _parse_answer(buf):
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1]) if lines[0].startswith(b"HTTP/") else None
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        hdrs[k.strip().lower().decode()] = v.strip().decode()
+    return status, hdrs, body
+
+
 # ---------------------------------------------------------------- framing
 
 

@@ -35,6 +35,7 @@ typedef struct {
     int http_threads;                            // --http-threads N (0 = the default)
     int header_timeout;                          // --http-header-timeout MS (0 = the default)
     int keepalive_timeout;                       // --http-keepalive-timeout MS (0 = default)
+    int body_timeout;                            // --http-body-timeout MS (0 = the default)
     const char *data;                            // --data DIR
     const char *api;                             // --api ENDPOINT
     const char *tap;                             // --tap ENDPOINT
@@ -92,6 +93,8 @@ s_usage(FILE *out)
             "                          that stalls that long is cut (default 5000)\n"
             "  --http-keepalive-timeout MS  an idle kept-alive connection is closed after\n"
             "                          MS without a next request (default 5000)\n"
+            "  --http-body-timeout MS  a whole request body must arrive within MS, else\n"
+            "                          408 (default 30000)\n"
             "  --smtp-url URL          mail server of send_email steps, e.g.\n"
             "                          smtp://127.0.0.1:25 or smtps://user:pass@host:465\n"
             "  --smtp-from ADDRESS     sender of outgoing mail (default zflow@localhost)\n"
@@ -129,8 +132,9 @@ s_parse_http_conn_opt(int c, const char *arg, s_serve_opts_t *o)
         long long lo, hi;  // accepted range
     } opts[] = {{'W', "http-threads", 8, ZF_MAX_HTTP_THREADS},
                 {'O', "http-header-timeout", 100, 600000},
-                {'K', "http-keepalive-timeout", 100, 600000}};
-    int *dest[] = {&o->http_threads, &o->header_timeout, &o->keepalive_timeout};
+                {'K', "http-keepalive-timeout", 100, 600000},
+                {'B', "http-body-timeout", 100, 3600000}};
+    int *dest[] = {&o->http_threads, &o->header_timeout, &o->keepalive_timeout, &o->body_timeout};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
         long long v;
         if (opts[i].c != c) continue;
@@ -193,6 +197,7 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
         {"http-threads", required_argument, NULL, 'W'},
         {"http-header-timeout", required_argument, NULL, 'O'},
         {"http-keepalive-timeout", required_argument, NULL, 'K'},
+        {"http-body-timeout", required_argument, NULL, 'B'},
         {"smtp-url", required_argument, NULL, 'S'},
         {"smtp-from", required_argument, NULL, 'F'},
         {"test-clock", required_argument, NULL, 'C'},
@@ -270,6 +275,7 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
         case 'W':
         case 'O':
         case 'K':
+        case 'B':
             if (s_parse_http_opt(c, optarg, o) < 0) return -1;
             break;
         case 'H':
@@ -435,7 +441,8 @@ s_serve(int argc, char **argv)
                          .max_body = (size_t)o.max_body,
                          .threads = o.http_threads,
                          .header_timeout_ms = o.header_timeout,
-                         .keepalive_timeout_ms = o.keepalive_timeout};
+                         .keepalive_timeout_ms = o.keepalive_timeout,
+                         .body_timeout_ms = o.body_timeout};
     zf_http_t *http = engine ? zf_http_new(&hc, &err) : NULL;
     int rc = 0;
     if (!http) {
