@@ -14,6 +14,8 @@
 
 #include <civetweb.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 
 #define ZF_HTTP_PREFIX_MAX 128  // bytes of a mount prefix, with NUL
 
@@ -33,16 +35,34 @@ struct zf_http_t {
     zf_ratelimit_t *ratelimit;                   // per tenant+user; NULL = no limit
     zf_ratelimit_t *ratelimit_addr;              // per client address (limit_by_address)
     size_t max_body;                             // request body limit, bytes
+    int body_timeout_ms;                         // a request body arrives within this
+    int read_idle_ms;                            // civetweb's request_timeout_ms
     zf_http_mount_t mounts[ZF_HTTP_MAX_MOUNTS];  // longest prefix first
     int nmounts;                                 // mounts in use
     const zf_http_mount_t *fallback;             // v2 mount: answers outside every mount
     zf_http_ws_t *ws;                            // event fan-out
 };
 
-//  Per worker thread (civetweb init_thread): its broker socket.
+//  Per worker thread (civetweb init_thread): its broker socket and the
+//  timer that bounds its reads.
 typedef struct {
-    zsock_t *dealer;  // DEALER to the broker's internal endpoint
+    zf_http_t *srv;   // the server (for the broker endpoint)
+    zsock_t *dealer;  // DEALER to the broker, made at the first request that needs it
+    timer_t timer;    // signals this thread when a read deadline is due (deadline.c)
+    bool has_timer;   // timer was created
 } zf_http_thread_t;
+
+//  This worker's DEALER, connected on first use (idle workers that only
+//  hold a connection never make one); NULL when it cannot connect.
+zsock_t *zf_http_thread_dealer(zf_http_thread_t *t);
+
+//  Read deadlines (deadline.c): while armed, a blocking mg_read on this
+//  thread returns (as an error) once ms have passed. Disarm before
+//  writing the answer. init/fini run on the worker thread itself.
+int zf_http_deadline_init(zf_http_thread_t *t);
+void zf_http_deadline_fini(zf_http_thread_t *t);
+void zf_http_deadline_arm(zf_http_thread_t *t, int64_t ms);
+void zf_http_deadline_disarm(zf_http_thread_t *t);
 
 struct zf_http_req_t {
     zf_http_t *srv;                    // the server
@@ -51,6 +71,7 @@ struct zf_http_req_t {
     const zf_http_mount_t *mount;      // matched mount (or a fallback for errors)
     const zf_http_route_t *route;      // matched route, NULL before routing
     zsock_t *dealer;                   // this thread's broker socket
+    zf_http_thread_t *thread;          // this worker (read deadlines); NULL if none
     zf_route_params_t params;          // path parameters
     bool body_read;                    // the body was consumed (or there was none)
     char *raw;                         // request body bytes (malloc), NULL = none

@@ -132,19 +132,143 @@ s_mount_label(zf_http_t *srv, const struct mg_request_info *ri, char *out, size_
         snprintf(out, len, "%.16s *", method);
 }
 
+/* ---- framing ----------------------------------------------------------------- */
+
+//  How many header fields are called name; *first gets the first value.
+static int
+s_header_count(const struct mg_request_info *ri, const char *name, const char **first)
+{
+    int n = 0;
+    for (int i = 0; i < ri->num_headers; i++) {
+        if (strcasecmp(ri->http_headers[i].name, name) != 0) continue;
+        if (n++ == 0 && first) *first = ri->http_headers[i].value;
+    }
+    return n;
+}
+
+//  The digits of a Content-Length value without leading zeros, into
+//  out; false unless it is 1*DIGIT (civetweb drops the blanks before a
+//  value, not the ones after it, and its strtoll takes "+5" and "5abc").
+static bool
+s_length_digits(const char *v, char *out, size_t outlen)
+{
+    size_t n = strspn(v, "0123456789");
+    if (n == 0 || v[n + strspn(v + n, " \t")] != '\0') return false;
+    while (n > 1 && *v == '0')
+        v++, n--;
+    if (n >= outlen) n = outlen - 1;  // past 20 digits it is over any limit anyway
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return true;
+}
+
+//  Every Content-Length field is one decimal number, and all say the
+//  same (RFC 9110 8.6). civetweb takes the first and ignores the others.
+static bool
+s_content_length_ok(const struct mg_request_info *ri)
+{
+    char first[24] = "", digits[24];
+    for (int i = 0; i < ri->num_headers; i++) {
+        if (strcasecmp(ri->http_headers[i].name, "Content-Length") != 0) continue;
+        if (!s_length_digits(ri->http_headers[i].value, digits, sizeof digits)) return false;
+        if (first[0] && strcmp(first, digits) != 0) return false;
+        memcpy(first, digits, sizeof first);
+    }
+    return true;
+}
+
+//  A framing error is answered like civetweb's own (zf_http_protocol_error):
+//  counted per client address where the dialect wants that, never
+//  refused for it, and the connection is closed: where the body ends is
+//  not known.
+static bool
+s_framing_refused(zf_http_req_t *req)
+{
+    zf_ratelimit_t *rl = req->srv->ratelimit_addr;
+    if (rl && req->mount->dialect->limit_by_address) {
+        (void)zf_ratelimit_hit(rl, req->ri->remote_addr, zf_now_ms(), &req->rl);
+        req->rl_set = true;
+    }
+    req->close = true;
+    return false;
+}
+
+//  What civetweb lets through but a request must not be (RFC 9112 6.1,
+//  6.3): Transfer-Encoding with Content-Length (civetweb reads it as
+//  chunked, a proxy in front may have used the length: the classic
+//  request smuggling pair), a Transfer-Encoding other than one
+//  "chunked", Content-Length fields that are not one number or disagree
+//  (civetweb takes the first). And a head that fills civetweb's table of
+//  MG_MAX_HEADERS (64) fields: it drops the fields after the 64th
+//  without a word, so a full table may be hiding some (an Authorization
+//  there was not seen); at most 63 are accepted, more is 431.
+static bool
+s_framing_ok(zf_http_req_t *req)
+{
+    const struct mg_request_info *ri = req->ri;
+    if (ri->num_headers >= MG_MAX_HEADERS) {
+        zf_http_fail_code(req, 431, "too_large",
+                          "Too many request header fields: at most %d are accepted",
+                          MG_MAX_HEADERS - 1);
+        return s_framing_refused(req);
+    }
+    const char *te = NULL, *why = NULL;
+    int nte = s_header_count(ri, "Transfer-Encoding", &te);
+    if (nte > 0 && s_header_count(ri, "Content-Length", NULL) > 0)
+        why = "A request must not carry both Transfer-Encoding and Content-Length";
+    else if (nte > 1 || (nte == 1 && strcasecmp(te, "chunked") != 0))
+        why = "Transfer-Encoding must be chunked, given once";
+    else if (!s_content_length_ok(ri))
+        why = "Content-Length must be one decimal number (repeated fields must agree)";
+    if (!why) return true;
+    zf_http_fail_code(req, 400, "validation", "%s", why);
+    return s_framing_refused(req);
+}
+
 /* ---- body ------------------------------------------------------------------ */
+
+//  Whether a body read that ended early was cut by time: the body
+//  deadline passed, or the last read waited out civetweb's idle bound
+//  (request_timeout_ms, --http-header-timeout) for bytes that never came.
+static bool
+s_read_timed_out(const zf_http_req_t *req, int64_t until, int64_t read_began)
+{
+    int64_t now = zclock_mono();
+    return now >= until || now - read_began >= req->srv->read_idle_ms * 9 / 10;
+}
+
+//  The end of s_read_body when the body stopped short: 408 when it was
+//  cut by time, else 400 (a malformed chunk, a client that closed).
+static bool
+s_body_short(zf_http_req_t *req, bool timed_out, bool chunked)
+{
+    req->close = true;
+    if (timed_out)
+        zf_http_fail_code(req, 408, "timeout",
+                          "The request body was not received in time (within %d ms, and "
+                          "no pause over %d ms)",
+                          req->srv->body_timeout_ms, req->srv->read_idle_ms);
+    else if (chunked)
+        zf_http_fail(req, ZF_EINVAL, "Malformed chunked request body");
+    else
+        zf_http_fail(req, ZF_EINVAL, "Request body is shorter than its Content-Length");
+    return false;
+}
 
 //  Reads the body, refusing it from Content-Length before reading a byte,
 //  and while reading when it is chunked. A refused body is not parsed;
 //  the connection is closed after the answer (and s_drain'ed first).
+//  The whole body must arrive within --http-body-timeout: civetweb's
+//  own bound is only on silences, which a trickling client never
+//  exceeds (deadline.c).
 static bool
 s_read_body(zf_http_req_t *req)
 {
     long long cl = req->ri->content_length;
-    const char *te = mg_get_header(req->conn, "Transfer-Encoding");
+    bool chunked = mg_get_header(req->conn, "Transfer-Encoding") != NULL;  // "chunked": framed
     size_t max = req->srv->max_body;
     req->body_read = true;
-    if (cl < 0 && !te) return true;  // no Content-Length, not chunked: no body (RFC 9112)
+    if (cl < 0 && !chunked) return true;  // no Content-Length, not chunked: no body (RFC 9112)
     if (cl > (long long)max) {
         req->body_read = false;
         zf_http_fail(req, ZF_ELIMIT, "Request body exceeds the limit of %zu bytes", max);
@@ -153,13 +277,18 @@ s_read_body(zf_http_req_t *req)
     size_t cap = cl >= 0 ? (size_t)cl : max + 1, len = 0, alloc = cl >= 0 ? cap + 1 : 65536;
     char *buf = malloc(alloc);
     assert(buf);
-    while (len < cap) {
+    int64_t until = zclock_mono() + req->srv->body_timeout_ms, began = zclock_mono();
+    int n = 0;
+    if (cap > 0) zf_http_deadline_arm(req->thread, req->srv->body_timeout_ms);
+    while (len < cap && zclock_mono() < until) {
         if (len == alloc - 1) buf = realloc(buf, alloc = alloc * 2 > cap + 1 ? cap + 1 : alloc * 2);
         assert(buf);
-        int n = mg_read(req->conn, buf + len, alloc - 1 - len);
+        began = zclock_mono();
+        n = mg_read(req->conn, buf + len, alloc - 1 - len);
         if (n <= 0) break;
         len += (size_t)n;
     }
+    if (cap > 0) zf_http_deadline_disarm(req->thread);
     req->raw = buf;
     req->raw_len = len;
     if (len > max) {
@@ -167,11 +296,8 @@ s_read_body(zf_http_req_t *req)
         zf_http_fail(req, ZF_ELIMIT, "Request body exceeds the limit of %zu bytes", max);
         return false;
     }
-    if (cl >= 0 && len < (size_t)cl) {
-        req->close = true;
-        zf_http_fail(req, ZF_EINVAL, "Request body is shorter than its Content-Length");
-        return false;
-    }
+    bool complete = cl >= 0 ? len == (size_t)cl : n == 0;  // chunked: mg_read's 0 is the end
+    if (!complete) return s_body_short(req, s_read_timed_out(req, until, began), chunked);
     return true;
 }
 
@@ -181,9 +307,9 @@ s_read_body(zf_http_req_t *req)
 //  a client still sending its body (curl without Expect: 100-continue)
 //  can then lose our answer (a 413, a 401) and see "broken pipe". A
 //  client that asked for 100-continue and got none yet has sent nothing:
-//  reading would invite the body, so it is not drained. The deadline is
-//  checked between reads; one read of a client that stalls waits for
-//  civetweb's request_timeout_ms, as a stalled request head does.
+//  reading would invite the body, so it is not drained. S_DRAIN_MS is a
+//  wall-clock bound, also on a read that blocks (deadline.c): a client
+//  that never sends the body it announced holds the worker that long.
 #define S_DRAIN_MAX (8u << 20)
 #define S_DRAIN_MS  2000
 static void
@@ -197,11 +323,13 @@ s_drain(zf_http_req_t *req)
     char buf[16384];
     size_t total = 0;
     int64_t until = zclock_mono() + S_DRAIN_MS;
+    zf_http_deadline_arm(req->thread, S_DRAIN_MS);
     while (total < S_DRAIN_MAX && zclock_mono() < until) {
         int n = mg_read(req->conn, buf, sizeof buf);
         if (n <= 0) break;
         total += (size_t)n;
     }
+    zf_http_deadline_disarm(req->thread);
 }
 
 static bool
@@ -446,9 +574,9 @@ static void
 s_process(zf_http_req_t *req)
 {
     int routed = s_route(req);
-    if (routed <= 0) {
-        if (routed == 0 && s_rate_limit_address(req))
-            zf_http_fail(req, ZF_ENOTFOUND, "Route not found");
+    if (routed < 0 || !s_framing_ok(req)) return;
+    if (routed == 0) {
+        if (s_rate_limit_address(req)) zf_http_fail(req, ZF_ENOTFOUND, "Route not found");
         return;
     }
     bool public = req->route->min_role == ZF_HTTP_PUBLIC;
@@ -481,7 +609,8 @@ zf_http_pipeline(struct mg_connection *conn, void *cbdata)
                          .conn = conn,
                          .ri = mg_get_request_info(conn),
                          .mount = srv->fallback,
-                         .dealer = thr ? thr->dealer : NULL};
+                         .dealer = zf_http_thread_dealer(thr),
+                         .thread = thr};
     s_in_pipeline = true;
     s_request_id(&req);
     s_process(&req);

@@ -4,12 +4,21 @@
     pipeline finds the mount and route itself, so unknown paths get a JSON
     404 in a dialect's shape rather than civetweb's HTML. civetweb is
     thread-per-connection: each worker thread gets its own DEALER to the
-    broker in init_thread and closes it in exit_thread (a socket lives and
-    dies in its thread).
+    broker, made at its first request and closed in exit_thread (a socket
+    lives and dies in its thread), and its own read deadline timer
+    (deadline.c).
+
+    Being thread-per-connection, civetweb has a worker busy for every
+    connection it serves, idle or not. What keeps a crowd of idle or slow
+    connections from taking every worker for long: many workers (a
+    worker is a thread, an unused 16 KiB buffer and, once it has served
+    a request, a DEALER), a short bound on the request head and on the
+    keep-alive wait, and a wall-clock bound on bodies (pipeline.c).
 */
 #include "http/http_int.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,11 +27,10 @@
 #include <pthread.h>
 #include <arpa/inet.h>
 
-#define S_DEFAULT_THREADS 128
-#define S_AUTH_CACHE_MS   1000  // API keys: revocation takes effect within this
-#define S_AUTH_CACHE_MAX  10000
-#define S_RL_MAX_USERS    100000
-#define S_RL_MAX_ADDRS    100000  // client addresses counted at once (limit_by_address)
+#define S_AUTH_CACHE_MS  1000  // API keys: revocation takes effect within this
+#define S_AUTH_CACHE_MAX 10000
+#define S_RL_MAX_USERS   100000
+#define S_RL_MAX_ADDRS   100000  // client addresses counted at once (limit_by_address)
 
 static const zf_http_dialect_t *
 s_dialect(const char *name, size_t len)
@@ -121,12 +129,23 @@ static void *
 s_init_thread(const struct mg_context *ctx, int thread_type)
 {
     if (thread_type != 1) return NULL;  // only workers serve requests
-    zf_http_t *self = mg_get_user_data(ctx);
     zf_http_thread_t *t = calloc(1, sizeof *t);
     assert(t);
-    t->dealer = zf_http_dealer_new(self->broker_endpoint);
-    if (!t->dealer) zsys_error("http: worker cannot connect to %s", self->broker_endpoint);
+    t->srv = mg_get_user_data(ctx);
+    if (zf_http_deadline_init(t) < 0)
+        zsys_warning("http: no read deadline timer on a worker (%s)", strerror(errno));
     return t;
+}
+
+zsock_t *
+zf_http_thread_dealer(zf_http_thread_t *t)
+{
+    if (!t) return NULL;
+    if (!t->dealer) {
+        t->dealer = zf_http_dealer_new(t->srv->broker_endpoint);
+        if (!t->dealer) zsys_error("http: worker cannot connect to %s", t->srv->broker_endpoint);
+    }
+    return t->dealer;
 }
 
 static void
@@ -137,6 +156,7 @@ s_exit_thread(const struct mg_context *ctx, int thread_type, void *ptr)
     zf_http_thread_t *t = ptr;
     if (!t) return;
     zsock_destroy(&t->dealer);
+    zf_http_deadline_fini(t);
     free(t);
     zf_http_auth_thread_end();
 }
@@ -185,16 +205,28 @@ s_http_error(struct mg_connection *conn, int status, const char *msg)
 }
 
 //  Starts civetweb with our options; the reason of a failure (e.g. the
-//  port is taken) comes back in *err.
+//  port is taken) comes back in *err. What civetweb 1.15's timeouts
+//  cover (read from its source): request_timeout_ms bounds the head of a
+//  connection's first request, counted from when a worker takes the
+//  connection (a head that keeps trickling is cut at the next read after
+//  the bound), and bounds each silence in a body read and each stalled
+//  write; keep_alive_timeout_ms replaces it for the head of every later
+//  request on the connection, i.e. the idle keep-alive wait. Neither
+//  bounds a body in total: that is deadline.c's (--http-body-timeout).
 static int
-s_start(zf_http_t *self, const char *listen, int threads, char **err)
+s_start(zf_http_t *self, const char *listen, const zf_http_conf_t *conf, char **err)
 {
     static const struct mg_callbacks cb = {.init_thread = s_init_thread,
                                            .exit_thread = s_exit_thread,
                                            .log_message = s_log_message,
                                            .http_error = s_http_error};
-    char nthreads[16];
-    snprintf(nthreads, sizeof nthreads, "%d", threads > 0 ? threads : S_DEFAULT_THREADS);
+    char nthreads[16], head_ms[16], idle_ms[16];
+    snprintf(nthreads, sizeof nthreads, "%d",
+             conf->threads > 0 ? conf->threads : ZF_HTTP_DEFAULT_THREADS);
+    snprintf(head_ms, sizeof head_ms, "%d", self->read_idle_ms);
+    snprintf(idle_ms, sizeof idle_ms, "%d",
+             conf->keepalive_timeout_ms > 0 ? conf->keepalive_timeout_ms
+                                            : ZF_HTTP_DEFAULT_KEEPALIVE_MS);
     const char *opts[] = {"listening_ports",
                           listen,
                           "num_threads",
@@ -202,11 +234,11 @@ s_start(zf_http_t *self, const char *listen, int threads, char **err)
                           "enable_keep_alive",
                           "yes",
                           "keep_alive_timeout_ms",
-                          "5000",
+                          idle_ms,
                           "tcp_nodelay",
                           "1",
                           "request_timeout_ms",
-                          "30000",
+                          head_ms,
                           "connection_queue",
                           "256",
                           "listen_backlog",
@@ -295,14 +327,17 @@ zf_http_new(const zf_http_conf_t *conf, char **err)
     assert(self);
     self->broker_endpoint = strdup(conf->broker_endpoint);
     self->max_body = conf->max_body;
+    self->body_timeout_ms =
+        conf->body_timeout_ms > 0 ? conf->body_timeout_ms : ZF_HTTP_DEFAULT_BODY_TIMEOUT_MS;
+    self->read_idle_ms =
+        conf->header_timeout_ms > 0 ? conf->header_timeout_ms : ZF_HTTP_DEFAULT_HEADER_TIMEOUT_MS;
     self->auth = zf_http_auth_new(conf->jwt_secret, S_AUTH_CACHE_MS, S_AUTH_CACHE_MAX);
     if (conf->rate_limit > 0) {
         self->ratelimit = zf_ratelimit_new(conf->rate_limit, 60000, S_RL_MAX_USERS);
         self->ratelimit_addr = zf_ratelimit_new(conf->rate_limit, 60000, S_RL_MAX_ADDRS);
     }
     mg_init_library(0);
-    if (s_mounts_setup(self, conf->mounts, err) < 0 ||
-        s_start(self, listen, conf->threads, err) < 0 ||
+    if (s_mounts_setup(self, conf->mounts, err) < 0 || s_start(self, listen, conf, err) < 0 ||
         !(self->ws = zf_http_ws_new(self, conf->events_endpoint, err))) {
         zf_http_destroy(&self);
         return NULL;

@@ -129,8 +129,8 @@ s_on_connect(const struct mg_connection *conn, void *cbdata)
     zf_http_identity_t who;
     memset(&who, 0, sizeof who);
     const char *why = "service unavailable, retry";
-    int rc = thr && thr->dealer ? zf_http_authenticate(self->srv, thr->dealer, ri, true, &who, &why)
-                                : ZF_EUNAVAIL;
+    zsock_t *dealer = zf_http_thread_dealer(thr);
+    int rc = dealer ? zf_http_authenticate(self->srv, dealer, ri, true, &who, &why) : ZF_EUNAVAIL;
     zf_ratelimit_info_t rl;
     char key[sizeof who.tenant + sizeof who.user + 2];
     snprintf(key, sizeof key, "%s\x1f%s", who.tenant, who.user);

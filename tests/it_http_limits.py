@@ -205,6 +205,280 @@ def test_max_body_flag():
     alive(srv, "body over --max-body")
 
 
+# ---------------------------------------------------------------- slow and idle connections
+
+
+def _wait_closed(s, within):
+    """Reads socket s until the server closes it; returns (bytes, seconds
+    taken), or fails when it is still open after `within` seconds."""
+    t0 = time.monotonic()
+    buf = b""
+    while True:
+        left = within - (time.monotonic() - t0)
+        assert left > 0, f"the server kept the connection open over {within}s: {buf[:200]!r}"
+        r, _, _ = select.select([s], [], [], left)
+        if not r:
+            continue
+        try:
+            got = s.recv(65536)
+        except ConnectionResetError:
+            got = b""
+        if not got:
+            return buf, time.monotonic() - t0
+        buf += got
+
+
+def _health_within(srv, seconds):
+    """curl GET /health; asserts a 200 within `seconds`; returns the time taken."""
+    import subprocess
+    t0 = time.monotonic()
+    res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-m",
+                          str(seconds), srv.http + V2 + "/health"],
+                         capture_output=True, text=True, timeout=seconds + 10)
+    took = time.monotonic() - t0
+    assert res.stdout == "200", f"/health not answered within {seconds}s ({took:.1f}s): {res}"
+    return took
+
+
+def _idle_crowd(port, n):
+    """n connections that hold a worker each without finishing a request:
+    a third send nothing, a third half a request head, a third a head and
+    half its body."""
+    heads = (b"", b"GET /api/v2/workflows/health HTTP/1.1\r\nHost: x\r\n",
+             b"POST /api/v2/workflows HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"na")
+    crowd = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if heads[i % 3]:
+            s.sendall(heads[i % 3])
+        crowd.append(s)
+    return crowd
+
+
+def test_idle_connections_do_not_starve_the_server():
+    """Idle and half-sent requests used to hold every one of the 128
+    worker threads for request_timeout (30 s): ~130 such connections
+    stopped every route for 30 s, again at each reconnect. Now 1024
+    workers serve connections and a request head must arrive within
+    --http-header-timeout (5 s): 300 idle connections do not delay a
+    request, and the server closes them within the bound."""
+    crowd = _idle_crowd(lim().http_port, 300)
+    try:
+        time.sleep(0.5)  # every idle connection has its worker
+        for _ in range(3):
+            assert _health_within(lim(), 5) < 4
+        t0 = time.monotonic()
+        for s in crowd:  # 5 s head/silence bound (a body may pause up to ~2x that)
+            _wait_closed(s, max(1, 30 - (time.monotonic() - t0)))
+    finally:
+        for s in crowd:
+            s.close()
+    alive(lim(), "300 idle connections")
+
+
+def test_more_idle_connections_than_workers_stall_only_briefly():
+    """With every worker held by an idle connection (and more waiting in
+    the queue), a real request waits for the header timeout to free
+    workers, not forever: --http-threads 16 --http-header-timeout 1000
+    and 40 idle connections delay /health by about 3 s at most."""
+    with zh.Server(extra_args=["--rate-limit", "0", "--http-threads", "16",
+                               "--http-header-timeout", "1000"]) as srv:
+        crowd = _idle_crowd(srv.http_port, 40)
+        try:
+            time.sleep(0.3)
+            took = _health_within(srv, 15)
+            assert took < 12, took
+            took = _health_within(srv, 15)  # the crowd has been cut
+        finally:
+            for s in crowd:
+                s.close()
+        assert took < 3, took
+
+
+def test_413_without_the_body_closes_within_a_bound():
+    """The 413 says Connection: close; the socket used to stay open for
+    the 30 s request timeout when the client never sent the body (the
+    drain's read blocked). The drain is now bounded in wall-clock time
+    (2 s) even while one read blocks, also for a client that trickles."""
+    port = lim().http_port
+    head = (f"POST {V2} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {S['lim_key']}\r\nContent-Length: 2000000\r\n\r\n").encode()
+    for trickle in (False, True):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            s.sendall(head)
+            t0 = time.monotonic()
+            buf = b""
+            if trickle:  # a byte every 0.2 s: each read of the drain would wait for more
+                while time.monotonic() - t0 < 15:
+                    r, _, _ = select.select([s], [], [], 0.2)
+                    if r:
+                        got = s.recv(65536)
+                        if not got:
+                            break
+                        buf += got
+                    else:
+                        try:
+                            s.sendall(b"a")
+                        except (BrokenPipeError, ConnectionResetError):
+                            break
+                rest, _ = b"", 0
+            else:
+                rest, _ = _wait_closed(s, 10)
+            took = time.monotonic() - t0
+        finally:
+            s.close()
+        buf += rest
+        assert buf.startswith(b"HTTP/1.1 413") and b"Connection: close" in buf, buf[:300]
+        assert b'"too_large"' in buf, buf[:500]
+        assert took < 8, f"closed after {took:.1f}s (trickle={trickle}); the drain takes 2 s"
+    alive(lim(), "413 without a body")
+
+
+def test_body_must_arrive_within_the_body_timeout():
+    """civetweb only bounds silences in a body: a client sending a byte
+    now and then held a worker for as long as it liked. A whole body
+    must now arrive within --http-body-timeout, else 408 (code timeout)
+    and the connection closes; a body that stalls outright is cut after
+    --http-header-timeout of silence, also 408. A body sent at a normal
+    pace is untouched."""
+    with zh.Server(extra_args=["--rate-limit", "0", "--http-body-timeout", "1500",
+                               "--http-header-timeout", "1000"]) as srv:
+        key = fresh_key(srv, "BT")
+        head = (f"POST {V2} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Authorization: Bearer {key}\r\nContent-Length: 200\r\n\r\n").encode()
+        for pause in (0.2, None):  # a trickle, then a stall
+            s = socket.create_connection(("127.0.0.1", srv.http_port), timeout=10)
+            try:
+                s.sendall(head + b'{"name": "')
+                t0 = time.monotonic()
+                buf = b""
+                while time.monotonic() - t0 < 15:
+                    r, _, _ = select.select([s], [], [], pause or 15)
+                    if r:
+                        got = s.recv(65536)
+                        if not got:
+                            break
+                        buf += got
+                    elif pause:
+                        s.sendall(b"a")
+                took = time.monotonic() - t0
+            finally:
+                s.close()
+            status, hdrs, body = _parse_answer(buf)
+            assert status == 408 and hdrs.get("connection") == "close", (pause, buf[:300])
+            assert json.loads(body)["code"] == "timeout", body
+            assert took < 8, f"cut after {took:.1f}s (pause {pause})"
+        with Http(srv.http, key) as a:
+            create(a, nodes=[set_node("s1", pad="x" * 50000)])  # a 50 KB body in time is fine
+        alive(srv, "slow bodies")
+
+
+def _parse_answer(buf):
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1]) if lines[0].startswith(b"HTTP/") else None
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        hdrs[k.strip().lower().decode()] = v.strip().decode()
+    return status, hdrs, body
+
+
+# ---------------------------------------------------------------- framing
+
+
+def _framing_error(data, status, code="validation", port=None):
+    """Sends data; asserts an answer `status` in the v2 error envelope
+    that closes the connection; returns the error message."""
+    port = port or lim().http_port
+    st, hdrs, body = raw_http(port, data, timeout=10)
+    b = _check_protocol_error(data, st, hdrs, body)
+    assert st == status and set(b) == {"success", "error", "code"}, (data[:80], st, b)
+    assert b["success"] is False and b["code"] == code, b
+    check_no_leak(b["error"])
+    return b["error"]
+
+
+def _post_head(*lines):
+    return (f"POST {V2} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {S['lim_key']}\r\n" + "".join(l + "\r\n" for l in lines)
+            + "\r\n").encode()
+
+
+def test_conflicting_content_lengths_are_400():
+    """civetweb took the first of two Content-Length fields (5 then 2 read
+    5 bytes); a length that is not one plain number ("+2", "2, 2", "2x")
+    was read by strtoll. Both are 400 now, and the connection closes.
+    Repeating the same length is accepted (RFC 9110 8.6)."""
+    body = b'{"a":1}'
+    for lines in (["Content-Length: 7", "Content-Length: 2"],
+                  ["Content-Length: 2", "Content-Length: 7"],
+                  ["Content-Length: 7", "Content-Length: 07", "Content-Length: 8"],
+                  ["Content-Length: +7"], ["Content-Length: 7, 7"], ["Content-Length: 7x"]):
+        msg = _framing_error(_post_head(*lines) + body, 400)
+        assert "Content-Length" in msg, msg
+    n = uniq("samecl")
+    data = json.dumps(wf_body(n)).encode()
+    st, _, got = raw_http(lim().http_port, _post_head(f"Content-Length: {len(data)}",
+                                                      f"Content-Length: 0{len(data)}") + data)
+    assert st == 201 and json.loads(got)["workflow"]["name"] == n, (st, got[:200])
+    alive(lim(), "conflicting Content-Length")
+
+
+def test_transfer_encoding_with_content_length_is_400():
+    """Transfer-Encoding with Content-Length (either order) was read as
+    chunked: the pair a proxy and a server can disagree on. 400 now, as
+    is any Transfer-Encoding other than one "chunked"."""
+    chunked = b"7\r\n{\"a\":1}\r\n0\r\n\r\n"
+    for lines in (["Content-Length: 7", "Transfer-Encoding: chunked"],
+                  ["Transfer-Encoding: chunked", "Content-Length: 7"],
+                  ["Transfer-Encoding: chunked", "Content-Length: 0"]):
+        msg = _framing_error(_post_head(*lines) + chunked, 400)
+        assert "Transfer-Encoding" in msg and "Content-Length" in msg, msg
+    for lines in (["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"],
+                  ["Transfer-Encoding: identity"]):
+        assert "Transfer-Encoding" in _framing_error(_post_head(*lines) + chunked, 400)
+    n = uniq("chunked")
+    data = json.dumps(wf_body(n)).encode()
+    st, _, got = raw_http(lim().http_port, _post_head("Transfer-Encoding: chunked")
+                          + b"%x\r\n" % len(data) + data + b"\r\n0\r\n\r\n")
+    assert st == 201 and json.loads(got)["workflow"]["name"] == n, (st, got[:200])
+    alive(lim(), "Transfer-Encoding with Content-Length")
+
+
+def test_malformed_chunk_sizes_are_400():
+    """A chunk size that is not hex, or overflows, used to end the body
+    as if it were empty (then "name is required"): 400 now."""
+    for size in (b"zz", b"FFFFFFFFFFFFFFFF", b"1FFFFFFFFFFFFFFFF", b"-1", b"", b"5;x=1x"):
+        data = _post_head("Transfer-Encoding: chunked") + size + b"\r\n{\"a\":1}\r\n0\r\n\r\n"
+        msg = _framing_error(data, 400)
+        assert "chunked" in msg, (size, msg)
+    alive(lim(), "malformed chunk sizes")
+
+
+def test_more_than_63_header_fields_are_431():
+    """civetweb keeps 64 header fields and silently dropped the rest: an
+    Authorization placed after them gave 401. A head that fills the 64
+    slots is refused with 431 (code too_large), in the mount's shape."""
+    auth = f"Authorization: Bearer {S['lim_key']}\r\n"
+    for n in (64, 65, 100):
+        extra = "".join(f"X-Filler-{i}: {i}\r\n" for i in range(n - 2))
+        data = f"GET {V2} HTTP/1.1\r\nHost: x\r\n{extra}{auth}\r\n".encode()
+        msg = _framing_error(data, 431, "too_large")
+        assert "63" in msg, msg
+    extra = "".join(f"X-Filler-{i}: {i}\r\n" for i in range(61))  # 63 fields in all
+    st, _, body = raw_http(lim().http_port, f"GET {V2} HTTP/1.1\r\nHost: x\r\n{extra}{auth}\r\n"
+                           .encode())
+    assert st == 200 and json.loads(body)["success"] is True, (st, body[:200])
+    extra = "".join(f"X-Filler-{i}: {i}\r\n" for i in range(70))
+    st, hdrs, body = raw_http(lim().http_port, f"GET /v1/automations HTTP/1.1\r\nHost: x\r\n"
+                              f"{extra}\r\n".encode())
+    b = _check_protocol_error(b"lendworks", st, hdrs, body)
+    assert st == 431 and b["errors"][0]["code"] and hdrs["lw-api-version"], (st, b, hdrs)
+    alive(lim(), "too many header fields")
+
+
 # ---------------------------------------------------------------- strict JSON
 
 

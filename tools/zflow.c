@@ -19,9 +19,11 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
-#define ZF_MAX_BODY_LIMIT (16u * 1024u * 1024u)  // --max-body at most: one broker frame
+#define ZF_MAX_BODY_LIMIT   (16u * 1024u * 1024u)  // --max-body at most: one broker frame
+#define ZF_MAX_HTTP_THREADS 8192  // --http-threads at most (each may own a zmq socket)
 
 typedef struct {
     const char *http;                            // --http ADDR:PORT
@@ -30,6 +32,10 @@ typedef struct {
     const char *jwt_secret;                      // --jwt-secret SECRET
     int rate_limit;                              // --rate-limit N per user per minute
     long long max_body;                          // --max-body BYTES
+    int http_threads;                            // --http-threads N (0 = the default)
+    int header_timeout;                          // --http-header-timeout MS (0 = the default)
+    int keepalive_timeout;                       // --http-keepalive-timeout MS (0 = default)
+    int body_timeout;                            // --http-body-timeout MS (0 = the default)
     const char *data;                            // --data DIR
     const char *api;                             // --api ENDPOINT
     const char *tap;                             // --tap ENDPOINT
@@ -80,6 +86,15 @@ s_usage(FILE *out)
             "                          ZFLOW_JWT_SECRET: not visible in ps)\n"
             "  --rate-limit N          HTTP requests per user per minute (default 100, 0 = off)\n"
             "  --max-body BYTES        largest HTTP request body (default 1048576)\n"
+            "  --http-threads N        HTTP connections served at once, one thread each\n"
+            "                          (default 1024); more wait in a queue\n"
+            "  --http-header-timeout MS  a request head must arrive within MS of its\n"
+            "                          connection being served; a body or an answer\n"
+            "                          that stalls that long is cut (default 5000)\n"
+            "  --http-keepalive-timeout MS  an idle kept-alive connection is closed after\n"
+            "                          MS without a next request (default 5000)\n"
+            "  --http-body-timeout MS  a whole request body must arrive within MS, else\n"
+            "                          408 (default 30000)\n"
             "  --smtp-url URL          mail server of send_email steps, e.g.\n"
             "                          smtp://127.0.0.1:25 or smtps://user:pass@host:465\n"
             "  --smtp-from ADDRESS     sender of outgoing mail (default zflow@localhost)\n"
@@ -107,8 +122,31 @@ s_int_arg(const char *flag, const char *arg, long long lo, long long hi, long lo
     return 0;
 }
 
+//  The HTTP connection options: --http-threads and the timeouts.
+static int
+s_parse_http_conn_opt(int c, const char *arg, s_serve_opts_t *o)
+{
+    static const struct {
+        int c;             // getopt code
+        const char *flag;  // without "--"
+        long long lo, hi;  // accepted range
+    } opts[] = {{'W', "http-threads", 8, ZF_MAX_HTTP_THREADS},
+                {'O', "http-header-timeout", 100, 600000},
+                {'K', "http-keepalive-timeout", 100, 600000},
+                {'B', "http-body-timeout", 100, 3600000}};
+    int *dest[] = {&o->http_threads, &o->header_timeout, &o->keepalive_timeout, &o->body_timeout};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        long long v;
+        if (opts[i].c != c) continue;
+        if (s_int_arg(opts[i].flag, arg, opts[i].lo, opts[i].hi, &v)) return -1;
+        *dest[i] = (int)v;
+        return 0;
+    }
+    return -1;
+}
+
 //  The HTTP front end's options (--mount, --jwt-secret, --rate-limit,
-//  --max-body).
+//  --max-body, and the connection options above).
 static int
 s_parse_http_opt(int c, const char *arg, s_serve_opts_t *o)
 {
@@ -130,8 +168,11 @@ s_parse_http_opt(int c, const char *arg, s_serve_opts_t *o)
         long long v;
         if (s_int_arg("rate-limit", arg, 0, 100000000, &v)) return -1;
         o->rate_limit = (int)v;
-    } else if (s_int_arg("max-body", arg, 1, ZF_MAX_BODY_LIMIT, &o->max_body))
-        return -1;
+    } else if (c == 'b') {
+        if (s_int_arg("max-body", arg, 1, ZF_MAX_BODY_LIMIT, &o->max_body)) return -1;
+    } else {
+        return s_parse_http_conn_opt(c, arg, o);
+    }
     return 0;
 }
 
@@ -153,6 +194,10 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
         {"jwt-secret", required_argument, NULL, 'j'},
         {"rate-limit", required_argument, NULL, 'r'},
         {"max-body", required_argument, NULL, 'b'},
+        {"http-threads", required_argument, NULL, 'W'},
+        {"http-header-timeout", required_argument, NULL, 'O'},
+        {"http-keepalive-timeout", required_argument, NULL, 'K'},
+        {"http-body-timeout", required_argument, NULL, 'B'},
         {"smtp-url", required_argument, NULL, 'S'},
         {"smtp-from", required_argument, NULL, 'F'},
         {"test-clock", required_argument, NULL, 'C'},
@@ -227,6 +272,10 @@ s_parse_serve(int argc, char **argv, s_serve_opts_t *o)
         case 'j':
         case 'r':
         case 'b':
+        case 'W':
+        case 'O':
+        case 'K':
+        case 'B':
             if (s_parse_http_opt(c, optarg, o) < 0) return -1;
             break;
         case 'H':
@@ -279,6 +328,27 @@ s_block_signals(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);
 }
 
+//  Each HTTP connection being served is a descriptor, and so is each
+//  worker's zmq socket: the soft open-file limit (often 1024) is raised
+//  to the hard one, and a limit still too low for the workers is told.
+static void
+s_raise_nofile(int http_threads)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t need = (rlim_t)http_threads * 2 + 1024;  // connections, DEALERs, store, sockets
+    if (rl.rlim_cur < need)
+        fprintf(stderr,
+                "zflow: warning: the open-file limit (%llu) is low for %d HTTP threads; "
+                "raise it (ulimit -n) to at least %llu or lower --http-threads\n",
+                (unsigned long long)rl.rlim_cur, http_threads, (unsigned long long)need);
+}
+
 static int
 s_serve(int argc, char **argv)
 {
@@ -290,6 +360,7 @@ s_serve(int argc, char **argv)
         fprintf(stderr, "zflow: --egress-allow: %s\n", err_buf);
         return 2;
     }
+    s_raise_nofile(o.http_threads ? o.http_threads : ZF_HTTP_DEFAULT_THREADS);
     sigset_t sigs;
     s_block_signals(&sigs);
     zsys_handler_set(NULL);
@@ -367,7 +438,11 @@ s_serve(int argc, char **argv)
                                            ? getenv("ZFLOW_JWT_SECRET")
                                            : NULL,
                          .rate_limit = o.rate_limit,
-                         .max_body = (size_t)o.max_body};
+                         .max_body = (size_t)o.max_body,
+                         .threads = o.http_threads,
+                         .header_timeout_ms = o.header_timeout,
+                         .keepalive_timeout_ms = o.keepalive_timeout,
+                         .body_timeout_ms = o.body_timeout};
     zf_http_t *http = engine ? zf_http_new(&hc, &err) : NULL;
     int rc = 0;
     if (!http) {
