@@ -232,7 +232,8 @@ zf_auto_error_handling_check(const json_t *eh, char *err, size_t errlen)
     v = json_object_get(eh, "retry_delays_s");
     if (v) {
         if (!json_is_array(v) || json_array_size(v) > 10)
-            return zf_errf(err, errlen, "error_handling.retry_delays_s: at most 10 delays");
+            return zf_errf(err, errlen,
+                           "error_handling.retry_delays_s: must be an array of at most 10 delays");
         size_t i;
         json_t *d;
         json_array_foreach (v, i, d) {

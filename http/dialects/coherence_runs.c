@@ -176,6 +176,8 @@ zf_coh_logs(zf_http_req_t *req)
         why = "status: must be one of success, failed, running, cancelled";
     else if (zf_http_query(req, "since", when, sizeof when) != -1 && zf_iso8601_ms(when, &since))
         why = "since: must be an ISO-8601 timestamp such as 2024-01-15T00:00:00Z";
+    else if (since < 0)
+        why = "since: must be 1970-01-01T00:00:00Z or later";
     if (why) {
         zf_http_fail(req, ZF_EINVAL, "%s", why);
         return;
