@@ -81,14 +81,20 @@ s_dict_line(const char *line, s_token_t *t)
     return -1;  // no closing quote
 }
 
+//  fopen that says why it failed.
+static FILE *
+s_open(const char *path, const char *mode)
+{
+    FILE *f = fopen(path, mode);
+    if (!f) fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
+    return f;
+}
+
 static int
 s_dict_load(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
+    FILE *f = s_open(path, "r");
+    if (!f) return -1;
     char line[1024];
     int no = 0;
     while (fgets(line, sizeof line, f)) {
@@ -109,11 +115,8 @@ s_dict_load(const char *path)
 static int
 s_run_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
+    FILE *f = s_open(path, "rb");
+    if (!f) return -1;
     static unsigned char buf[1 << 20];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
