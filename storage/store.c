@@ -147,10 +147,11 @@ s_format_check(zf_store_t *self, char **err)
     size_t len = 0;
     unsigned char *v = zf_store_get(self, ZF_CF_META, s_format_key, sizeof s_format_key - 1, &len);
     long found = -1;
-    if (v && len == 1 && v[0] <= 0x7f) found = v[0];  // positive fixint
+    bool stamped = v != NULL;
+    if (stamped && len == 1 && v[0] <= 0x7f) found = v[0];  // positive fixint
     free(v);
     char msg[200] = "";
-    if (v && found < 0)
+    if (stamped && found < 0)
         snprintf(msg, sizeof msg, "data directory format stamp is corrupt (meta \"format\")");
     else if (found > ZF_STORE_FORMAT)
         snprintf(msg, sizeof msg,
