@@ -47,6 +47,14 @@ def fresh_key(srv, tenant="T", role="admin"):
     return zh.create_key(srv.data, tenant, role)
 
 
+def _post_head(*lines, key=None):
+    """The head of an authenticated JSON POST to the v2 mount, with extra
+    header lines (framing: Content-Length, Transfer-Encoding, ...)."""
+    return (f"POST {V2} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {key or S['lim_key']}\r\n"
+            + "".join(l + "\r\n" for l in lines) + "\r\n").encode()
+
+
 def sized_create_body(size):
     """A valid create body of exactly `size` bytes (padding in definition.inputs,
     which has no length limit of its own; a description has one)."""
@@ -65,8 +73,7 @@ def sized_create_body(size):
 
 def test_body_over_1mib_is_413_before_reading():
     port = lim().http_port
-    head = (f"POST {V2} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Authorization: Bearer {S['lim_key']}\r\nContent-Length: {MIB + 1}\r\n\r\n").encode()
+    head = _post_head(f"Content-Length: {MIB + 1}")
     t0 = time.monotonic()
     status, hdrs, body = raw_http(port, head, timeout=5)  # the body is never sent
     assert status == 413, (status, hdrs, body[:200])
@@ -84,8 +91,7 @@ def test_body_over_1mib_is_413_before_reading():
 
 def test_chunked_body_over_1mib_is_413():
     port = lim().http_port
-    head = (f"POST {V2} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Authorization: Bearer {S['lim_key']}\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    head = _post_head("Transfer-Encoding: chunked")
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         s.sendall(head)
@@ -140,8 +146,7 @@ def test_body_sent_after_an_early_413_is_drained_not_reset():
     close: the server reads and drops the rest rather than closing on
     unread bytes, which makes the kernel reset the connection."""
     port = lim().http_port
-    head = (f"POST {V2} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Authorization: Bearer {S['lim_key']}\r\nContent-Length: {MIB + 1}\r\n\r\n").encode()
+    head = _post_head(f"Content-Length: {MIB + 1}")
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         s.sendall(head)
@@ -301,8 +306,7 @@ def test_413_without_the_body_closes_within_a_bound():
     drain's read blocked). The drain is now bounded in wall-clock time
     (2 s) even while one read blocks, also for a client that trickles."""
     port = lim().http_port
-    head = (f"POST {V2} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Authorization: Bearer {S['lim_key']}\r\nContent-Length: 2000000\r\n\r\n").encode()
+    head = _post_head("Content-Length: 2000000")
     for trickle in (False, True):
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
         try:
@@ -345,8 +349,7 @@ def test_body_must_arrive_within_the_body_timeout():
     with zh.Server(extra_args=["--rate-limit", "0", "--http-body-timeout", "1500",
                                "--http-header-timeout", "1000"]) as srv:
         key = fresh_key(srv, "BT")
-        head = (f"POST {V2} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                f"Authorization: Bearer {key}\r\nContent-Length: 200\r\n\r\n").encode()
+        head = _post_head("Content-Length: 200", key=key)
         for pause in (0.2, None):  # a trickle, then a stall
             s = socket.create_connection(("127.0.0.1", srv.http_port), timeout=10)
             try:
@@ -398,12 +401,6 @@ def _framing_error(data, status, code="validation", port=None):
     assert b["success"] is False and b["code"] == code, b
     check_no_leak(b["error"])
     return b["error"]
-
-
-def _post_head(*lines):
-    return (f"POST {V2} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Authorization: Bearer {S['lim_key']}\r\n" + "".join(l + "\r\n" for l in lines)
-            + "\r\n").encode()
 
 
 def test_conflicting_content_lengths_are_400():
