@@ -501,17 +501,24 @@ zf_codec_size(const json_t *v)
     }
 }
 
-static int
-s_pack_object(msgpack_packer *pk, const json_t *v)
+int
+zf_codec_pack_entries(msgpack_packer *pk, const json_t *obj, zf_codec_keep_fn *keep,
+                      zf_codec_entry_fn *pack, void *arg)
 {
     const char *key;
-    size_t klen;
+    size_t klen, n = json_object_size(obj);
     json_t *child;
-    int rc = msgpack_pack_map(pk, json_object_size(v));
-    json_object_keylen_foreach((json_t *)v, key, klen, child)
+    if (keep) {
+        n = 0;
+        json_object_foreach ((json_t *)obj, key, child)
+            n += keep(key, arg);
+    }
+    int rc = msgpack_pack_map(pk, n);
+    json_object_keylen_foreach((json_t *)obj, key, klen, child)
     {
+        if (keep && !keep(key, arg)) continue;
         rc |= msgpack_pack_str_with_body(pk, key, klen);
-        rc |= zf_codec_pack(pk, child);
+        rc |= pack ? pack(pk, key, child, arg) : zf_codec_pack(pk, child);
     }
     return rc;
 }
@@ -525,7 +532,7 @@ zf_codec_pack(msgpack_packer *pk, const json_t *v)
     if (!v) return ZF_EINVAL;
     switch (json_typeof(v)) {
     case JSON_OBJECT:
-        rc = s_pack_object(pk, v);
+        rc = zf_codec_pack_entries(pk, v, NULL, NULL, NULL);
         break;
     case JSON_ARRAY:
         rc = msgpack_pack_array(pk, json_array_size(v));

@@ -48,6 +48,15 @@ int zf_codec_check(const void *data, size_t len, const zf_codec_limits_t *lim, c
 //  Packs v with pk. Returns 0, or ZF_EINVAL if v is NULL.
 int zf_codec_pack(msgpack_packer *pk, const json_t *v);
 
+//  Packs the object obj as a map of the entries keep(key, arg) accepts
+//  (keep NULL: all), each value packed by pack(pk, key, value, arg)
+//  (pack NULL: zf_codec_pack). For encoders that leave out or transform
+//  some entries (storage's run state). Returns 0, or non-zero on error.
+typedef bool(zf_codec_keep_fn)(const char *key, void *arg);
+typedef int(zf_codec_entry_fn)(msgpack_packer *pk, const char *key, const json_t *value, void *arg);
+int zf_codec_pack_entries(msgpack_packer *pk, const json_t *obj, zf_codec_keep_fn *keep,
+                          zf_codec_entry_fn *pack, void *arg);
+
 //  Encodes v into a new malloc'd buffer (caller frees) and sets *len.
 void *zf_codec_encode(const json_t *v, size_t *len);
 

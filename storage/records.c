@@ -225,42 +225,28 @@ s_apart(const json_t *apart, const char *name)
     return apart && json_integer_value(json_object_get(apart, name)) > 0;
 }
 
-//  Packs a map without the values stored apart.
-static int
-s_pack_map_inline(msgpack_packer *pk, const json_t *map, const json_t *apart)
+//  zf_codec_keep_fn over a map: the entries not stored apart (arg: apart).
+static bool
+s_inline(const char *name, void *apart)
 {
-    const char *name;
-    size_t nlen, inline_n = 0;
-    json_t *v;
-    json_object_foreach ((json_t *)map, name, v)
-        inline_n += !s_apart(apart, name);
-    int rc = msgpack_pack_map(pk, inline_n);
-    json_object_keylen_foreach((json_t *)map, name, nlen, v)
-    {
-        if (s_apart(apart, name)) continue;
-        rc |= msgpack_pack_str_with_body(pk, name, nlen);
-        rc |= zf_codec_pack(pk, v);
-    }
-    return rc;
+    return !s_apart(apart, name);
+}
+
+//  zf_codec_entry_fn over the state: a map with values stored apart is
+//  packed without them (arg: the state).
+static int
+s_pack_state_entry(msgpack_packer *pk, const char *key, const json_t *v, void *state)
+{
+    const s_kind_t *kind = json_is_object(v) ? s_kind_of_map(key) : NULL;
+    json_t *apart = kind ? json_object_get(state, kind->apart) : NULL;
+    return apart ? zf_codec_pack_entries(pk, v, s_inline, NULL, apart) : zf_codec_pack(pk, v);
 }
 
 //  Packs the state with the values stored apart left out of their maps.
 static int
 s_pack_state(msgpack_packer *pk, void *arg)
 {
-    const json_t *state = arg;
-    const char *key;
-    size_t klen;
-    json_t *v;
-    int rc = msgpack_pack_map(pk, json_object_size(state));
-    json_object_keylen_foreach((json_t *)state, key, klen, v)
-    {
-        rc |= msgpack_pack_str_with_body(pk, key, klen);
-        const s_kind_t *kind = json_is_object(v) ? s_kind_of_map(key) : NULL;
-        const json_t *apart = kind ? json_object_get(state, kind->apart) : NULL;
-        rc |= apart ? s_pack_map_inline(pk, v, apart) : zf_codec_pack(pk, v);
-    }
-    return rc;
+    return zf_codec_pack_entries(pk, arg, NULL, s_pack_state_entry, arg);
 }
 
 //  Stages the state snapshot under k (borrowed): first each large value
