@@ -199,6 +199,15 @@ zf_http_respond_raw(zf_http_req_t *req, int status, const char *content_type, ch
 //  back as the same double: jansson writes every real with one precision,
 //  17 by default, so 0.1 came out as 0.10000000000000001. Most values a
 //  client sent round-trip at 15.
+static int s_real_digits(const json_t *v, int depth);
+
+static int
+s_max_digits(int need, const json_t *child, int depth)
+{
+    int n = s_real_digits(child, depth + 1);
+    return n > need ? n : need;
+}
+
 static int
 s_real_digits(const json_t *v, int depth)
 {
@@ -216,16 +225,13 @@ s_real_digits(const json_t *v, int depth)
     const char *k;
     json_t *x;
     size_t i;
+    //  17 is the most any real needs: the walk stops there.
     if (json_is_object(v)) {
-        json_object_foreach ((json_t *)v, k, x) {
-            int n = s_real_digits(x, depth + 1);
-            if (n > need) need = n;
-        }
+        json_object_foreach ((json_t *)v, k, x)
+            if ((need = s_max_digits(need, x, depth)) == 17) break;
     } else if (json_is_array(v)) {
-        json_array_foreach (v, i, x) {
-            int n = s_real_digits(x, depth + 1);
-            if (n > need) need = n;
-        }
+        json_array_foreach (v, i, x)
+            if ((need = s_max_digits(need, x, depth)) == 17) break;
     }
     return need;
 }
